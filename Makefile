@@ -1,0 +1,34 @@
+# Everything a fresh machine with only Python 3.11+ needs: `make demo`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit schema bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fame-gateway demo
+
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway resolvers connectors tests bench
+	$(BIN)/ruff format --check gateway resolvers connectors tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+schema: $(STAMP)
+	$(BIN)/fame-gateway schema --write schema.graphql
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Connectors to agencies' own systems: the Connector protocol, its kinds and registry."""

@@ -1,0 +1,219 @@
+"""Agency registration: one TOML file per agency under ``config/agencies/``.
+
+Loading validates every file completely and reports every problem at once,
+each naming the file, the key and what to write instead, so that an agency's
+integrator can fix the file in one pass. Nothing here contacts a source; the
+live check (columns exist, API answers) is the connector's ``check``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.catalogue import ITEMS
+from gateway.errors import ConfigError, ConfigErrors
+
+_COMMON_KEYS = {
+    "name",
+    "kind",
+    "timeout_seconds",
+    "demographics_rank",
+    "teams_matter",
+    "source",
+    "items",
+    "tables",
+}
+
+
+@dataclass(frozen=True)
+class AgencyConfig:
+    """A registered agency: who it is, how to reach it and which items it maps.
+
+    ``source`` is the kind-specific part (``SqlSource``, ``HttpSource``),
+    already validated by the kind's parser.
+    """
+
+    id: str
+    name: str
+    kind: str
+    file: Path
+    timeout_seconds: float
+    demographics_rank: int | None
+    teams_matter: bool
+    items: frozenset[str]
+    source: Any
+
+
+class Problems:
+    """Collects configuration problems for one file so all are reported together."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.errors: list[ConfigError] = []
+
+    def add(self, key: str, problem: str, fix: str) -> None:
+        """Record one problem at ``key``."""
+        self.errors.append(ConfigError(self.file, key, problem, fix))
+
+
+def read_toml(file: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning syntax errors into a ConfigError naming the line."""
+    try:
+        with file.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            file, "(file)", f"is not valid TOML ({exc})", "Fix the syntax at that line."
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(
+            file, "(file)", f"cannot be read ({exc.strerror})", "Check the path and permissions."
+        ) from exc
+
+
+def parse_agency(
+    file: Path, doc: Mapping[str, Any], config_dir: Path, problems: Problems
+) -> AgencyConfig | None:
+    """Validate one agency document; returns None when it has problems."""
+    from connectors.registry import KINDS
+
+    agency_id = file.stem
+    for key in sorted(set(doc) - _COMMON_KEYS):
+        problems.add(
+            key,
+            "is not a key an agency file takes",
+            f"Remove it; the keys are: {', '.join(sorted(_COMMON_KEYS))}.",
+        )
+    name = doc.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.add(
+            "name", "is missing", 'Write the agency\'s display name, e.g. name = "Shire Council".'
+        )
+        name = agency_id
+    kind_name = doc.get("kind")
+    kind = KINDS.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None:
+        problems.add(
+            "kind",
+            f"is {kind_name!r}, which is not a connector kind"
+            if kind_name is not None
+            else "is missing",
+            f"Write one of: {', '.join(repr(k) for k in sorted(KINDS))}.",
+        )
+    timeout = doc.get("timeout_seconds", 2.0)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 60:
+        problems.add(
+            "timeout_seconds", f"is {timeout!r}", "Write a number of seconds from 0.1 to 60."
+        )
+        timeout = 2.0
+    rank = doc.get("demographics_rank")
+    if rank is not None and (not isinstance(rank, int) or isinstance(rank, bool) or rank < 1):
+        problems.add(
+            "demographics_rank",
+            f"is {rank!r}",
+            "Write a whole number from 1 (most authoritative), or leave it out.",
+        )
+        rank = None
+    teams_matter = doc.get("teams_matter", False)
+    if not isinstance(teams_matter, bool):
+        problems.add("teams_matter", f"is {teams_matter!r}", "Write true or false.")
+        teams_matter = False
+    raw_items = doc.get("items")
+    if not isinstance(raw_items, dict) or not raw_items:
+        problems.add(
+            "items",
+            "is missing or empty",
+            "Add an [items] table mapping catalogue items to your fields "
+            "(see `fame-gateway items`).",
+        )
+        raw_items = {}
+    for item in raw_items:
+        if item not in ITEMS:
+            problems.add(
+                f'items."{item}"',
+                "is not an item of the client view's catalogue",
+                "Use a catalogue item name (see `fame-gateway items`), or remove the line.",
+            )
+    if rank is not None and not any(item.startswith("demographics.") for item in raw_items):
+        problems.add(
+            "demographics_rank",
+            "is set but the agency maps no demographics items",
+            "Map demographics.* items, or remove demographics_rank.",
+        )
+    source = None
+    if kind is not None:
+        source = kind.parse_source(doc, config_dir, problems)
+    if problems.errors:
+        return None
+    assert isinstance(kind_name, str)
+    return AgencyConfig(
+        id=agency_id,
+        name=name,
+        kind=kind_name,
+        file=file,
+        timeout_seconds=float(timeout),
+        demographics_rank=rank,
+        teams_matter=teams_matter,
+        items=frozenset(item for item in raw_items if item in ITEMS),
+        source=source,
+    )
+
+
+def load_agencies(directory: Path, config_dir: Path | None = None) -> tuple[AgencyConfig, ...]:
+    """Load and validate every ``*.toml`` in ``directory``; raise ConfigErrors listing all."""
+    config_dir = config_dir or directory.parent
+    if not directory.is_dir():
+        raise ConfigErrors(
+            [
+                ConfigError(
+                    directory,
+                    "(directory)",
+                    "does not exist",
+                    "Create it and add one <agency-id>.toml per agency.",
+                )
+            ]
+        )
+    errors: list[ConfigError] = []
+    agencies: list[AgencyConfig] = []
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        errors.append(
+            ConfigError(
+                directory,
+                "(directory)",
+                "holds no agency files",
+                "Add one <agency-id>.toml per agency.",
+            )
+        )
+    for file in files:
+        problems = Problems(file)
+        if not _valid_agency_id(file.stem):
+            problems.add(
+                "(file name)",
+                f"{file.stem!r} is not a usable agency id",
+                "Name the file with lower-case letters, digits and hyphens (shire-housing.toml).",
+            )
+        try:
+            doc = read_toml(file)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        agency = parse_agency(file, doc, config_dir, problems)
+        errors.extend(problems.errors)
+        if agency is not None:
+            agencies.append(agency)
+    if errors:
+        raise ConfigErrors(errors)
+    return tuple(agencies)
+
+
+def _valid_agency_id(value: str) -> bool:
+    return (
+        bool(value)
+        and value[0].isalpha()
+        and all(c.islower() or c.isdigit() or c == "-" for c in value)
+    )

@@ -1,0 +1,218 @@
+"""The HTTP face of the gateway: ``POST /graphql`` (GraphQL over HTTP, JSON)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from graphql import ExecutionResult, GraphQLError, execute
+from graphql.pyutils import is_awaitable
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from gateway.context import RequestContext
+from gateway.errors import AuthenticationError
+from gateway.service import Gateway
+from gateway.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+_JSON = "application/json"
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=_JSON, headers=headers)
+
+
+def _request_error(message: str, code: str, status: int = 400) -> Response:
+    return _json({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
+
+
+class GraphQLEndpoint:
+    """Authenticates, checks, executes and assembles one GraphQL request."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def handle(self, request: Request) -> Response:
+        """Dispatch GET (GraphiQL) and POST (queries)."""
+        if request.method == "GET":
+            if self.gateway.settings.graphiql and "text/html" in request.headers.get("accept", ""):
+                return HTMLResponse(_GRAPHIQL)
+            return _request_error(
+                'send queries with POST and a JSON body {"query": ...}', "METHOD_NOT_ALLOWED", 405
+            )
+        return await self.post(request)
+
+    async def post(self, request: Request) -> Response:
+        """Run one query: nothing reaches an agency until every check has passed."""
+        gateway = self.gateway
+        try:
+            requester = await gateway.authenticator.authenticate(
+                request.headers.get("authorization"),
+                request.headers.get("fame-purpose-of-use"),
+                gateway.http,
+            )
+        except AuthenticationError as exc:
+            return _json(
+                {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]},
+                401,
+                {
+                    "WWW-Authenticate": (
+                        f'Bearer error="invalid_token", error_description="{_quote(str(exc))}"'
+                    )
+                },
+            )
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != _JSON:
+            return _request_error(
+                f"send the request as {_JSON}, not {content_type or 'no content type'}",
+                "BAD_REQUEST",
+                415,
+            )
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return _request_error("the request body is not valid JSON", "BAD_REQUEST")
+        if not isinstance(body, dict):
+            return _request_error(
+                'the request body must be a JSON object: {"query": "...", "variables": {...}}',
+                "BAD_REQUEST",
+            )
+        query, variables, operation = (
+            body.get("query"),
+            body.get("variables"),
+            body.get("operationName"),
+        )
+        if not isinstance(query, str) or not query.strip():
+            return _request_error('the request has no "query" string', "BAD_REQUEST")
+        if variables is not None and not isinstance(variables, dict):
+            return _request_error('"variables" must be a JSON object', "BAD_REQUEST")
+        if operation is not None and not isinstance(operation, str):
+            return _request_error('"operationName" must be a string', "BAD_REQUEST")
+        prepared = gateway.documents.get(query)
+        if prepared.document is None:
+            return _json({"errors": [error.formatted for error in prepared.errors]}, 400)
+        context = RequestContext(requester=requester, gateway=gateway)
+        result = execute(
+            gateway.schema,
+            prepared.document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation,
+        )
+        if is_awaitable(result):
+            result = await result  # type: ignore[misc]
+        assert isinstance(result, ExecutionResult)
+        return _json(self._response(result, context))
+
+    def _response(self, result: ExecutionResult, context: RequestContext) -> dict[str, Any]:
+        response: dict[str, Any] = {}
+        errors = [_format_error(error) for error in result.errors or ()]
+        for path, error in context.agency_errors:
+            errors.append(
+                {
+                    "message": str(error),
+                    "path": list(path),
+                    "extensions": {"code": error.code, "agency": error.agency},
+                }
+            )
+        if errors:
+            response["errors"] = errors
+        response["data"] = result.data
+        sources: dict[str, dict[str, Any]] = {}
+        for outcome in context.outcomes:
+            self.gateway.note_outcome(outcome.agency, outcome.status)
+            entry = sources.setdefault(
+                outcome.agency, {"status": "ok", "ms": 0.0, "calls": 0, "people": 0}
+            )
+            entry["calls"] += 1
+            entry["people"] += outcome.people
+            entry["ms"] = round(max(entry["ms"], outcome.milliseconds), 1)
+            if outcome.status != "ok":
+                entry["status"] = outcome.status
+        response["extensions"] = {"sources": sources}
+        return response
+
+
+def _format_error(error: GraphQLError) -> dict[str, Any]:
+    formatted = error.formatted
+    if error.original_error is not None and not isinstance(error.original_error, GraphQLError):
+        # An unexpected exception inside a resolver: log it, never leak its text.
+        log.error("resolver failed", exc_info=error.original_error)
+        formatted = {**formatted, "message": "internal error; the gateway has logged it"}
+        formatted["extensions"] = {"code": "INTERNAL"}
+    return dict(formatted)
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', "'")
+
+
+async def _healthz(_request: Request) -> Response:
+    return _json({"status": "ok"})
+
+
+def create_app(gateway: Gateway) -> Starlette:
+    """The ASGI app over a gateway; the lifespan starts it unless already started."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        owned = not gateway.started
+        if owned:
+            await gateway.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await gateway.stop()
+
+    endpoint = GraphQLEndpoint(gateway)
+    return Starlette(
+        routes=[
+            Route(
+                "/graphql",
+                endpoint.handle,
+                methods=["GET", "POST"],
+                max_body_size=gateway.settings.limits.max_body_bytes,
+            ),
+            Route("/healthz", _healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def app_from_environment() -> Starlette:
+    """App factory for ``uvicorn --factory``: settings from ``FAME_CONFIG``."""
+    config = Path(os.environ.get("FAME_CONFIG", "config/gateway.toml"))
+    return create_app(Gateway(load_settings(config)))
+
+
+_GRAPHIQL = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>FAME Gateway — GraphiQL</title>
+<link rel="stylesheet"
+ href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
+<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
+<script crossorigin
+ src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
+<script crossorigin
+ src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
+<script crossorigin src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
+<script>
+const token = sessionStorage.getItem("fame-token")
+  || prompt("Bearer token (fame-gateway token ...)");
+sessionStorage.setItem("fame-token", token || "");
+const fetcher = GraphiQL.createFetcher(
+  {url: "/graphql", headers: {Authorization: "Bearer " + token}});
+ReactDOM.createRoot(document.getElementById("graphiql"))
+  .render(React.createElement(GraphiQL, {fetcher}));
+</script></body></html>
+"""

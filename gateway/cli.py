@@ -1,0 +1,177 @@
+"""``fame-gateway``: serve, check agencies, print the schema, run the demo, mint demo tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from gateway.errors import ConfigError, ConfigErrors, GatewayError
+from gateway.settings import Settings, load_settings
+
+_DEFAULT_CONFIG = os.environ.get("FAME_CONFIG", "config/gateway.toml")
+
+
+def _settings(path: str) -> Settings:
+    return load_settings(Path(path))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.service import Gateway
+
+    settings = _settings(args.config)
+
+    async def run() -> None:
+        gateway = Gateway(settings)
+        await gateway.start()
+        try:
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(gateway),
+                    host=args.host or settings.host,
+                    port=args.port or settings.port,
+                    lifespan="on",
+                    log_level="info",
+                )
+            )
+            await server.serve()
+        finally:
+            await gateway.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from connectors.registry import create_connector
+
+    settings = _settings(args.config)
+    chosen = [a for a in settings.agencies if not args.agency or a.id in args.agency]
+    unknown = set(args.agency) - {a.id for a in settings.agencies}
+    if unknown:
+        print(f"no such agency: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        failed = 0
+        for agency in chosen:
+            connector = create_connector(agency)
+            await connector.open()
+            try:
+                check = await connector.check()
+            finally:
+                await connector.close()
+            mark = "ok  " if check.ok else "FAIL"
+            print(f"{mark} {agency.id} ({agency.kind}): {check.detail}")
+            for problem in check.problems:
+                print(f"       {problem}")
+            failed += not check.ok
+        return 1 if failed else 0
+
+    return asyncio.run(run())
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from resolvers.schema import schema_sdl
+
+    sdl = schema_sdl()
+    if args.write:
+        Path(args.write).write_text(sdl)
+        print(f"wrote {args.write}")
+    elif args.check:
+        current = Path(args.check).read_text() if Path(args.check).exists() else ""
+        if current != sdl:
+            print(f"{args.check} differs from the live schema; run `make schema`", file=sys.stderr)
+            return 1
+        print(f"{args.check} matches the live schema")
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+def _items(_args: argparse.Namespace) -> int:
+    from gateway.catalogue import RECORD_SETS
+
+    for rs in RECORD_SETS:
+        rows = "many rows" if rs.many else "one row"
+        print(f"{rs.name}  ({rows} per agency; {rs.owner})")
+        for item in rs.items:
+            print(f"    {item.name:<36} {item.kind.value:<8} {item.description}")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from gateway.demo.practitioners import practitioner
+    from gateway.tokens import mint_token
+
+    settings = _settings(args.config)
+    try:
+        who = practitioner(args.practitioner)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    print(
+        mint_token(
+            settings,
+            subject=who.id,
+            agency=who.agency,
+            team=who.team,
+            roles=who.roles,
+            name=who.name,
+        )
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo.runner import run_demo
+
+    return asyncio.run(run_demo(Path(args.config), port=args.port))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fame-gateway`` command."""
+    parser = argparse.ArgumentParser(prog="fame-gateway", description=__doc__)
+    parser.add_argument(
+        "--config", default=_DEFAULT_CONFIG, help="gateway settings file (default: %(default)s)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve GraphQL over HTTP")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+    check = commands.add_parser("check", help="test agency registrations against the live sources")
+    check.add_argument("agency", nargs="*", help="agency ids (default: all)")
+    check.set_defaults(run=_check)
+    schema = commands.add_parser("schema", help="print the client view's schema (SDL)")
+    schema.add_argument("--write", metavar="FILE", help="write it to FILE")
+    schema.add_argument("--check", metavar="FILE", help="exit 1 when FILE differs from it")
+    schema.set_defaults(run=_schema)
+    items = commands.add_parser("items", help="list the data items agencies can map")
+    items.set_defaults(run=_items)
+    token = commands.add_parser("token", help="mint a token for a sample practitioner (demo only)")
+    token.add_argument("practitioner", help="e.g. sw-patel")
+    token.set_defaults(run=_token)
+    demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
+    demo.add_argument("--port", type=int, default=None)
+    demo.set_defaults(run=_demo)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ConfigErrors, ConfigError) as exc:
+        print(f"fame-gateway: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(f"fame-gateway: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The demo's sample practitioners, one or two per agency (all synthetic)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Practitioner:
+    """A sample practitioner the demo can mint a token for."""
+
+    id: str
+    name: str
+    agency: str
+    team: str
+    roles: tuple[str, ...]
+
+
+PRACTITIONERS: tuple[Practitioner, ...] = (
+    Practitioner(
+        "sw-patel",
+        "Priya Patel",
+        "shire-adult-social-care",
+        "Older Adults North",
+        ("social_worker",),
+    ),
+    Practitioner(
+        "dn-hughes", "Gareth Hughes", "shire-community-health", "District Nursing East", ("nurse",)
+    ),
+    Practitioner(
+        "ho-evans", "Megan Evans", "shire-housing", "Tenancy Support", ("housing_officer",)
+    ),
+    Practitioner("dr-okafor", "Dr Ada Okafor", "riverside-gp", "riverside-gp", ("gp",)),
+    Practitioner("dr-lewis", "Dr Tom Lewis", "oakfield-gp", "oakfield-gp", ("gp",)),
+    Practitioner(
+        "cg-morgan",
+        "Sian Morgan",
+        "shire-adult-social-care",
+        "Information Governance",
+        ("caldicott_guardian",),
+    ),
+)
+
+
+def practitioner(practitioner_id: str) -> Practitioner:
+    """The sample practitioner with this id; the error lists the ids there are."""
+    for candidate in PRACTITIONERS:
+        if candidate.id == practitioner_id:
+            return candidate
+    known = ", ".join(p.id for p in PRACTITIONERS)
+    raise KeyError(f"no sample practitioner {practitioner_id!r}; choose one of: {known}")

@@ -1,0 +1,144 @@
+"""``make demo``: synthetic agencies on this machine, the gateway in front of them."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+
+from gateway.demo.community_api import CommunityHealthApi
+from gateway.demo.practitioners import PRACTITIONERS
+from gateway.demo.stores import write_sql_stores
+from gateway.demo.synthetic import Population, generate_population
+from gateway.person_index import PersonIndex
+from gateway.settings import Settings, load_settings
+from gateway.tokens import generate_demo_keys, mint_token
+
+#: Demo person ids are derived from the NHS number so the README's query keeps working.
+DEMO_NAMESPACE = uuid.UUID("6f1c1f9e-3a51-4c53-9d0c-fa3e2003f00d")
+
+
+#: The query the README shows and the demo prints: one person from all four agencies.
+README_QUERY = (
+    "query($id: ID!) { person(id: $id) { "
+    "demographics { givenName familyName agency { name } } "
+    "involvements { agency { name } team worker role } "
+    "alerts { agency { name } category severity } "
+    "health { medications { name agency { name } } communityEpisodes { service agency { name } } } "
+    "socialCare { carePackages { service hoursPerWeek agency { name } } } "
+    "housing { tenancies { address tenure agency { name } } } } }"
+)
+
+
+def demo_person_id(nhs_number: str) -> str:
+    """The stable gateway person id the demo gives a synthetic person."""
+    return str(uuid.uuid5(DEMO_NAMESPACE, nhs_number))
+
+
+async def seed_person_index(index: PersonIndex, population: Population, agencies: set[str]) -> None:
+    """Link each synthetic person's local ids at the registered agencies, by NHS number."""
+    for person in population.people:
+        links = [
+            (agency_id, local_ids[person.nhs_number])
+            for agency_id, local_ids in sorted(population.local_ids.items())
+            if agency_id in agencies and person.nhs_number in local_ids
+        ]
+        await index.register(
+            links, nhs_number=person.nhs_number, person_id=demo_person_id(person.nhs_number)
+        )
+
+
+def sqlite_store_dir(settings: Settings) -> Path:
+    """Where the demo's SQL agencies keep their files, as their agency files say."""
+    dirs = {
+        Path(make_url(agency.source.url).database or "").parent
+        for agency in settings.agencies
+        if agency.kind == "sql" and agency.source.url.startswith("sqlite")
+    }
+    if len(dirs) != 1:
+        raise SystemExit("the demo expects every SQL agency's SQLite file in one directory")
+    return dirs.pop()
+
+
+def prepare_demo(settings: Settings) -> Population:
+    """Write the agencies' stores and keys afresh and empty the state database."""
+    population = generate_population()
+    write_sql_stores(population, sqlite_store_dir(settings))
+    generate_demo_keys(settings)
+    state = make_url(settings.state_database)
+    if state.get_backend_name() == "sqlite" and state.database:
+        for suffix in ("", "-wal", "-shm"):
+            Path(state.database + suffix).unlink(missing_ok=True)
+    return population
+
+
+async def run_demo(config: Path, *, port: int | None = None) -> int:
+    """Create the synthetic agencies, start the trust's API and serve the gateway."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.service import Gateway
+
+    settings = load_settings(config)
+    if not settings.demo:
+        print("fame-gateway demo: the settings are not in demo mode", file=sys.stderr)
+        return 2
+    population = prepare_demo(settings)
+
+    http_agency = next(a for a in settings.agencies if a.kind == "http")
+    trust = CommunityHealthApi(population)
+    api_port = urlsplit(http_agency.source.base_url).port or 80
+    await trust.start("127.0.0.1", api_port)
+
+    gateway = Gateway(settings)
+    try:
+        await gateway.start()
+        await seed_person_index(gateway.index, population, {a.id for a in settings.agencies})
+        listen_port = port or settings.port
+        _print_welcome(settings, population, listen_port)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(gateway),
+                host=settings.host,
+                port=listen_port,
+                lifespan="on",
+                log_level="warning",
+            )
+        )
+        await server.serve()
+    finally:
+        await gateway.stop()
+        await trust.stop()
+    return 0
+
+
+def _print_welcome(settings: Settings, population: Population, port: int) -> None:
+    person = population.people[0]
+    person_id = demo_person_id(person.nhs_number)
+    print(f"FAME Gateway demo on http://{settings.host}:{port}/graphql")
+    print(f"{len(population.people)} synthetic people across {len(settings.agencies)} agencies.\n")
+    print("Tokens for sample practitioners (valid 8 hours):")
+    for who in PRACTITIONERS:
+        token = mint_token(
+            settings,
+            subject=who.id,
+            agency=who.agency,
+            team=who.team,
+            roles=who.roles,
+            name=who.name,
+        )
+        print(f"  {who.id:<10} {who.name} ({who.agency}, {', '.join(who.roles)})")
+        print(f"    {token}")
+    print("\n  .venv/bin/fame-gateway token sw-patel    # mints a fresh one\n")
+    body = json.dumps({"query": README_QUERY, "variables": {"id": person_id}})
+    print(f"{person.given_name} {person.family_name}, known to all four agencies:\n")
+    print("  TOKEN=$(.venv/bin/fame-gateway token sw-patel)")
+    print(f"  curl -s http://{settings.host}:{port}/graphql \\")
+    print('    -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\')
+    print(f"    -d {shlex.quote(body)}\n")
+    print("Press Ctrl+C to stop.", flush=True)

@@ -1,0 +1,33 @@
+"""Exceptions the gateway raises to people: each message says what to do next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class GatewayError(Exception):
+    """Base class of the gateway's own errors."""
+
+
+class ConfigError(GatewayError):
+    """A configuration file is wrong; names the file, the key and what to write instead."""
+
+    def __init__(self, file: Path | str, key: str, problem: str, fix: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{self.file}: {key}: {problem}. {fix}")
+
+
+class ConfigErrors(GatewayError):
+    """Several configuration errors found in one pass, so all can be fixed at once."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        lines = "\n".join(f"  - {error}" for error in errors)
+        super().__init__(f"the configuration has {len(errors)} problem(s):\n{lines}")
+
+
+class AuthenticationError(GatewayError):
+    """The bearer token is missing or not acceptable; the message says which and why."""

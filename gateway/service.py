@@ -1,0 +1,107 @@
+"""The running gateway: its settings, connectors, state database and request machinery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from connectors.base import Connector, SourceCheck
+from connectors.registry import create_connector
+from gateway.auth import Authenticator
+from gateway.documents import DocumentCache
+from gateway.errors import ConfigError, ConfigErrors
+from gateway.fanout import AgencyRef, Fanout, ItemFilter, permit_all
+from gateway.person_index import PersonIndex
+from gateway.settings import Settings
+from gateway.state import create_schema, create_state_engine
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    """Everything a request needs, created once per process and shared by all requests."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connectors: Mapping[str, Connector] | None = None,
+        item_filter: ItemFilter = permit_all,
+    ) -> None:
+        from resolvers.schema import schema
+
+        self.settings = settings
+        self.schema = schema.graphql_schema
+        self.connectors: dict[str, Connector] = dict(
+            connectors
+            if connectors is not None
+            else {agency.id: create_connector(agency) for agency in settings.agencies}
+        )
+        self.state_engine: AsyncEngine = create_state_engine(settings.state_database)
+        self.index = PersonIndex(self.state_engine)
+        self.fanout = Fanout(settings.agencies, self.connectors, self.index, item_filter)
+        self.authenticator = Authenticator(settings.issuers, settings.default_purpose)
+        self.documents = DocumentCache(self.schema, settings.limits)
+        self._refs = {agency.id: AgencyRef(agency.id, agency.name) for agency in settings.agencies}
+        self._status: dict[str, str] = {agency.id: "unknown" for agency in settings.agencies}
+        self.http: aiohttp.ClientSession | None = None
+        self.started = False
+
+    async def start(self, *, check_sources: bool = True) -> list[SourceCheck]:
+        """Open the state database and every connector; refuse to start on a mapping error.
+
+        An agency that cannot be reached does not stop the gateway: its part of
+        each answer fails until it is back. A mapping that names a column the
+        agency does not have does: that is a broken registration.
+        """
+        if self.started:
+            return []
+        await create_schema(self.state_engine)
+        self.http = aiohttp.ClientSession()
+        await self.authenticator.load_keys(self.http)
+        for connector in self.connectors.values():
+            await connector.open()
+        checks: list[SourceCheck] = []
+        if check_sources:
+            checks = list(await asyncio.gather(*(c.check() for c in self.connectors.values())))
+            problems: list[ConfigError] = []
+            for check in checks:
+                self._status[check.agency] = (
+                    "ok"
+                    if check.ok
+                    else ("unreachable" if not check.reachable else "misconfigured")
+                )
+                problems.extend(check.problems)
+                if not check.reachable:
+                    log.warning("agency %s is not reachable yet: %s", check.agency, check.detail)
+            if problems:
+                await self.stop()
+                raise ConfigErrors(problems)
+        self.started = True
+        return checks
+
+    async def stop(self) -> None:
+        """Close connectors, the HTTP session and the state database."""
+        for connector in self.connectors.values():
+            await connector.close()
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+        await self.state_engine.dispose()
+        self.started = False
+
+    def agency_ref(self, agency_id: str) -> AgencyRef:
+        """The agency's reference as shown on records."""
+        return self._refs.get(agency_id) or AgencyRef(agency_id, agency_id)
+
+    def agency_status(self, agency_id: str) -> str:
+        """ok, unreachable, misconfigured or unknown: the last known state of the agency."""
+        return self._status.get(agency_id, "unknown")
+
+    def note_outcome(self, agency_id: str, status: str) -> None:
+        """Remember how an agency last answered."""
+        self._status[agency_id] = "ok" if status == "ok" else "unreachable"

@@ -1,0 +1,1 @@
+"""The client view: graphene types and resolvers, by domain."""

@@ -1,0 +1,118 @@
+"""The root Query: person, caseload, me, agencies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import graphene
+from graphql import GraphQLError
+
+from gateway.context import RequestContext
+from gateway.fanout import PersonView
+from gateway.planner import plan_people
+from resolvers.person import Person
+
+
+class Me(graphene.ObjectType):  # type: ignore[misc]
+    """The practitioner making the request, as their agency's token says."""
+
+    practitioner = graphene.String(required=True, description="The practitioner's id (token sub).")
+    name = graphene.String(description="The practitioner's name, when the token carries it.")
+    agency = graphene.ID(required=True, description="The practitioner's agency.")
+    team = graphene.String(description="The practitioner's team, when the token carries it.")
+    roles = graphene.List(graphene.NonNull(graphene.String), required=True)
+    purpose = graphene.String(required=True, description="The purpose of use of this request.")
+
+
+class AgencyStatus(graphene.ObjectType):  # type: ignore[misc]
+    """A registered agency and how its connector is doing."""
+
+    id = graphene.ID(required=True)
+    name = graphene.String(required=True)
+    kind = graphene.String(required=True, description="The connector kind: sql or http.")
+    status = graphene.String(
+        required=True,
+        description="ok, unreachable or unknown: the outcome of its last call or check.",
+    )
+    items = graphene.List(
+        graphene.NonNull(graphene.String),
+        required=True,
+        description="The catalogue items the agency maps.",
+    )
+
+
+class Query(graphene.ObjectType):  # type: ignore[misc]
+    """Ask for people's pictures; every answer is assembled from the agencies at query time."""
+
+    person = graphene.Field(
+        Person,
+        id=graphene.ID(required=True, description="The gateway's person id."),
+        description="One person, assembled from every agency holding them.",
+    )
+    caseload = graphene.List(
+        graphene.NonNull(Person),
+        required=True,
+        first=graphene.Int(default_value=50, description="How many people, at most."),
+        offset=graphene.Int(default_value=0, description="How many to skip."),
+        description="The people your agency holds a record for, each assembled like person.",
+    )
+    me = graphene.Field(Me, required=True, description="Who you are to the gateway.")
+    agencies = graphene.List(
+        graphene.NonNull(AgencyStatus),
+        required=True,
+        description="The registered agencies and their connectors' state.",
+    )
+
+    @staticmethod
+    async def resolve_person(_root: None, info: Any, id: str) -> PersonView | None:
+        """Plan the selection, ask each agency once, return the assembled view."""
+        context: RequestContext = info.context
+        plan = plan_people(info)
+        assembly = await context.gateway.fanout.assemble(context.requester, [id], plan)
+        context.record(tuple(info.path.as_list()), assembly)
+        return assembly.views.get(id)
+
+    @staticmethod
+    async def resolve_caseload(_root: None, info: Any, first: int, offset: int) -> list[PersonView]:
+        """All of a caseload in one call per agency, however many people it holds."""
+        context: RequestContext = info.context
+        limit = context.gateway.settings.limits.max_batch
+        if not 0 < first <= limit:
+            raise GraphQLError(f"first must be from 1 to {limit}; page with offset")
+        if offset < 0:
+            raise GraphQLError("offset cannot be negative")
+        person_ids = await context.gateway.index.people_of_agency(
+            context.requester.agency, first, offset
+        )
+        plan = plan_people(info)
+        assembly = await context.gateway.fanout.assemble(context.requester, person_ids, plan)
+        context.record(tuple(info.path.as_list()), assembly)
+        return [assembly.views[p] for p in person_ids if p in assembly.views]
+
+    @staticmethod
+    def resolve_me(_root: None, info: Any) -> dict[str, object]:
+        """The requester, as validated from the token."""
+        requester = info.context.requester
+        return {
+            "practitioner": requester.practitioner,
+            "name": requester.name,
+            "agency": requester.agency,
+            "team": requester.team,
+            "roles": sorted(requester.roles),
+            "purpose": requester.purpose,
+        }
+
+    @staticmethod
+    def resolve_agencies(_root: None, info: Any) -> list[dict[str, object]]:
+        """Every registered agency with its connector's last known state."""
+        gateway = info.context.gateway
+        return [
+            {
+                "id": agency.id,
+                "name": agency.name,
+                "kind": agency.kind,
+                "status": gateway.agency_status(agency.id),
+                "items": sorted(agency.items),
+            }
+            for agency in gateway.settings.agencies
+        ]

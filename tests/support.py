@@ -1,0 +1,220 @@
+"""A whole demo world for tests: real SQLite agency stores, the trust's real HTTP API,
+real signed tokens, and the gateway's ASGI app in front of them."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from gateway.app import create_app
+from gateway.demo.community_api import CommunityHealthApi
+from gateway.demo.practitioners import practitioner
+from gateway.demo.runner import demo_person_id, seed_person_index
+from gateway.demo.stores import write_sql_stores
+from gateway.demo.synthetic import Population
+from gateway.service import Gateway
+from gateway.settings import Settings, load_settings
+from gateway.tokens import generate_demo_keys, mint_token
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = REPO / "config"
+DEMO_TRUST_URL = "http://127.0.0.1:8701"
+
+
+def build_config(
+    root: Path,
+    *,
+    trust_url: str,
+    store_dir: Path,
+    extra_settings: str = "",
+    agencies: Mapping[str, str] | None = None,
+) -> Path:
+    """Copy the demo config under ``root``, pointed at this world's stores and trust API.
+
+    ``agencies`` replaces or adds agency files (id -> TOML text).
+    """
+    config = root / "config"
+    (config / "agencies").mkdir(parents=True, exist_ok=True)
+    for file in sorted((DEMO_CONFIG / "agencies").glob("*.toml")):
+        text = file.read_text()
+        text = text.replace(DEMO_TRUST_URL, trust_url)
+        text = text.replace("../.demo/", f"{store_dir.as_posix()}/")
+        (config / "agencies" / file.name).write_text(text)
+    for agency_id, text in (agencies or {}).items():
+        (config / "agencies" / f"{agency_id}.toml").write_text(text)
+    settings = (DEMO_CONFIG / "gateway.toml").read_text()
+    settings = settings.replace(
+        "sqlite+aiosqlite:///../.demo/gateway-state.sqlite",
+        f"sqlite+aiosqlite:///{(root / 'state.sqlite').as_posix()}",
+    )
+    settings = settings.replace("../.demo/keys/", f"{(root / 'keys').as_posix()}/")
+    (config / "gateway.toml").write_text(settings + "\n" + extra_settings)
+    return config / "gateway.toml"
+
+
+@dataclass
+class SourceCall:
+    """One statement an agency's database ran: what, and when it started and finished."""
+
+    agency: str
+    sql: str
+    started: float
+    finished: float
+
+
+@dataclass
+class SqlTrace:
+    """Statements the agencies' SQLite databases executed, as SQLite itself reports them.
+
+    SQLite's trace callback fires inside the database library as each
+    statement starts, and its progress handler while the statement runs, so
+    this records what reached the source and when, not what the gateway meant
+    to send. ``latency`` makes each SELECT take that long inside the database,
+    like a slow agency system.
+    """
+
+    latency: float = 0.0
+    calls: list[SourceCall] = field(default_factory=list)
+
+    def selects(self, agency_id: str) -> list[SourceCall]:
+        """The SELECTs one agency's database ran."""
+        return [
+            c
+            for c in self.calls
+            if c.agency == agency_id and c.sql.lstrip().upper().startswith("SELECT")
+        ]
+
+    def clear(self) -> None:
+        """Forget what was recorded so far."""
+        self.calls.clear()
+
+
+def attach_sqlite_trace(store_dir: Path, latency: float = 0.0) -> tuple[SqlTrace, Any]:
+    """Record every statement SQLite runs on the stores in ``store_dir``; returns a detach hook."""
+    trace = SqlTrace(latency=latency)
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        raw = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        inner = getattr(raw, "_conn", None)  # aiosqlite wraps a sqlite3.Connection
+        target = inner if inner is not None else raw
+        databases = target.execute("PRAGMA database_list").fetchall()
+        path = Path(databases[0][2]) if databases and databases[0][2] else None
+        if path is None or path.parent != store_dir:
+            return
+        agency_id = path.stem
+        current: list[SourceCall] = []
+
+        def on_statement(statement: str) -> None:
+            call = SourceCall(agency_id, statement, time.monotonic(), time.monotonic())
+            current[:] = [call]
+            trace.calls.append(call)
+            if trace.latency and statement.lstrip().upper().startswith("SELECT"):
+                time.sleep(trace.latency)  # in the database's own thread, like a slow server
+
+        def on_progress() -> int:
+            if current:
+                current[0].finished = time.monotonic()
+            return 0
+
+        target.set_trace_callback(on_statement)
+        target.set_progress_handler(on_progress, 1)
+
+    event.listen(Engine, "connect", on_connect)
+    return trace, lambda: event.remove(Engine, "connect", on_connect)
+
+
+class World:
+    """A running gateway over the demo agencies, driven through its ASGI app."""
+
+    def __init__(
+        self, root: Path, population: Population, store_dir: Path, *, trust_latency: float = 0.0
+    ) -> None:
+        self.root = root
+        self.population = population
+        self.store_dir = store_dir
+        self.trust = CommunityHealthApi(population, latency_seconds=trust_latency)
+        self.gateway: Gateway | None = None
+        self.client: httpx.AsyncClient | None = None
+        self.settings: Settings | None = None
+
+    async def start(self, **config: Any) -> World:
+        """Start the trust API, write the config, start the gateway and seed the index."""
+        trust_url = await self.trust.start()
+        config_file = build_config(
+            self.root, trust_url=trust_url, store_dir=self.store_dir, **config
+        )
+        self.settings = load_settings(config_file)
+        generate_demo_keys(self.settings)
+        self.gateway = Gateway(self.settings)
+        await self.gateway.start()
+        await seed_person_index(
+            self.gateway.index, self.population, {a.id for a in self.settings.agencies}
+        )
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(self.gateway)),
+            base_url="http://gateway.test",
+        )
+        return self
+
+    async def stop(self) -> None:
+        """Stop everything started."""
+        if self.client is not None:
+            await self.client.aclose()
+        if self.gateway is not None:
+            await self.gateway.stop()
+        await self.trust.stop()
+
+    def token(self, practitioner_id: str) -> str:
+        """A real signed token for a sample practitioner."""
+        assert self.settings is not None
+        who = practitioner(practitioner_id)
+        return mint_token(
+            self.settings,
+            subject=who.id,
+            agency=who.agency,
+            team=who.team,
+            roles=who.roles,
+            name=who.name,
+        )
+
+    def person_id(self, index: int) -> str:
+        """The gateway id of the population's ``index``-th person."""
+        return demo_person_id(self.population.people[index].nhs_number)
+
+    async def post(
+        self, query: str, *, as_: str = "sw-patel", token: str | None = None, **extra: Any
+    ) -> httpx.Response:
+        """POST a query with a sample practitioner's token (or the token given)."""
+        assert self.client is not None
+        headers = {"Authorization": f"Bearer {token if token is not None else self.token(as_)}"}
+        body = {"query": query, **extra}
+        return await self.client.post(
+            "/graphql",
+            content=orjson.dumps(body),
+            headers={**headers, "Content-Type": "application/json"},
+        )
+
+    async def query(self, query: str, **kwargs: Any) -> dict[str, Any]:
+        """POST a query and return the decoded JSON answer, expecting HTTP 200."""
+        response = await self.post(query, **kwargs)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+
+def make_store_dir(root: Path, population: Population) -> Path:
+    """Write the SQL agencies' SQLite files into ``root/stores``."""
+    store_dir = root / "stores"
+    if store_dir.exists():
+        shutil.rmtree(store_dir)
+    write_sql_stores(population, store_dir)
+    return store_dir
