@@ -31,7 +31,8 @@ from connectors.base import (
     Row,
     SourceCheck,
 )
-from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
+from connectors.values import coerce
+from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
 
 if TYPE_CHECKING:
     from gateway.agencies import AgencyConfig, Problems
@@ -393,9 +394,11 @@ class HttpConnector:
                 self.agency_id,
                 f"{name}'s answer has no {self._source.results_key!r} list",
             )
-        by_set: dict[str, list[tuple[str, JsonPath]]] = defaultdict(list)
+        by_set: dict[str, list[tuple[str, ValueKind, JsonPath]]] = defaultdict(list)
         for item in wanted:
-            by_set[record_set_of(item)].append((ITEMS[item].field, self._source.items[item]))
+            by_set[record_set_of(item)].append(
+                (ITEMS[item].field, ITEMS[item].kind, self._source.items[item])
+            )
         result: FetchResult = {}
         for person in people:
             if not isinstance(person, dict):
@@ -407,14 +410,14 @@ class HttpConnector:
             records: dict[str, list[Row]] = {}
             for rs_name, fields in by_set.items():
                 spec = RECORD_SETS_BY_NAME[rs_name]
-                list_key = fields[0][1].list_key
+                list_key = fields[0][2].list_key
                 if list_key is None:
                     row: Row = {}
                     present = False
-                    for field, path in fields:
+                    for field, kind, path in fields:
                         found, value = _dig(person, path.path)
                         present = present or found
-                        row[field] = value
+                        row[field] = coerce(kind, value)
                     if present:
                         records[rs_name] = [row]
                     continue
@@ -426,7 +429,10 @@ class HttpConnector:
                 rows: list[Row] = []
                 bounds = ranges.get(rs_name)
                 for element in elements:
-                    row = {field: _dig(element, path.path)[1] for field, path in fields}
+                    row = {
+                        field: coerce(kind, _dig(element, path.path)[1])
+                        for field, kind, path in fields
+                    }
                     if (
                         bounds is not None
                         and spec.date_field is not None

@@ -31,6 +31,7 @@ from connectors.base import (
     FetchResult,
     SourceCheck,
 )
+from connectors.values import coerce
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
 from gateway.errors import ConfigError
 
@@ -180,7 +181,10 @@ class SqlKind:
         if backend == "sqlite" and url.database and url.database != ":memory:":
             path = Path(url.database)
             if not path.is_absolute():
-                url = url.set(database=str((config_dir / path).resolve()))
+                path = (config_dir / path).resolve()
+            # Read-only: the gateway never writes to an agency's system, and a
+            # missing file must be "unreachable", not silently created empty.
+            url = url.set(database=f"file:{path}", query={**url.query, "mode": "ro", "uri": "true"})
         return url
 
     @staticmethod
@@ -396,7 +400,15 @@ class SqlConnector:
         if spec.order_by:
             order.append(source_table.c[spec.order_by])
         stmt = stmt.order_by(*order)
-        fields = [(item, record_set_of(item), ITEMS[item].field) for item in items]
+        fields = [
+            (
+                self._source.items[item].column,
+                record_set_of(item),
+                ITEMS[item].field,
+                ITEMS[item].kind,
+            )
+            for item in items
+        ]
         for start in range(0, len(local_ids), _CHUNK):
             chunk = local_ids[start : start + _CHUNK]
             rows = await conn.execute(stmt, {"ids": chunk})
@@ -405,8 +417,8 @@ class SqlConnector:
                 local_id = str(mapping[spec.key])
                 records = result.setdefault(local_id, {})
                 built: dict[str, dict[str, object]] = {}
-                for item, rs_name, field in fields:
-                    built.setdefault(rs_name, {})[field] = mapping[self._source.items[item].column]
+                for column_name, rs_name, field, kind in fields:
+                    built.setdefault(rs_name, {})[field] = coerce(kind, mapping[column_name])
                 for rs_name, values in built.items():
                     records.setdefault(rs_name, []).append(values)
 

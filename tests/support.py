@@ -44,12 +44,11 @@ def build_config(
     """
     config = root / "config"
     (config / "agencies").mkdir(parents=True, exist_ok=True)
-    for file in sorted((DEMO_CONFIG / "agencies").glob("*.toml")):
-        text = file.read_text()
+    files = {file.stem: file.read_text() for file in (DEMO_CONFIG / "agencies").glob("*.toml")}
+    files.update(agencies or {})
+    for agency_id, text in sorted(files.items()):
         text = text.replace(DEMO_TRUST_URL, trust_url)
         text = text.replace("../.demo/", f"{store_dir.as_posix()}/")
-        (config / "agencies" / file.name).write_text(text)
-    for agency_id, text in (agencies or {}).items():
         (config / "agencies" / f"{agency_id}.toml").write_text(text)
     settings = (DEMO_CONFIG / "gateway.toml").read_text()
     settings = settings.replace(

@@ -56,7 +56,7 @@ async def seed_person_index(index: PersonIndex, population: Population, agencies
 def sqlite_store_dir(settings: Settings) -> Path:
     """Where the demo's SQL agencies keep their files, as their agency files say."""
     dirs = {
-        Path(make_url(agency.source.url).database or "").parent
+        Path((make_url(agency.source.url).database or "").removeprefix("file:")).parent
         for agency in settings.agencies
         if agency.kind == "sql" and agency.source.url.startswith("sqlite")
     }
