@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from gateway.audit import AuditUnavailable
 from gateway.context import RequestContext
 from gateway.errors import AuthenticationError
 from gateway.service import Gateway
@@ -101,7 +103,11 @@ class GraphQLEndpoint:
         prepared = gateway.documents.get(query)
         if prepared.document is None:
             return _json({"errors": [error.formatted for error in prepared.errors]}, 400)
-        context = RequestContext(requester=requester, gateway=gateway)
+        context = RequestContext(
+            requester=requester,
+            gateway=gateway,
+            query_hash=hashlib.sha256(query.encode()).hexdigest(),
+        )
         result = execute(
             gateway.schema,
             prepared.document,
@@ -112,6 +118,16 @@ class GraphQLEndpoint:
         if is_awaitable(result):
             result = await result  # type: ignore[misc]
         assert isinstance(result, ExecutionResult)
+        try:
+            await gateway.audit.record(context)
+        except AuditUnavailable:
+            log.exception("the disclosure audit could not be written; answer withheld")
+            return _request_error(
+                "the disclosure audit could not be written, so no answer is given; "
+                "try again shortly",
+                "AUDIT_UNAVAILABLE",
+                503,
+            )
         return _json(self._response(result, context))
 
     def _response(self, result: ExecutionResult, context: RequestContext) -> dict[str, Any]:
@@ -139,7 +155,12 @@ class GraphQLEndpoint:
             entry["ms"] = round(max(entry["ms"], outcome.milliseconds), 1)
             if outcome.status != "ok":
                 entry["status"] = outcome.status
-        response["extensions"] = {"sources": sources}
+        extensions: dict[str, Any] = {"sources": sources}
+        if context.withheld:
+            extensions["withheld"] = context.withheld
+        if context.break_glass:
+            extensions["breakGlass"] = list(context.break_glass.values())
+        response["extensions"] = extensions
         return response
 
 

@@ -30,8 +30,9 @@ from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
 from gateway.errors import AuthenticationError, ConfigError
+from gateway.protocol import PURPOSES
 from gateway.requester import Requester
-from gateway.settings import PURPOSES, IssuerConfig
+from gateway.settings import IssuerConfig
 
 _LEEWAY_SECONDS = 30
 _JWKS_TTL_SECONDS = 300.0

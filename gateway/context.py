@@ -1,28 +1,82 @@
-"""What one GraphQL request carries through its resolvers."""
+"""What one GraphQL request carries through its resolvers, and what it gathers for
+the response's ``errors`` and ``extensions`` and for the disclosure audit."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import ConnectorError
 from gateway.fanout import Assembly, SourceOutcome
+from gateway.planner import Plan
 from gateway.requester import Requester
 
 if TYPE_CHECKING:
     from gateway.service import Gateway
 
+Path = tuple[str | int, ...]
+
 
 @dataclass
 class RequestContext:
-    """The requester, the running gateway, and what the agencies said during this request."""
+    """The requester, the running gateway, and what happened during this request."""
 
     requester: Requester
     gateway: Gateway
+    query_hash: str = ""
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     outcomes: list[SourceOutcome] = field(default_factory=list)
-    agency_errors: list[tuple[tuple[str | int, ...], ConnectorError]] = field(default_factory=list)
+    agency_errors: list[tuple[Path, ConnectorError]] = field(default_factory=list)
+    withheld: list[dict[str, Any]] = field(default_factory=list)
+    break_glass: dict[str, dict[str, Any]] = field(default_factory=dict)
+    assemblies: list[Assembly] = field(default_factory=list)
 
-    def record(self, path: tuple[str | int, ...], assembly: Assembly) -> None:
-        """Keep an assembly's outcomes and failures for the response's errors and extensions."""
+    def record(
+        self, path: Path, assembly: Assembly, plan: Plan, order: Sequence[str] | None = None
+    ) -> None:
+        """Keep an assembly's outcomes, failures and withheld items.
+
+        ``order`` is the person ids in the order of a list field (caseload), so
+        that withheld paths carry each person's index; None for a single person.
+        """
+        self.assemblies.append(assembly)
         self.outcomes.extend(assembly.outcomes)
         self.agency_errors.extend((path, error) for error in assembly.errors)
+        position = {person_id: index for index, person_id in enumerate(order or ())}
+        quiet = self.gateway.settings.quiet_withholding
+        seen: set[tuple[object, ...]] = set()
+        for entry in assembly.withheld:
+            if entry.person_id not in assembly.views:
+                continue
+            person_path: Path = path
+            if order is not None:
+                if entry.person_id not in position:
+                    continue
+                person_path = (*path, position[entry.person_id])
+            for relative in plan.paths.get(entry.item, ()):
+                full = [*person_path, *relative]
+                if quiet:
+                    key: tuple[object, ...] = tuple(full)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    self.withheld.append({"path": full, "reason": "WITHHELD"})
+                    continue
+                assert entry.decision.reason is not None
+                self.withheld.append(
+                    {
+                        "path": full,
+                        "agency": entry.agency,
+                        "item": entry.item,
+                        "reason": entry.decision.reason.value,
+                    }
+                )
+        for person_id, grant in assembly.grants.items():
+            self.break_glass[grant.id] = {
+                "grant": grant.id,
+                "personId": person_id,
+                "reason": grant.reason,
+                "expiresAt": grant.expires_at.isoformat(),
+            }

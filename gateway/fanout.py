@@ -1,8 +1,8 @@
 """Ask every agency involved once, concurrently, and assemble each person's view.
 
-Between planning and fetching sits the ``ItemFilter``: the point where the
-policy narrows, per person and agency, the items an agency will be asked for.
-What it removes is never requested from the source.
+Between planning and fetching sits the policy: per person, agency and item,
+a ``Judge`` permits or withholds. What it withholds is never requested from
+the source.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from connectors.base import (
     Connector,
@@ -25,8 +24,10 @@ from connectors.base import (
 )
 from gateway.agencies import AgencyConfig
 from gateway.catalogue import record_set_of
+from gateway.governance import Governance, Judge, person_facts
 from gateway.person_index import Links, PersonIndex
 from gateway.planner import Plan
+from gateway.policy import Decision, Grant
 from gateway.requester import Requester
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ class SourceOutcome:
 class PersonView:
     """One person's picture for one request: rows per record set, each naming its agency.
 
-    ``failed`` lists the record sets some agency could not provide, so that a
-    list is shown as unknown (null) rather than empty when no source answered.
+    ``unknown`` lists the record sets some agency could not provide or had
+    withheld, so that a list is shown as unknown (null) rather than empty when
+    no agency answered for it.
     """
 
     id: str
@@ -64,34 +66,26 @@ class PersonView:
     records: dict[str, list[Row]] = field(default_factory=dict)
     demographics: Row | None = None
     answered: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)
+    unknown: set[str] = field(default_factory=set)
 
     def rows(self, record_set: str) -> list[Row] | None:
-        """The record set's rows, or None when it is unknown because its sources failed."""
+        """The record set's rows; None when every agency holding it failed or withheld it."""
         found = self.records.get(record_set)
         if found is not None:
             return found
-        if record_set in self.failed and record_set not in self.answered:
+        if record_set in self.unknown and record_set not in self.answered:
             return None
         return []
 
 
-class ItemFilter(Protocol):
-    """Narrows the items an agency is asked for about one person."""
+@dataclass(frozen=True)
+class Withheld:
+    """An item the policy withheld: about whom, from which agency, and the decision."""
 
-    def __call__(
-        self, requester: Requester, person_id: str, agency: AgencyConfig, items: frozenset[str]
-    ) -> frozenset[str]:
-        """The items that may be fetched; anything removed is never requested."""
-        ...
-
-
-def permit_all(
-    requester: Requester, person_id: str, agency: AgencyConfig, items: frozenset[str]
-) -> frozenset[str]:
-    """The filter before any policy is configured: every planned item."""
-    del requester, person_id, agency
-    return items
+    person_id: str
+    agency: str
+    item: str
+    decision: Decision
 
 
 @dataclass(frozen=True)
@@ -101,6 +95,9 @@ class Assembly:
     views: dict[str, PersonView]
     outcomes: tuple[SourceOutcome, ...]
     errors: tuple[ConnectorError, ...]
+    withheld: tuple[Withheld, ...] = ()
+    disclosed: Mapping[tuple[str, str], Mapping[str, Decision]] = field(default_factory=dict)
+    grants: Mapping[str, Grant] = field(default_factory=dict)
 
 
 class Fanout:
@@ -111,21 +108,22 @@ class Fanout:
         agencies: Sequence[AgencyConfig],
         connectors: Mapping[str, Connector],
         index: PersonIndex,
-        item_filter: ItemFilter = permit_all,
+        governance: Governance,
     ) -> None:
         self._agencies = {agency.id: agency for agency in agencies}
         self._order = {agency.id: position for position, agency in enumerate(agencies)}
         self._refs = {agency.id: AgencyRef(agency.id, agency.name) for agency in agencies}
         self._connectors = connectors
         self._index = index
-        self._filter = item_filter
+        self._governance = governance
 
     async def assemble(
         self, requester: Requester, person_ids: Sequence[str], plan: Plan
     ) -> Assembly:
         """Fetch what ``plan`` needs about ``person_ids`` with one call per agency."""
         links = await self._index.links(person_ids)
-        requests = self._requests(requester, links, plan)
+        judge = await self._governance.judge(requester, list(links))
+        requests, withheld, decided = self._requests(judge, links, plan)
         started = time.perf_counter()
         results = await asyncio.gather(
             *(self._fetch(agency_id, request, started) for agency_id, request in requests.items())
@@ -148,31 +146,64 @@ class Fanout:
             if error is not None:
                 errors.append(error)
             self._merge(agency_id, links, request, result, asked_sets, views, error is None)
+        for entry in withheld:
+            view = views.get(entry.person_id)
+            if view is not None:
+                view.unknown.add(record_set_of(entry.item))
         for view in views.values():
             demographics = view.records.pop("demographics", None)
             view.demographics = demographics[0] if demographics else None
-        return Assembly(views=views, outcomes=tuple(outcomes), errors=tuple(errors))
+        grants = {}
+        for person_id in views:
+            grant = judge.grant_for(person_id)
+            if grant is not None and any(
+                d.break_glass == grant.id
+                for (p, _), items in decided.items()
+                if p == person_id
+                for d in items.values()
+            ):
+                grants[person_id] = grant
+        return Assembly(
+            views=views,
+            outcomes=tuple(outcomes),
+            errors=tuple(errors),
+            withheld=tuple(withheld),
+            disclosed=decided,
+            grants=grants,
+        )
 
     def _requests(
-        self, requester: Requester, links: Mapping[str, Links], plan: Plan
-    ) -> dict[str, FetchRequest]:
+        self, judge: Judge, links: Mapping[str, Links], plan: Plan
+    ) -> tuple[dict[str, FetchRequest], list[Withheld], dict[tuple[str, str], dict[str, Decision]]]:
         wants_demographics = any(item.startswith("demographics.") for item in plan.items)
         groups: dict[str, dict[frozenset[str], list[str]]] = defaultdict(lambda: defaultdict(list))
+        withheld: list[Withheld] = []
+        permitted_decisions: dict[tuple[str, str], dict[str, Decision]] = {}
         for person_id, person_links in links.items():
+            facts = person_facts(person_id, person_links)
             demographics_source = (
                 self._demographics_source(person_links, plan) if wants_demographics else None
             )
-            for agency_id, local_ids in person_links.items():
+            for agency_id, agency_links in person_links.items():
                 agency = self._agencies.get(agency_id)
                 if agency is None or agency_id not in self._connectors:
                     continue  # a link to an agency no longer registered
                 items = plan.items_for(agency_id, agency.items)
                 if agency_id != demographics_source:
                     items = frozenset(i for i in items if not i.startswith("demographics."))
-                items = self._filter(requester, person_id, agency, items)
-                if items:
-                    groups[agency_id][items].extend(local_ids)
-        return {
+                permitted: set[str] = set()
+                for item in sorted(items):
+                    decision = judge.decide(facts, agency_id, item)
+                    if decision.permitted:
+                        permitted.add(item)
+                        permitted_decisions.setdefault((person_id, agency_id), {})[item] = decision
+                    else:
+                        withheld.append(Withheld(person_id, agency_id, item, decision))
+                if permitted:
+                    groups[agency_id][frozenset(permitted)].extend(
+                        link.local_id for link in agency_links
+                    )
+        requests = {
             agency_id: FetchRequest(
                 groups=tuple(
                     FetchGroup(tuple(ids), items)
@@ -182,6 +213,7 @@ class Fanout:
             )
             for agency_id, by_items in sorted(groups.items())
         }
+        return requests, withheld, permitted_decisions
 
     def _demographics_source(self, person_links: Links, plan: Plan) -> str | None:
         best: tuple[int, int, str] | None = None
@@ -228,11 +260,15 @@ class Fanout:
         ref = self._refs[agency_id]
         asked_ids = set(request.local_ids)
         for person_id, view in views.items():
-            local_ids = [i for i in links[person_id].get(agency_id, ()) if i in asked_ids]
+            local_ids = [
+                link.local_id
+                for link in links[person_id].get(agency_id, ())
+                if link.local_id in asked_ids
+            ]
             if not local_ids:
                 continue
             if not ok:
-                view.failed.update(asked_sets)
+                view.unknown.update(asked_sets)
                 continue
             view.answered.update(asked_sets)
             for local_id in local_ids:

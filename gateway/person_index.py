@@ -5,15 +5,47 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.state import person_links, persons
 
-#: A person's links: agency id -> that agency's local ids for the person.
-Links = dict[str, list[str]]
+
+@dataclass(frozen=True)
+class Link:
+    """One agency's record of the person: its local id, the team holding it, whether current."""
+
+    local_id: str
+    team: str | None = None
+    current: bool = True
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What exact-identifier search shows without a relationship: no detail."""
+
+    person_id: str
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: dt.date | None
+    agencies: tuple[str, ...]
+
+
+#: A person's links: agency id -> that agency's records of the person.
+Links = dict[str, list[Link]]
+
+
+def name_key(value: str) -> str:
+    """Surnames compare without case, spaces or punctuation (O'Brien, obrien)."""
+    return "".join(ch for ch in value.casefold() if ch.isalnum())
+
+
+def postcode_key(value: str) -> str:
+    """Postcodes compare without case or spaces (SY1 4AB, sy14ab)."""
+    return "".join(ch for ch in value.upper() if ch.isalnum())
 
 
 class PersonIndex:
@@ -32,20 +64,33 @@ class PersonIndex:
             for (person_id,) in known:
                 found[person_id] = {}
             rows = await conn.execute(
-                select(person_links.c.person_id, person_links.c.agency_id, person_links.c.local_id)
+                select(
+                    person_links.c.person_id,
+                    person_links.c.agency_id,
+                    person_links.c.local_id,
+                    person_links.c.team,
+                    person_links.c.current,
+                )
                 .where(person_links.c.person_id.in_(person_ids))
                 .order_by(person_links.c.agency_id, person_links.c.local_id)
             )
-            for person_id, agency_id, local_id in rows:
-                found.setdefault(person_id, {}).setdefault(agency_id, []).append(local_id)
+            for person_id, agency_id, local_id, team, current in rows:
+                found.setdefault(person_id, {}).setdefault(agency_id, []).append(
+                    Link(local_id, team, bool(current))
+                )
         return found
 
-    async def people_of_agency(self, agency_id: str, limit: int, offset: int = 0) -> list[str]:
-        """Person ids the agency holds a record for, in a stable order."""
+    async def people_of_agency(
+        self, agency_id: str, limit: int, offset: int = 0, team: str | None = None
+    ) -> list[str]:
+        """Person ids with a current involvement of the agency (of ``team``, when given)."""
+        condition = and_(person_links.c.agency_id == agency_id, person_links.c.current.is_(True))
+        if team is not None:
+            condition = and_(condition, person_links.c.team == team)
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 select(person_links.c.person_id)
-                .where(person_links.c.agency_id == agency_id)
+                .where(condition)
                 .group_by(person_links.c.person_id)
                 .order_by(person_links.c.person_id)
                 .limit(limit)
@@ -71,14 +116,68 @@ class PersonIndex:
             )
             return result.scalar_one_or_none()
 
+    async def find_exact(
+        self,
+        *,
+        nhs_number: str | None = None,
+        family_name: str | None = None,
+        date_of_birth: dt.date | None = None,
+        postcode: str | None = None,
+    ) -> list[IndexEntry]:
+        """Index entries matching exact identifiers: an NHS number, or all three of
+        surname, date of birth and postcode. Partial details match nothing."""
+        if nhs_number is not None:
+            condition = persons.c.nhs_number == "".join(ch for ch in nhs_number if ch.isdigit())
+        elif family_name and date_of_birth is not None and postcode:
+            condition = and_(
+                persons.c.family_name_key == name_key(family_name),
+                persons.c.date_of_birth == date_of_birth,
+                persons.c.postcode_key == postcode_key(postcode),
+            )
+        else:
+            return []
+        async with self._engine.connect() as conn:
+            people = (
+                await conn.execute(
+                    select(
+                        persons.c.id,
+                        persons.c.given_name,
+                        persons.c.family_name,
+                        persons.c.date_of_birth,
+                    )
+                    .where(condition)
+                    .order_by(persons.c.id)
+                    .limit(10)
+                )
+            ).all()
+            ids = [row[0] for row in people]
+            agencies: dict[str, list[str]] = {}
+            if ids:
+                rows = await conn.execute(
+                    select(person_links.c.person_id, person_links.c.agency_id)
+                    .where(person_links.c.person_id.in_(ids), person_links.c.current.is_(True))
+                    .distinct()
+                    .order_by(person_links.c.agency_id)
+                )
+                for person_id, agency_id in rows:
+                    agencies.setdefault(person_id, []).append(agency_id)
+        return [
+            IndexEntry(row[0], row[1], row[2], row[3], tuple(agencies.get(row[0], ())))
+            for row in people
+        ]
+
     async def register(
         self,
-        links: Iterable[tuple[str, str]],
+        links: Iterable[tuple[str, str] | tuple[str, str, str | None]],
         *,
         nhs_number: str | None = None,
         person_id: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        date_of_birth: dt.date | None = None,
+        postcode: str | None = None,
     ) -> str:
-        """Create (or extend) a person with the given (agency, local id) links.
+        """Create (or extend) a person with (agency, local id[, team]) links.
 
         A person with the same NHS number is reused, so linking is idempotent.
         """
@@ -93,10 +192,19 @@ class PersonIndex:
                 existing = person_id or str(uuid.uuid4())
                 await conn.execute(
                     persons.insert().values(
-                        id=existing, nhs_number=nhs_number, created_at=dt.datetime.now(dt.UTC)
+                        id=existing,
+                        nhs_number=nhs_number,
+                        given_name=given_name,
+                        family_name=family_name,
+                        family_name_key=name_key(family_name) if family_name else None,
+                        date_of_birth=date_of_birth,
+                        postcode_key=postcode_key(postcode) if postcode else None,
+                        created_at=dt.datetime.now(dt.UTC),
                     )
                 )
-            for agency_id, local_id in links:
+            for link in links:
+                agency_id, local_id = link[0], link[1]
+                team = link[2] if len(link) > 2 else None
                 taken = await conn.execute(
                     select(person_links.c.person_id).where(
                         person_links.c.agency_id == agency_id,
@@ -114,7 +222,11 @@ class PersonIndex:
                     )
                 await conn.execute(
                     person_links.insert().values(
-                        person_id=existing, agency_id=agency_id, local_id=local_id
+                        person_id=existing,
+                        agency_id=agency_id,
+                        local_id=local_id,
+                        team=team,
+                        current=True,
                     )
                 )
             return existing

@@ -61,6 +61,8 @@ class Plan:
     items: frozenset[str]
     ranges: Mapping[str, DateRange] = field(default_factory=dict)
     agencies: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: item -> the response paths (below the person) where it is selected.
+    paths: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
 
     def items_for(self, agency_id: str, mapped: frozenset[str]) -> frozenset[str]:
         """The planned items this agency maps and may be asked for."""
@@ -81,6 +83,7 @@ class _Collector:
         self.fragments = info.fragments
         self.variables = info.variable_values
         self.items: set[str] = set()
+        self.paths: dict[str, list[tuple[str, ...]]] = {}
         self.range_parts: dict[str, list[DateRange]] = {}
         self.agency_parts: dict[str, list[frozenset[str] | None]] = {}
 
@@ -90,20 +93,20 @@ class _Collector:
         return collect_sub_fields(self.schema, self.fragments, self.variables, parent, nodes)
 
     def person(self, person_type: GraphQLObjectType, nodes: list[FieldNode]) -> None:
-        for sub_nodes in self.sub_fields(person_type, nodes).values():
+        for key, sub_nodes in self.sub_fields(person_type, nodes).items():
             name = sub_nodes[0].name.value
             rs = PERSON_RECORD_FIELDS.get(name)
             if rs is not None:
-                self.record_set(person_type, name, rs, sub_nodes)
+                self.record_set(person_type, name, rs, sub_nodes, (key,))
                 continue
             section = PERSON_SECTION_FIELDS.get(name)
             if section is not None:
                 section_type = _object_type(person_type, name)
-                for rs_nodes in self.sub_fields(section_type, sub_nodes).values():
+                for rs_key, rs_nodes in self.sub_fields(section_type, sub_nodes).items():
                     rs_name = rs_nodes[0].name.value
                     spec = SECTION_RECORD_FIELDS[section].get(rs_name)
                     if spec is not None:
-                        self.record_set(section_type, rs_name, spec, rs_nodes)
+                        self.record_set(section_type, rs_name, spec, rs_nodes, (key, rs_key))
 
     def record_set(
         self,
@@ -111,14 +114,16 @@ class _Collector:
         field_name: str,
         rs: RecordSetSpec,
         nodes: list[FieldNode],
+        prefix: tuple[str, ...],
     ) -> None:
         record_type = _object_type(parent, field_name)
         item_fields = RECORD_ITEM_FIELDS[rs.name]
         selected = self.sub_fields(record_type, nodes)
-        for sub_nodes in selected.values():
+        for key, sub_nodes in selected.items():
             item = item_fields.get(sub_nodes[0].name.value)
             if item is not None:
                 self.items.add(item)
+                self.paths.setdefault(item, []).append((*prefix, key))
         if rs.date_field is None:
             return
         # A dated record set is ordered and filtered by its date, so the date
@@ -145,6 +150,7 @@ class _Collector:
             items=frozenset(self.items),
             ranges={k: v for k, v in ranges.items() if not v.open},
             agencies=agencies,
+            paths={item: tuple(paths) for item, paths in self.paths.items()},
         )
 
 

@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.base import Connector, SourceCheck
 from connectors.registry import create_connector
+from gateway.audit import AuditLog
 from gateway.auth import Authenticator
 from gateway.documents import DocumentCache
 from gateway.errors import ConfigError, ConfigErrors
-from gateway.fanout import AgencyRef, Fanout, ItemFilter, permit_all
+from gateway.fanout import AgencyRef, Fanout
+from gateway.governance import Clock, Governance, utc_now
 from gateway.person_index import PersonIndex
 from gateway.settings import Settings
 from gateway.state import create_schema, create_state_engine
@@ -30,7 +32,7 @@ class Gateway:
         settings: Settings,
         *,
         connectors: Mapping[str, Connector] | None = None,
-        item_filter: ItemFilter = permit_all,
+        clock: Clock = utc_now,
     ) -> None:
         from resolvers.schema import schema
 
@@ -43,7 +45,9 @@ class Gateway:
         )
         self.state_engine: AsyncEngine = create_state_engine(settings.state_database)
         self.index = PersonIndex(self.state_engine)
-        self.fanout = Fanout(settings.agencies, self.connectors, self.index, item_filter)
+        self.governance = Governance(settings.protocol, self.state_engine, clock)
+        self.audit = AuditLog(self.state_engine)
+        self.fanout = Fanout(settings.agencies, self.connectors, self.index, self.governance)
         self.authenticator = Authenticator(settings.issuers, settings.default_purpose)
         self.documents = DocumentCache(self.schema, settings.limits)
         self._refs = {agency.id: AgencyRef(agency.id, agency.name) for agency in settings.agencies}

@@ -11,7 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from gateway.agencies import AgencyConfig, Problems, load_agencies, read_toml
-from gateway.errors import ConfigErrors
+from gateway.errors import ConfigError, ConfigErrors
+from gateway.protocol import PURPOSES, SharingProtocol, load_protocol
 
 _TOP_KEYS = {
     "mode",
@@ -23,8 +24,9 @@ _TOP_KEYS = {
     "limits",
     "issuers",
     "default_purpose",
+    "protocol_file",
+    "withheld_detail",
 }
-PURPOSES = ("direct_care", "safeguarding", "emergency", "care_planning", "audit")
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,10 @@ class Settings:
     port: int
     limits: Limits
     issuers: tuple[IssuerConfig, ...]
+    protocol: SharingProtocol
     agencies: tuple[AgencyConfig, ...] = field(default_factory=tuple)
     default_purpose: str = "direct_care"
+    quiet_withholding: bool = False
 
     @property
     def demo(self) -> bool:
@@ -135,7 +139,7 @@ def load_settings(file: Path) -> Settings:
     limits = _limits(doc.get("limits", {}), problems)
     agencies_dir = doc.get("agencies_dir", "agencies")
     agencies: tuple[AgencyConfig, ...] = ()
-    errors = []
+    errors: list[ConfigError] = []
     if not isinstance(agencies_dir, str):
         problems.add("agencies_dir", f"is {agencies_dir!r}", 'Write a directory, e.g. "agencies".')
     else:
@@ -146,9 +150,34 @@ def load_settings(file: Path) -> Settings:
     issuers = _issuers(
         doc.get("issuers"), config_dir, {a.id for a in agencies}, bool(errors), problems
     )
+    detail = doc.get("withheld_detail", "full")
+    if detail not in {"full", "quiet"}:
+        problems.add(
+            "withheld_detail",
+            f"is {detail!r}",
+            'Write "full" (path, agency, item, reason) or "quiet" (path and WITHHELD only).',
+        )
+    protocol = None
+    protocol_file = doc.get("protocol_file", "sharing-protocol.toml")
+    if not isinstance(protocol_file, str):
+        problems.add("protocol_file", f"is {protocol_file!r}", "Write the protocol file's path.")
+    elif not errors:
+        try:
+            protocol = load_protocol(
+                config_dir / protocol_file,
+                {a.id for a in agencies},
+                frozenset(a.id for a in agencies if a.teams_matter),
+            )
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+        except ConfigError as exc:
+            errors.append(exc)
+        else:
+            errors.extend(_uncovered(agencies, protocol))
     errors = problems.errors + errors
     if errors:
         raise ConfigErrors(errors)
+    assert protocol is not None
     return Settings(
         config_dir=config_dir,
         mode=str(mode),
@@ -158,9 +187,26 @@ def load_settings(file: Path) -> Settings:
         port=int(port),
         limits=limits,
         issuers=issuers,
+        protocol=protocol,
         agencies=agencies,
         default_purpose=str(purpose),
+        quiet_withholding=detail == "quiet",
     )
+
+
+def _uncovered(agencies: tuple[AgencyConfig, ...], protocol: SharingProtocol) -> list[ConfigError]:
+    # An agency must not expose what the agencies did not agree to share.
+    return [
+        ConfigError(
+            agency.file,
+            f'items."{item}"',
+            f"maps an item the sharing protocol does not list for {agency.id}",
+            "Remove the mapping, or have the protocol amended and signed to cover it.",
+        )
+        for agency in agencies
+        for item in sorted(agency.items)
+        if not protocol.covers(agency.id, item)
+    ]
 
 
 def _state_database(doc: dict[str, Any], config_dir: Path, problems: Problems) -> str:

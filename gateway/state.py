@@ -6,7 +6,20 @@ by default, PostgreSQL when several gateway processes share it.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, UniqueConstraint, event
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 metadata = MetaData()
@@ -16,6 +29,12 @@ persons = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("nhs_number", String(10), unique=True, nullable=True),
+    # The index entry: what exact-identifier search matches and shows without a relationship.
+    Column("given_name", String(100), nullable=True),
+    Column("family_name", String(100), nullable=True),
+    Column("family_name_key", String(100), nullable=True, index=True),
+    Column("date_of_birth", Date, nullable=True),
+    Column("postcode_key", String(10), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -25,8 +44,65 @@ person_links = Table(
     Column("person_id", String(64), nullable=False),
     Column("agency_id", String(64), nullable=False),
     Column("local_id", String(128), nullable=False),
+    # The involvement behind the link: which team holds the person, and whether it is current.
+    Column("team", String(100), nullable=True),
+    Column("current", Boolean, nullable=False, default=True),
     UniqueConstraint("agency_id", "local_id", name="uq_person_links_agency_local"),
     Index("ix_person_links_person", "person_id"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("person_id", String(64), nullable=False, index=True),
+    Column("scope_kind", String(10), nullable=False),
+    Column("scope", String(100), nullable=False),
+    Column("recipient_kind", String(10), nullable=False),
+    Column("recipient", String(100), nullable=False),
+    Column("decision", String(10), nullable=False),
+    Column("valid_from", DateTime(timezone=True), nullable=False),
+    Column("valid_until", DateTime(timezone=True), nullable=True),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("withdrawn_by", String(100), nullable=True),
+    Column("recorded_by", String(200), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("reference", Text, nullable=False),
+)
+
+break_glass_grants = Table(
+    "break_glass_grants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("person_id", String(64), nullable=False, index=True),
+    Column("practitioner", String(200), nullable=False),
+    Column("agency", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+)
+
+#: One row per person per request: who asked, for what purpose, and per agency
+#: what was disclosed (with the clause and basis) and what withheld (with the
+#: reason). Never values.
+disclosures = Table(
+    "disclosures",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("query_hash", String(64), nullable=False),
+    Column("practitioner", String(200), nullable=False),
+    Column("requester_agency", String(64), nullable=False),
+    Column("requester_team", String(100), nullable=True),
+    Column("roles", Text, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("person_id", String(64), nullable=False, index=True),
+    Column("agencies", Text, nullable=False),
+    Column("statutory", Boolean, nullable=False),
+    Column("break_glass", String(64), nullable=True),
+    Column("break_glass_reason", Text, nullable=True),
 )
 
 

@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from gateway.context import RequestContext
 from gateway.fanout import PersonView
 from gateway.planner import plan_people
+from resolvers.governance import GovernanceQuery
 from resolvers.person import Person
 
 
@@ -41,7 +42,7 @@ class AgencyStatus(graphene.ObjectType):  # type: ignore[misc]
     )
 
 
-class Query(graphene.ObjectType):  # type: ignore[misc]
+class Query(GovernanceQuery):
     """Ask for people's pictures; every answer is assembled from the agencies at query time."""
 
     person = graphene.Field(
@@ -69,7 +70,7 @@ class Query(graphene.ObjectType):  # type: ignore[misc]
         context: RequestContext = info.context
         plan = plan_people(info)
         assembly = await context.gateway.fanout.assemble(context.requester, [id], plan)
-        context.record(tuple(info.path.as_list()), assembly)
+        context.record(tuple(info.path.as_list()), assembly, plan)
         return assembly.views.get(id)
 
     @staticmethod
@@ -81,13 +82,21 @@ class Query(graphene.ObjectType):  # type: ignore[misc]
             raise GraphQLError(f"first must be from 1 to {limit}; page with offset")
         if offset < 0:
             raise GraphQLError("offset cannot be negative")
+        requester = context.requester
+        team_scoped = requester.agency in context.gateway.settings.protocol.team_scoped_agencies
+        if team_scoped and requester.team is None:
+            raise GraphQLError(
+                "your agency's relationships are per team, and your token names no team"
+            )
+        # Only people the requester's agency (or team) is currently involved with.
         person_ids = await context.gateway.index.people_of_agency(
-            context.requester.agency, first, offset
+            requester.agency, first, offset, team=requester.team if team_scoped else None
         )
         plan = plan_people(info)
-        assembly = await context.gateway.fanout.assemble(context.requester, person_ids, plan)
-        context.record(tuple(info.path.as_list()), assembly)
-        return [assembly.views[p] for p in person_ids if p in assembly.views]
+        assembly = await context.gateway.fanout.assemble(requester, person_ids, plan)
+        shown = [p for p in person_ids if p in assembly.views]
+        context.record(tuple(info.path.as_list()), assembly, plan, shown)
+        return [assembly.views[p] for p in shown]
 
     @staticmethod
     def resolve_me(_root: None, info: Any) -> dict[str, object]:

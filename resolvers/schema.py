@@ -5,9 +5,10 @@ from __future__ import annotations
 import graphene
 from graphql import print_schema
 
+from resolvers.governance import Mutation
 from resolvers.query import Query
 
-schema = graphene.Schema(query=Query, auto_camelcase=True)
+schema = graphene.Schema(query=Query, mutation=Mutation, auto_camelcase=True)
 
 
 def schema_sdl() -> str:

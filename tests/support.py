@@ -37,10 +37,12 @@ def build_config(
     store_dir: Path,
     extra_settings: str = "",
     agencies: Mapping[str, str] | None = None,
+    protocol: str | None = None,
 ) -> Path:
     """Copy the demo config under ``root``, pointed at this world's stores and trust API.
 
-    ``agencies`` replaces or adds agency files (id -> TOML text).
+    ``agencies`` replaces or adds agency files (id -> TOML text); ``protocol``
+    replaces the sharing protocol.
     """
     config = root / "config"
     (config / "agencies").mkdir(parents=True, exist_ok=True)
@@ -50,14 +52,56 @@ def build_config(
         text = text.replace(DEMO_TRUST_URL, trust_url)
         text = text.replace("../.demo/", f"{store_dir.as_posix()}/")
         (config / "agencies" / f"{agency_id}.toml").write_text(text)
+    (config / "sharing-protocol.toml").write_text(
+        protocol if protocol is not None else (DEMO_CONFIG / "sharing-protocol.toml").read_text()
+    )
     settings = (DEMO_CONFIG / "gateway.toml").read_text()
     settings = settings.replace(
         "sqlite+aiosqlite:///../.demo/gateway-state.sqlite",
         f"sqlite+aiosqlite:///{(root / 'state.sqlite').as_posix()}",
     )
     settings = settings.replace("../.demo/keys/", f"{(root / 'keys').as_posix()}/")
-    (config / "gateway.toml").write_text(settings + "\n" + extra_settings)
+    (config / "gateway.toml").write_text(extra_settings + "\n" + settings)
     return config / "gateway.toml"
+
+
+def permissive_protocol() -> str:
+    """A protocol sharing every mapped item of every demo agency, implied, with every role
+    for every purpose: for tests of fan-out mechanics, where the policy is not the point."""
+    import tomllib
+
+    demo = tomllib.loads((DEMO_CONFIG / "sharing-protocol.toml").read_text())
+    roles = sorted(demo["roles"])
+    purposes = sorted(demo["purposes"])
+    lines = [
+        'title = "Permissive test protocol"',
+        'version = "test"',
+        "[categories]",
+        'everything = "Everything"',
+        "[roles]",
+        *(f'{role} = "{role}"' for role in roles),
+        "[purposes]",
+        *(f'{purpose} = "{purpose}"' for purpose in purposes),
+        "[break_glass]",
+        f"roles = {roles!r}".replace("'", '"'),
+        "hours = 4",
+        "[governance]",
+        'roles = ["caldicott_guardian"]',
+    ]
+    for file in sorted((DEMO_CONFIG / "agencies").glob("*.toml")):
+        items = sorted(tomllib.loads(file.read_text())["items"])
+        lines += [
+            "[[clause]]",
+            f'id = "ALL-{file.stem}"',
+            f'title = "Everything {file.stem} maps"',
+            f'agencies = ["{file.stem}"]',
+            "items = [" + ", ".join(f'"{item}"' for item in items) + "]",
+            'category = "everything"',
+            f"roles = {roles!r}".replace("'", '"'),
+            f"purposes = {purposes!r}".replace("'", '"'),
+            'basis = "implied"',
+        ]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -155,9 +199,7 @@ class World:
         generate_demo_keys(self.settings)
         self.gateway = Gateway(self.settings)
         await self.gateway.start()
-        await seed_person_index(
-            self.gateway.index, self.population, {a.id for a in self.settings.agencies}
-        )
+        await seed_person_index(self.gateway.index, self.population, self.settings.agencies)
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(self.gateway)),
             base_url="http://gateway.test",

@@ -6,11 +6,13 @@ import json
 import shlex
 import sys
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
+from gateway.agencies import AgencyConfig
 from gateway.demo.community_api import CommunityHealthApi
 from gateway.demo.practitioners import PRACTITIONERS
 from gateway.demo.stores import write_sql_stores
@@ -40,16 +42,33 @@ def demo_person_id(nhs_number: str) -> str:
     return str(uuid.uuid5(DEMO_NAMESPACE, nhs_number))
 
 
-async def seed_person_index(index: PersonIndex, population: Population, agencies: set[str]) -> None:
-    """Link each synthetic person's local ids at the registered agencies, by NHS number."""
+async def seed_person_index(
+    index: PersonIndex, population: Population, agencies: Iterable[AgencyConfig]
+) -> None:
+    """Link each synthetic person's local ids at the registered agencies, by NHS number.
+
+    For agencies whose relationships are per team (GP practices), the link
+    carries the team practitioners' tokens name: the practice's own id.
+    """
+    registered = {agency.id: agency for agency in agencies}
     for person in population.people:
         links = [
-            (agency_id, local_ids[person.nhs_number])
+            (
+                agency_id,
+                local_ids[person.nhs_number],
+                agency_id if registered[agency_id].teams_matter else None,
+            )
             for agency_id, local_ids in sorted(population.local_ids.items())
-            if agency_id in agencies and person.nhs_number in local_ids
+            if agency_id in registered and person.nhs_number in local_ids
         ]
         await index.register(
-            links, nhs_number=person.nhs_number, person_id=demo_person_id(person.nhs_number)
+            links,
+            nhs_number=person.nhs_number,
+            person_id=demo_person_id(person.nhs_number),
+            given_name=person.given_name,
+            family_name=person.family_name,
+            date_of_birth=person.date_of_birth,
+            postcode=person.postcode,
         )
 
 
@@ -98,7 +117,7 @@ async def run_demo(config: Path, *, port: int | None = None) -> int:
     gateway = Gateway(settings)
     try:
         await gateway.start()
-        await seed_person_index(gateway.index, population, {a.id for a in settings.agencies})
+        await seed_person_index(gateway.index, population, settings.agencies)
         listen_port = port or settings.port
         _print_welcome(settings, population, listen_port)
         server = uvicorn.Server(

@@ -1,4 +1,8 @@
-"""The request plan: each agency asked once, concurrently, for only what was selected."""
+"""The request plan: each agency asked once, concurrently, for only what was selected.
+
+These tests use a protocol that shares everything, so that what they see is the
+fan-out itself; the policy's narrowing is tested in test_governance.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ import pytest
 
 from gateway.demo.stores import never_mapped_columns
 from gateway.demo.synthetic import Population, generate_population
-from tests.support import SqlTrace, World, attach_sqlite_trace, make_store_dir
+from tests.support import (
+    SqlTrace,
+    World,
+    attach_sqlite_trace,
+    make_store_dir,
+    permissive_protocol,
+)
 
 SQL_AGENCIES = ("shire-adult-social-care", "shire-housing", "riverside-gp")
 LATENCY = 0.15
@@ -23,7 +33,7 @@ async def traced(
     trace, detach = attach_sqlite_trace(store_dir)
     running = World(tmp_path, population, store_dir)
     try:
-        await running.start()
+        await running.start(protocol=permissive_protocol())
         trace.clear()
         running.trust.calls.clear()
         yield running, trace
@@ -70,7 +80,7 @@ async def test_a_caseload_of_fifty_costs_one_call_per_agency(
     trace, detach = attach_sqlite_trace(big_stores)
     world = World(tmp_path, big, big_stores)
     try:
-        await world.start()
+        await world.start(protocol=permissive_protocol())
         trace.clear()
         world.trust.calls.clear()
         result = await world.query(

@@ -1,0 +1,294 @@
+"""The sharing decision: a pure function of who asks, about whom, for which item.
+
+    (requester, person facts, agency, item, protocol, consents, grants, time)
+        -> Decision: permit, or withhold with a reason
+
+No I/O happens here; the caller gathers the facts (person index links,
+consent records, break-glass grants) once per request and asks this function
+per (person, agency, item). Every decision names the protocol clause, or the
+rule, it relied on, so that it can be explained and audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from gateway.catalogue import record_set_of
+from gateway.protocol import Basis, Clause, SharingProtocol
+from gateway.requester import Requester
+
+
+class Reason(Enum):
+    """Why an item was withheld."""
+
+    NOT_IN_PROTOCOL = "NOT_IN_PROTOCOL"
+    SEALED = "SEALED"
+    NO_RELATIONSHIP = "NO_RELATIONSHIP"
+    ROLE_NOT_PERMITTED = "ROLE_NOT_PERMITTED"
+    PURPOSE_NOT_PERMITTED = "PURPOSE_NOT_PERMITTED"
+    NO_CONSENT = "NO_CONSENT"
+    OBJECTION = "OBJECTION"
+
+
+class ConsentDecision(Enum):
+    """What the person said."""
+
+    PERMIT = "permit"
+    DENY = "deny"
+
+
+@dataclass(frozen=True)
+class Involvement:
+    """A current (or ended) involvement of an agency, and its team, with the person."""
+
+    agency: str
+    team: str | None = None
+    current: bool = True
+
+
+@dataclass(frozen=True)
+class PersonFacts:
+    """What the policy needs to know about the person: who is involved with them."""
+
+    person_id: str
+    involvements: tuple[Involvement, ...] = ()
+
+
+@dataclass(frozen=True)
+class Consent:
+    """A person's recorded consent or objection.
+
+    It covers either a category or a single item (``scope``, with
+    ``scope_kind`` "category" or "item"), for a recipient agency or role, or
+    ``*`` for everyone; it is valid from ``valid_from`` until ``valid_until``
+    (open when None) unless withdrawn.
+    """
+
+    id: str
+    person_id: str
+    scope_kind: str
+    scope: str
+    recipient_kind: str
+    recipient: str
+    decision: ConsentDecision
+    valid_from: dt.datetime
+    valid_until: dt.datetime | None = None
+    withdrawn_at: dt.datetime | None = None
+    recorded_by: str = ""
+    reference: str = ""
+
+    def in_force(self, now: dt.datetime) -> bool:
+        """Whether the record applies at ``now``."""
+        if self.withdrawn_at is not None and self.withdrawn_at <= now:
+            return False
+        if now < self.valid_from:
+            return False
+        return self.valid_until is None or now < self.valid_until
+
+    def covers(self, item: str, category: str, requester: Requester) -> bool:
+        """Whether the record is about this item (or its category) and this recipient."""
+        if self.scope_kind == "item":
+            scope_ok = self.scope == item or self.scope == f"{record_set_of(item)}.*"
+        else:
+            scope_ok = self.scope == category or category.startswith(self.scope + ".")
+        if not scope_ok:
+            return False
+        if self.recipient_kind == "agency":
+            return self.recipient in ("*", requester.agency)
+        return self.recipient in requester.roles
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A break-glass grant: one requester, one person, the emergency purpose, until expiry."""
+
+    id: str
+    person_id: str
+    practitioner: str
+    agency: str
+    reason: str
+    granted_at: dt.datetime
+    expires_at: dt.datetime
+    ended_at: dt.datetime | None = None
+
+    def active(self, now: dt.datetime) -> bool:
+        """Whether the grant is in force at ``now``."""
+        if self.ended_at is not None and self.ended_at <= now:
+            return False
+        return self.granted_at <= now < self.expires_at
+
+    def held_by(self, requester: Requester) -> bool:
+        """Whether this requester is the one the grant was made to."""
+        return self.practitioner == requester.practitioner and self.agency == requester.agency
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Permit, or withhold with a reason; names the clause or rule relied on.
+
+    ``break_glass`` is the grant used, when access rested on one; ``consent``
+    the consent record that decided, when one did.
+    """
+
+    permitted: bool
+    rule: str
+    reason: Reason | None = None
+    basis: Basis | None = None
+    break_glass: str | None = None
+    consent: str | None = None
+    detail: str = ""
+
+
+def relationship(
+    requester: Requester, person: PersonFacts, protocol: SharingProtocol
+) -> Involvement | None:
+    """The requester's legitimate relationship with the person, if there is one.
+
+    A current involvement of the requester's agency; for agencies whose
+    relationships are per team (GP practices), of the requester's own team.
+    """
+    team_scoped = requester.agency in protocol.team_scoped_agencies
+    for involvement in person.involvements:
+        if not involvement.current or involvement.agency != requester.agency:
+            continue
+        if team_scoped and involvement.team != requester.team:
+            continue
+        return involvement
+    return None
+
+
+def active_grant(
+    requester: Requester, person_id: str, grants: Sequence[Grant], now: dt.datetime
+) -> Grant | None:
+    """The requester's own active break-glass grant for this person, if any."""
+    for grant in grants:
+        if grant.person_id == person_id and grant.held_by(requester) and grant.active(now):
+            return grant
+    return None
+
+
+def decide(
+    requester: Requester,
+    person: PersonFacts,
+    agency: str,
+    item: str,
+    protocol: SharingProtocol,
+    consents: Sequence[Consent],
+    grants: Sequence[Grant],
+    now: dt.datetime,
+) -> Decision:
+    """Whether ``agency``'s ``item`` about ``person`` may be shown to ``requester`` at ``now``."""
+    clause = protocol.clause_for(agency, item)
+    if clause is None:
+        return Decision(
+            False,
+            "protocol: no clause lists this item",
+            Reason.NOT_IN_PROTOCOL,
+            detail=f"the protocol does not list {agency}'s {item}",
+        )
+    own_agency = requester.agency == agency
+    if clause.sealed and not own_agency:
+        return Decision(
+            False,
+            clause.id,
+            Reason.SEALED,
+            clause.basis,
+            detail=f"clause {clause.id} seals this item to {agency}",
+        )
+    related = relationship(requester, person, protocol)
+    grant = None if related is not None else active_grant(requester, person.person_id, grants, now)
+    if related is None and grant is None:
+        return Decision(
+            False,
+            "relationship: none current",
+            Reason.NO_RELATIONSHIP,
+            clause.basis,
+            detail=(
+                f"{requester.agency}"
+                + (
+                    f" team {requester.team}"
+                    if requester.agency in protocol.team_scoped_agencies
+                    else ""
+                )
+                + " has no current involvement with the person and no break-glass grant"
+            ),
+        )
+    grant_id = grant.id if grant is not None else None
+    if own_agency:
+        # An agency's own records reach its own practitioners with a relationship;
+        # the protocol governs sharing between agencies.
+        return Decision(True, "own record", basis=clause.basis, break_glass=grant_id)
+    purpose = "emergency" if grant is not None else requester.purpose
+    return _by_clause(requester, person, item, clause, purpose, consents, now, grant_id)
+
+
+def _by_clause(
+    requester: Requester,
+    person: PersonFacts,
+    item: str,
+    clause: Clause,
+    purpose: str,
+    consents: Sequence[Consent],
+    now: dt.datetime,
+    grant_id: str | None,
+) -> Decision:
+    if not clause.roles & requester.roles:
+        return Decision(
+            False,
+            clause.id,
+            Reason.ROLE_NOT_PERMITTED,
+            clause.basis,
+            break_glass=grant_id,
+            detail=f"clause {clause.id} is for roles {', '.join(sorted(clause.roles))}",
+        )
+    if purpose not in clause.purposes:
+        return Decision(
+            False,
+            clause.id,
+            Reason.PURPOSE_NOT_PERMITTED,
+            clause.basis,
+            break_glass=grant_id,
+            detail=f"clause {clause.id} serves {', '.join(sorted(clause.purposes))}, not {purpose}",
+        )
+    if clause.basis is Basis.STATUTORY:
+        return Decision(
+            True,
+            clause.id,
+            basis=Basis.STATUTORY,
+            break_glass=grant_id,
+            detail=f"clause {clause.id}: shared under a statutory duty, whatever the consent",
+        )
+    applicable = [
+        c
+        for c in consents
+        if c.person_id == person.person_id
+        and c.in_force(now)
+        and c.covers(item, clause.category, requester)
+    ]
+    objection = next((c for c in applicable if c.decision is ConsentDecision.DENY), None)
+    if objection is not None:
+        return Decision(
+            False,
+            clause.id,
+            Reason.OBJECTION,
+            clause.basis,
+            break_glass=grant_id,
+            consent=objection.id,
+            detail=f"the person objected (record {objection.id})",
+        )
+    if clause.basis is Basis.IMPLIED:
+        return Decision(True, clause.id, basis=Basis.IMPLIED, break_glass=grant_id)
+    permit = next((c for c in applicable if c.decision is ConsentDecision.PERMIT), None)
+    if permit is None:
+        return Decision(
+            False,
+            clause.id,
+            Reason.NO_CONSENT,
+            clause.basis,
+            break_glass=grant_id,
+            detail=f"clause {clause.id} needs the person's explicit consent; none is in force",
+        )
+    return Decision(True, clause.id, basis=Basis.EXPLICIT, break_glass=grant_id, consent=permit.id)
