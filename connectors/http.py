@@ -355,11 +355,14 @@ class HttpConnector:
                     raise ConnectorError(
                         self.agency_id, f"{name} sent a body larger than the {cap}-byte cap"
                     )
-                raw = await response.content.read(cap + 1)
-                if len(raw) > cap:
-                    raise ConnectorError(
-                        self.agency_id, f"{name} sent a body larger than the {cap}-byte cap"
-                    )
+                buffer = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    buffer += chunk
+                    if len(buffer) > cap:
+                        raise ConnectorError(
+                            self.agency_id, f"{name} sent a body larger than the {cap}-byte cap"
+                        )
+                raw = bytes(buffer)
         except TimeoutError as exc:
             raise AgencyTimeout(
                 self.agency_id, f"{name} did not answer within {self._agency.timeout_seconds:g}s"

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import Date, DateTime, String, bindparam, column, inspect, select, table
 from sqlalchemy.engine import URL, make_url
@@ -184,7 +185,10 @@ class SqlKind:
                 path = (config_dir / path).resolve()
             # Read-only: the gateway never writes to an agency's system, and a
             # missing file must be "unreachable", not silently created empty.
-            url = url.set(database=f"file:{path}", query={**url.query, "mode": "ro", "uri": "true"})
+            url = url.set(
+                database=f"file:{quote(str(path))}",
+                query={**url.query, "mode": "ro", "uri": "true"},
+            )
         return url
 
     @staticmethod
@@ -412,9 +416,14 @@ class SqlConnector:
         for start in range(0, len(local_ids), _CHUNK):
             chunk = local_ids[start : start + _CHUNK]
             rows = await conn.execute(stmt, {"ids": chunk})
+            asked = set(chunk)
             for row in rows:
                 mapping = row._mapping
                 local_id = str(mapping[spec.key])
+                if local_id not in asked:
+                    # Collations that ignore case or trailing spaces can answer
+                    # for ids spelled differently: only exact ids asked for count.
+                    continue
                 records = result.setdefault(local_id, {})
                 built: dict[str, dict[str, object]] = {}
                 for column_name, rs_name, field, kind in fields:

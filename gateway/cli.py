@@ -128,6 +128,20 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _protocol_render(args: argparse.Namespace) -> int:
+    from gateway.protocol_render import render_html, render_markdown
+
+    settings = _settings(args.config)
+    render = render_html if args.format == "html" else render_markdown
+    text = render(settings.protocol, settings.agencies)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo.runner import run_demo
 
@@ -157,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     token = commands.add_parser("token", help="mint a token for a sample practitioner (demo only)")
     token.add_argument("practitioner", help="e.g. sw-patel")
     token.set_defaults(run=_token)
+    protocol = commands.add_parser("protocol", help="the sharing protocol in force")
+    protocol_commands = protocol.add_subparsers(dest="protocol_command", required=True)
+    render = protocol_commands.add_parser(
+        "render", help="write the protocol as a readable document for the agencies to sign"
+    )
+    render.add_argument("--format", choices=("md", "html"), default="md")
+    render.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+    render.set_defaults(run=_protocol_render)
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(run=_demo)

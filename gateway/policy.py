@@ -96,8 +96,10 @@ class Consent:
             scope_ok = self.scope == category or category.startswith(self.scope + ".")
         if not scope_ok:
             return False
+        if self.recipient == "*":
+            return True
         if self.recipient_kind == "agency":
-            return self.recipient in ("*", requester.agency)
+            return self.recipient == requester.agency
         return self.recipient in requester.roles
 
 

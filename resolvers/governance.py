@@ -443,7 +443,7 @@ class RecordConsent(graphene.Mutation):  # type: ignore[misc]
             scope=scope,
             recipient_kind=recipient_kind,
             recipient=recipient,
-            decision=ConsentDecision(input.decision),
+            decision=ConsentDecision(getattr(input.decision, "value", input.decision)),
             valid_from=valid_from,
             valid_until=valid_until,
             recorded_by=f"{context.requester.practitioner}@{context.requester.agency}",

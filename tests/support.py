@@ -21,6 +21,7 @@ from gateway.demo.practitioners import practitioner
 from gateway.demo.runner import demo_person_id, seed_person_index
 from gateway.demo.stores import write_sql_stores
 from gateway.demo.synthetic import Population
+from gateway.governance import Clock, utc_now
 from gateway.service import Gateway
 from gateway.settings import Settings, load_settings
 from gateway.tokens import generate_demo_keys, mint_token
@@ -38,6 +39,7 @@ def build_config(
     extra_settings: str = "",
     agencies: Mapping[str, str] | None = None,
     protocol: str | None = None,
+    state_database: str | None = None,
 ) -> Path:
     """Copy the demo config under ``root``, pointed at this world's stores and trust API.
 
@@ -58,7 +60,7 @@ def build_config(
     settings = (DEMO_CONFIG / "gateway.toml").read_text()
     settings = settings.replace(
         "sqlite+aiosqlite:///../.demo/gateway-state.sqlite",
-        f"sqlite+aiosqlite:///{(root / 'state.sqlite').as_posix()}",
+        state_database or f"sqlite+aiosqlite:///{(root / 'state.sqlite').as_posix()}",
     )
     settings = settings.replace("../.demo/keys/", f"{(root / 'keys').as_posix()}/")
     (config / "gateway.toml").write_text(extra_settings + "\n" + settings)
@@ -179,7 +181,13 @@ class World:
     """A running gateway over the demo agencies, driven through its ASGI app."""
 
     def __init__(
-        self, root: Path, population: Population, store_dir: Path, *, trust_latency: float = 0.0
+        self,
+        root: Path,
+        population: Population,
+        store_dir: Path,
+        *,
+        trust_latency: float = 0.0,
+        clock: Clock = utc_now,
     ) -> None:
         self.root = root
         self.population = population
@@ -188,6 +196,7 @@ class World:
         self.gateway: Gateway | None = None
         self.client: httpx.AsyncClient | None = None
         self.settings: Settings | None = None
+        self.clock = clock
 
     async def start(self, **config: Any) -> World:
         """Start the trust API, write the config, start the gateway and seed the index."""
@@ -197,7 +206,7 @@ class World:
         )
         self.settings = load_settings(config_file)
         generate_demo_keys(self.settings)
-        self.gateway = Gateway(self.settings)
+        self.gateway = Gateway(self.settings, clock=self.clock)
         await self.gateway.start()
         await seed_person_index(self.gateway.index, self.population, self.settings.agencies)
         self.client = httpx.AsyncClient(
@@ -232,11 +241,19 @@ class World:
         return demo_person_id(self.population.people[index].nhs_number)
 
     async def post(
-        self, query: str, *, as_: str = "sw-patel", token: str | None = None, **extra: Any
+        self,
+        query: str,
+        *,
+        as_: str = "sw-patel",
+        token: str | None = None,
+        purpose: str | None = None,
+        **extra: Any,
     ) -> httpx.Response:
         """POST a query with a sample practitioner's token (or the token given)."""
         assert self.client is not None
         headers = {"Authorization": f"Bearer {token if token is not None else self.token(as_)}"}
+        if purpose is not None:
+            headers["Fame-Purpose-Of-Use"] = purpose
         body = {"query": query, **extra}
         return await self.client.post(
             "/graphql",

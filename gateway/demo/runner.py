@@ -8,7 +8,7 @@ import sys
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import make_url
 
@@ -75,7 +75,7 @@ async def seed_person_index(
 def sqlite_store_dir(settings: Settings) -> Path:
     """Where the demo's SQL agencies keep their files, as their agency files say."""
     dirs = {
-        Path((make_url(agency.source.url).database or "").removeprefix("file:")).parent
+        Path(unquote((make_url(agency.source.url).database or "").removeprefix("file:"))).parent
         for agency in settings.agencies
         if agency.kind == "sql" and agency.source.url.startswith("sqlite")
     }

@@ -1,0 +1,769 @@
+"""The sql connector against real databases: SQLite always, PostgreSQL and MariaDB when named.
+
+Each backend gets its own freshly created database holding the adult social care
+agency's legacy schema and rows; the connector is configured from the agency's real
+file in ``config/agencies`` with only the database URL changed. What the database
+received is read from the database side (SQLite's own trace) or from the last point
+before the driver (SQLAlchemy's ``before_cursor_execute``), never from the connector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from connectors.base import (
+    AgencyTimeout,
+    AgencyUnavailable,
+    DateRange,
+    FetchGroup,
+    FetchRequest,
+    FetchResult,
+)
+from connectors.registry import create_connector
+from connectors.sql import SqlConnector
+from gateway.agencies import AgencyConfig, load_agencies
+from gateway.catalogue import record_set_of
+from gateway.demo.stores import (
+    create_schema_sql,
+    insert_sql,
+    mapped_columns,
+    never_mapped_columns,
+    rows_for,
+    tables_of,
+)
+from gateway.demo.synthetic import ADULT_SOCIAL_CARE, Population
+from tests.conftest import server_url
+from tests.support import REPO, attach_sqlite_trace
+
+AGENCY = ADULT_SOCIAL_CARE
+AGENCY_FILE = REPO / "config" / "agencies" / f"{AGENCY}.toml"
+TABLES = {spec.name for spec in tables_of(AGENCY)}
+# A view over clients that takes SLOW_SECONDS per row it yields: the only way to make a
+# statement slow through the mapping, which names tables and columns only.
+SLOW_SECONDS = 2.0
+INJECTION = "x' OR '1'='1"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A loaded database: which server, its async URL, and (SQLite) its directory."""
+
+    name: str
+    url: str
+    directory: Path | None = None
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement the database received, with the values bound to it."""
+
+    sql: str
+    values: tuple[object, ...]
+
+    @property
+    def table(self) -> str | None:
+        """The table a plain SELECT reads, or None for anything else."""
+        match = _SELECT.match(self.sql)
+        return match["table"] if match else None
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns a plain SELECT lists, unqualified and unquoted."""
+        match = _SELECT.match(self.sql)
+        assert match is not None, self.sql
+        return [part.strip().rsplit(".", 1)[-1].strip('`"') for part in match["columns"].split(",")]
+
+
+_SELECT = re.compile(
+    r"^\s*SELECT\s+(?P<columns>.+?)\s+FROM\s+[`\"]?(?P<table>\w+)[`\"]?", re.IGNORECASE | re.DOTALL
+)
+_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+
+
+class StatementLog:
+    """Statements the test database received during one test."""
+
+    def __init__(self, collect: Callable[[], list[Statement]]) -> None:
+        self._collect = collect
+
+    @property
+    def statements(self) -> list[Statement]:
+        """Everything received so far, in order."""
+        return self._collect()
+
+    def reads_of(self, table_name: str) -> list[Statement]:
+        """The SELECTs that read one of the agency's tables."""
+        return [s for s in self.statements if s.table == table_name]
+
+    def data_reads(self) -> list[Statement]:
+        """The SELECTs that read any of the agency's tables."""
+        return [s for s in self.statements if s.table in TABLES]
+
+
+# --------------------------------------------------------------------------- databases
+
+
+async def _load(url: str, population: Population) -> None:
+    engine = create_async_engine(url)
+    try:
+        rows = rows_for(population, AGENCY)
+        async with engine.begin() as conn:
+            for statement in create_schema_sql(AGENCY):
+                await conn.execute(text(statement))
+            for spec in tables_of(AGENCY):
+                await conn.execute(text(insert_sql(spec)), rows[spec.name])
+    finally:
+        await engine.dispose()
+
+
+async def _admin(url: str, *statements: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+_SLOW_VIEW = {
+    "sqlite": "CREATE VIEW slow_clients AS SELECT * FROM clients WHERE fame_sleep({s}) = 0",
+    "postgresql": "CREATE VIEW slow_clients AS SELECT clients.* FROM clients, pg_sleep({s})",
+    "mariadb": "CREATE VIEW slow_clients AS SELECT * FROM clients WHERE SLEEP({s}) = 0",
+}
+
+
+@pytest_asyncio.fixture(
+    scope="module",
+    loop_scope="module",
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+async def backend(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    population: Population,
+) -> AsyncIterator[Backend]:
+    """A database of this module's own holding the agency's tables; dropped afterwards."""
+    name: str = request.param
+    unique = f"fame_test_{uuid.uuid4().hex[:12]}"
+    slow_view = _SLOW_VIEW[name].format(s=SLOW_SECONDS)
+    if name == "sqlite":
+        directory = (tmp_path_factory.mktemp("sql-connector") / "stores").resolve()
+        directory.mkdir()
+        url = f"sqlite+aiosqlite:///{directory / f'{AGENCY}.sqlite'}"
+        await _load(url, population)
+        await _admin(url, slow_view)
+        yield Backend(name, url, directory)
+        return
+    if name == "postgresql":
+        admin = server_url(
+            "FAME_TEST_POSTGRES_URL",
+            "PostgreSQL",
+            "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+        )
+        drop = f"DROP DATABASE IF EXISTS {unique} WITH (FORCE)"
+    else:
+        admin = server_url(
+            "FAME_TEST_MARIADB_URL", "MariaDB", "mysql+aiomysql://root@127.0.0.1:3306/test"
+        )
+        drop = f"DROP DATABASE IF EXISTS {unique}"
+    url = make_url(admin).set(database=unique).render_as_string(hide_password=False)
+    await _admin(admin, f"CREATE DATABASE {unique}")
+    try:
+        await _load(url, population)
+        await _admin(url, slow_view)
+        yield Backend(name, url)
+    finally:
+        await _admin(admin, drop)
+
+
+@pytest.fixture
+def sql_log(backend: Backend) -> Iterator[StatementLog]:
+    """What the backend's database received while the test ran."""
+    if backend.directory is not None:
+        trace, detach = attach_sqlite_trace(backend.directory)
+
+        def from_trace() -> list[Statement]:
+            return [
+                Statement(call.sql, tuple(v.replace("''", "'") for v in _LITERAL.findall(call.sql)))
+                for call in trace.calls
+                if call.agency == AGENCY
+            ]
+
+        try:
+            yield StatementLog(from_trace)
+        finally:
+            detach()
+        return
+    database = make_url(backend.url).database
+    received: list[Statement] = []
+
+    def before_cursor_execute(
+        conn: Any,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        if conn.engine.url.database != database:
+            return
+        if isinstance(parameters, Mapping):
+            values = tuple(parameters.values())
+        elif isinstance(parameters, list | tuple) and not executemany:
+            values = tuple(parameters)
+        else:
+            values = ()
+        received.append(Statement(statement, values))
+
+    event.listen(Engine, "before_cursor_execute", before_cursor_execute)
+    try:
+        yield StatementLog(lambda: list(received))
+    finally:
+        event.remove(Engine, "before_cursor_execute", before_cursor_execute)
+
+
+# --------------------------------------------------------------------------- agency files
+
+
+def write_agency(
+    directory: Path,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    replace: Mapping[str, str] | None = None,
+) -> AgencyConfig:
+    """The agency's real file with the database URL changed, loaded as the gateway loads it.
+
+    A URL carrying a password goes through url_env, as the agency file rules require.
+    """
+    original = AGENCY_FILE.read_text()
+    if make_url(url).password:
+        monkeypatch.setenv("FAME_TEST_SQL_AGENCY_DSN", url)
+        source = 'url_env = "FAME_TEST_SQL_AGENCY_DSN"'
+    else:
+        source = f'url = "{url}"'
+    changed, count = re.subn(r'(?m)^url = ".*"$', lambda _: source, original)
+    assert count == 1, "the agency file's [source] url line moved"
+    for old, new in (replace or {}).items():
+        assert old in changed, old
+        changed = changed.replace(old, new)
+    agencies = directory / "agencies"
+    agencies.mkdir(exist_ok=True)
+    file = agencies / f"{AGENCY}.toml"
+    file.write_text(changed)
+    (agency,) = load_agencies(agencies, directory)
+    assert agency.file == file
+    return agency
+
+
+@pytest.fixture
+def agency(tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> AgencyConfig:
+    """The adult social care agency, pointed at this backend's database."""
+    return write_agency(tmp_path, backend.url, monkeypatch)
+
+
+@pytest.fixture
+async def connector(agency: AgencyConfig, sql_log: StatementLog) -> AsyncIterator[SqlConnector]:
+    """An open connector for the agency (opened after the statement log is listening)."""
+    built = create_connector(agency)
+    assert isinstance(built, SqlConnector)
+    await built.open()
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+# --------------------------------------------------------------------------- expectations
+
+
+def plain(value: object) -> object:
+    """A value as comparable across databases: dates as ISO text, booleans as 0/1."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal | float):
+        return round(float(value), 3)
+    return value
+
+
+def expected_records(
+    population: Population,
+    local_id: str,
+    items: frozenset[str],
+    ranges: Mapping[str, DateRange] | None = None,
+) -> dict[str, list[dict[str, object]]]:
+    """What the agency holds about one person for these items, as plain values."""
+    fields: dict[str, list[str]] = defaultdict(list)
+    for item in sorted(items):
+        fields[record_set_of(item)].append(item.partition(".")[2])
+    records: dict[str, list[dict[str, object]]] = {}
+    for rs_name, names in fields.items():
+        rows = population.rows(AGENCY, local_id, rs_name)
+        bounds = (ranges or {}).get(rs_name)
+        if bounds is not None:
+            rows = [row for row in rows if bounds.contains(row["occurred_on"])]
+        if rows:
+            records[rs_name] = sorted(
+                ({name: plain(row[name]) for name in names} for row in rows), key=repr
+            )
+    return records
+
+
+def normalised(result: FetchResult) -> dict[str, dict[str, list[dict[str, object]]]]:
+    """A fetch result as plain values, rows of each record set in a stable order."""
+    return {
+        local_id: {
+            rs_name: sorted(
+                ({name: plain(value) for name, value in row.items()} for row in rows), key=repr
+            )
+            for rs_name, rows in records.items()
+        }
+        for local_id, records in result.items()
+    }
+
+
+def local_ids(population: Population) -> list[str]:
+    """The agency's local ids, in population order."""
+    return [population.local_ids[AGENCY][p.nhs_number] for p in population.people_of(AGENCY)]
+
+
+def with_rows(population: Population, record_set: str, at_least: int = 1) -> list[str]:
+    """Local ids of people with at least ``at_least`` rows of a record set."""
+    return [
+        local_id
+        for local_id in local_ids(population)
+        if len(population.rows(AGENCY, local_id, record_set)) >= at_least
+    ]
+
+
+# --------------------------------------------------------------------------- (a) values
+
+
+async def test_batch_fetch_returns_the_population_rows(
+    connector: SqlConnector, population: Population
+) -> None:
+    items = frozenset(
+        {
+            "demographics.given_name",
+            "demographics.date_of_birth",
+            "social_care_cases.eligible",
+            "social_care_cases.review_due",
+            "involvement.worker",
+            "alerts.severity",
+            "alerts.raised_on",
+            "care_packages.hours_per_week",
+        }
+    )
+    batch = local_ids(population)[:5]
+    assert len(batch) == 5
+
+    result = await connector.fetch(FetchRequest.single(tuple(batch), items))
+
+    assert set(result) == set(batch)
+    assert normalised(result) == {
+        local_id: expected_records(population, local_id, items) for local_id in batch
+    }
+    for local_id in batch:
+        raised = [plain(row["raised_on"]) for row in result[local_id].get("alerts", [])]
+        assert raised == sorted(raised), "alerts come back in the table's order_by order"
+
+
+async def test_unknown_ids_are_absent(connector: SqlConnector, population: Population) -> None:
+    known = local_ids(population)[0]
+    result = await connector.fetch(
+        FetchRequest.single(("ASC-000000", known), frozenset({"demographics.family_name"}))
+    )
+    assert set(result) == {known}
+    person = population.person_by_local_id(AGENCY, known)
+    assert result[known] == {"demographics": [{"family_name": person.family_name}]}
+
+
+async def test_items_the_agency_does_not_map_read_nothing(
+    connector: SqlConnector, population: Population, sql_log: StatementLog
+) -> None:
+    request = FetchRequest.single(
+        tuple(local_ids(population)[:3]), frozenset({"medications.name", "conditions.code"})
+    )
+    assert await connector.fetch(request) == {}
+    assert sql_log.data_reads() == []
+
+
+# --------------------------------------------------------------------------- (b) projection
+
+
+async def test_only_the_requested_columns_and_the_key_are_selected(
+    connector: SqlConnector, population: Population, sql_log: StatementLog
+) -> None:
+    mapped = mapped_columns(AGENCY)
+    assert mapped["demographics.given_name"] == "clients.forenames"
+    assert mapped["social_care_cases.status"] == "clients.case_status"
+    batch = tuple(local_ids(population)[:4])
+
+    result = await connector.fetch(
+        FetchRequest.single(
+            batch, frozenset({"demographics.given_name", "social_care_cases.status"})
+        )
+    )
+
+    reads = sql_log.data_reads()
+    assert [s.table for s in reads] == ["clients"], "one SELECT, on the clients table only"
+    (read,) = reads
+    assert sorted(read.columns) == ["case_status", "client_ref", "forenames"]
+    assert set(batch) <= set(read.values), "the ids travel as bound values"
+    private = {column.partition(".")[2] for column in never_mapped_columns(AGENCY)}
+    assert private, "the agency keeps some columns to itself"
+    for statement in sql_log.statements:
+        for column in private:
+            assert not re.search(rf"\b{column}\b", statement.sql), (column, statement.sql)
+    for local_id in batch:
+        assert set(result[local_id]) == {"demographics", "social_care_cases"}
+        (demographics,) = result[local_id]["demographics"]
+        (case,) = result[local_id]["social_care_cases"]
+        assert set(demographics) == {"given_name"}
+        assert set(case) == {"status"}
+
+
+async def test_every_mapped_item_at_once_never_touches_private_columns(
+    connector: SqlConnector, agency: AgencyConfig, population: Population, sql_log: StatementLog
+) -> None:
+    batch = tuple(local_ids(population))
+    result = await connector.fetch(FetchRequest.single(batch, agency.items))
+
+    assert normalised(result) == {
+        local_id: expected_records(population, local_id, agency.items) for local_id in batch
+    }
+    assert {s.table for s in sql_log.data_reads()} == TABLES
+    selected = {
+        f"{statement.table}.{column}"
+        for statement in sql_log.data_reads()
+        for column in statement.columns
+    }
+    assert not selected & set(never_mapped_columns(AGENCY))
+    keys = {f"{spec.name}.{spec.key}" for spec in tables_of(AGENCY)}
+    assert selected == set(mapped_columns(AGENCY).values()) | keys
+
+
+# --------------------------------------------------------------------------- (c) groups
+
+
+async def test_each_group_reads_its_own_items_for_its_own_ids_only(
+    connector: SqlConnector, population: Population, sql_log: StatementLog
+) -> None:
+    alerted = with_rows(population, "alerts")
+    first = tuple(alerted[:2])
+    second = tuple(i for i in with_rows(population, "timeline") if i not in first)[:1]
+    assert len(first) == 2 and len(second) == 1
+    first_items = frozenset({"demographics.given_name", "alerts.severity"})
+    second_items = frozenset({"demographics.family_name", "timeline.kind"})
+
+    result = await connector.fetch(
+        FetchRequest(groups=(FetchGroup(first, first_items), FetchGroup(second, second_items)))
+    )
+
+    assert normalised(result) == {
+        **{i: expected_records(population, i, first_items) for i in first},
+        **{i: expected_records(population, i, second_items) for i in second},
+    }
+
+    def ids_read(table_name: str, column: str) -> set[object]:
+        found: set[object] = set()
+        for statement in sql_log.reads_of(table_name):
+            if column in statement.columns:
+                found |= set(statement.values)
+        return found
+
+    everyone = set(local_ids(population))
+    assert ids_read("clients", "forenames") & everyone == set(first)
+    assert ids_read("clients", "surname") & everyone == set(second)
+    assert ids_read("risk_warnings", "risk_level") & everyone == set(first)
+    assert ids_read("case_notes", "note_type") & everyone == set(second)
+    for statement in sql_log.reads_of("clients"):
+        assert not {"forenames", "surname"} <= set(statement.columns), statement.sql
+    assert {s.table for s in sql_log.data_reads()} == {"clients", "risk_warnings", "case_notes"}
+
+
+# --------------------------------------------------------------------------- (d) date range
+
+
+async def test_timeline_range_is_applied_in_sql(
+    connector: SqlConnector, population: Population, sql_log: StatementLog
+) -> None:
+    busiest = max(local_ids(population), key=lambda i: len(population.rows(AGENCY, i, "timeline")))
+    dates = sorted(row["occurred_on"] for row in population.rows(AGENCY, busiest, "timeline"))
+    assert len(dates) >= 3 and dates[0] < dates[1] and dates[-2] < dates[-1]
+    assert isinstance(dates[1], date) and isinstance(dates[-2], date)
+    bounds = DateRange(dates[1], dates[-2])
+    ranges = {"timeline": bounds}
+    everyone = tuple(local_ids(population))
+    # The date column is not among the items asked for: the connector could not filter
+    # these rows itself, so only the database can have left the others out.
+    items = frozenset({"timeline.kind", "timeline.summary"})
+
+    result = await connector.fetch(FetchRequest.single(everyone, items, ranges))
+
+    expected = {i: expected_records(population, i, items, ranges) for i in everyone}
+    assert normalised(result) == {i: records for i, records in expected.items() if records}
+    total = sum(len(population.rows(AGENCY, i, "timeline")) for i in everyone)
+    returned = sum(len(records["timeline"]) for records in result.values())
+    assert 0 < returned < total
+    (read,) = sql_log.reads_of("case_notes")
+    assert re.search(r"note_date\s*>=", read.sql) and re.search(r"note_date\s*<=", read.sql)
+    assert bounds.start is not None and bounds.end is not None
+    assert bounds.start.isoformat() in read.values and bounds.end.isoformat() in read.values
+    assert sorted(read.columns) == ["client_ref", "note_text", "note_type"]
+
+
+async def test_open_ended_range_and_dates_returned(
+    connector: SqlConnector, population: Population
+) -> None:
+    everyone = tuple(local_ids(population))
+    cutoff = population.as_of.replace(year=population.as_of.year - 1)
+    ranges = {"timeline": DateRange(start=cutoff)}
+    items = frozenset({"timeline.occurred_on", "timeline.kind"})
+
+    result = await connector.fetch(FetchRequest.single(everyone, items, ranges))
+
+    expected = {i: expected_records(population, i, items, ranges) for i in everyone}
+    assert normalised(result) == {i: records for i, records in expected.items() if records}
+    for records in result.values():
+        for row in records["timeline"]:
+            assert str(plain(row["occurred_on"])) >= cutoff.isoformat()
+
+
+# --------------------------------------------------------------------------- (e) check
+
+
+async def test_check_passes_on_the_real_mapping(connector: SqlConnector) -> None:
+    check = await connector.check()
+    assert check.ok and check.reachable, check
+    assert check.problems == ()
+    assert check.agency == AGENCY
+
+
+async def test_check_names_a_missing_column_with_file_and_key(
+    tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agency = write_agency(
+        tmp_path,
+        backend.url,
+        monkeypatch,
+        replace={'"clients.case_status"': '"clients.case_state"'},
+    )
+    connector = create_connector(agency)
+    await connector.open()
+    try:
+        check = await connector.check()
+    finally:
+        await connector.close()
+
+    assert check.reachable and not check.ok
+    (problem,) = check.problems
+    assert problem.file == str(agency.file)
+    assert problem.key == 'items."social_care_cases.status"'
+    assert "case_state" in problem.problem and "clients" in problem.problem
+    assert "case_status" in problem.fix, "the fix lists the columns the table does have"
+    assert str(agency.file) in str(problem) and 'items."social_care_cases.status"' in str(problem)
+
+
+async def test_check_names_a_missing_table_and_key_column(
+    tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agency = write_agency(
+        tmp_path,
+        backend.url,
+        monkeypatch,
+        replace={
+            "[tables.services]": "[tables.service_lines]",
+            '"services.': '"service_lines.',
+            '[tables.allocations]\nkey = "client_ref"': '[tables.allocations]\nkey = "client_id"',
+        },
+    )
+    connector = create_connector(agency)
+    await connector.open()
+    try:
+        check = await connector.check()
+    finally:
+        await connector.close()
+
+    assert check.reachable and not check.ok
+    keys = {problem.key for problem in check.problems}
+    assert keys == {"tables.service_lines", "tables.allocations.key"}
+    assert all(problem.file == str(agency.file) for problem in check.problems)
+
+
+# --------------------------------------------------------------------------- bound values
+
+
+async def test_local_ids_are_bound_values_not_sql(
+    connector: SqlConnector, population: Population, sql_log: StatementLog
+) -> None:
+    items = frozenset({"demographics.given_name", "alerts.summary"})
+    assert await connector.fetch(FetchRequest.single((INJECTION,), items)) == {}
+
+    known = local_ids(population)[0]
+    hostile = (INJECTION, f"{known}' --", f"{known}'; DROP TABLE clients; --", known)
+    result = await connector.fetch(FetchRequest.single(hostile, items))
+
+    assert set(result) == {known}
+    for read in sql_log.reads_of("clients"):
+        assert INJECTION in read.values, "the id reached the database as one value"
+    # The table is still there and still answers.
+    again = await connector.fetch(FetchRequest.single((known,), items))
+    assert normalised(again) == {known: expected_records(population, known, items)}
+
+
+async def test_only_ids_asked_for_come_back(
+    connector: SqlConnector,
+    population: Population,
+    backend: Backend,
+    request: pytest.FixtureRequest,
+) -> None:
+    known = local_ids(population)[0]
+    variants = (known.lower(), f"{known} ")
+    result = await connector.fetch(
+        FetchRequest.single(variants, frozenset({"demographics.given_name"}))
+    )
+    assert set(result) <= set(variants)
+
+
+# --------------------------------------------------------------------------- (f) failures
+
+
+async def _aiosqlite_workers_finished() -> None:
+    """Wait for aiosqlite's worker threads of failed connections to stop.
+
+    When opening a SQLite file fails, aiosqlite queues its thread's stop without
+    awaiting it; the thread then reports back to the test's event loop, which is
+    closed as soon as the test ends ("Event loop is closed" in the thread).
+    """
+    for thread in threading.enumerate():
+        if thread.name.endswith("(_connection_worker_thread)"):
+            await asyncio.to_thread(thread.join, 10)
+            assert not thread.is_alive(), thread.name
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://postgres@127.0.0.1:1/postgres",
+        "mysql+aiomysql://root@127.0.0.1:1/test",
+        "sqlite+aiosqlite:////nonexistent-fame-dir/agency.sqlite",
+    ],
+    ids=["postgresql", "mariadb", "sqlite"],
+)
+async def test_unreachable_database_is_agency_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    agency = write_agency(tmp_path, url, monkeypatch)
+    connector = create_connector(agency)
+    await connector.open()
+    try:
+        with pytest.raises(AgencyUnavailable) as caught:
+            await connector.fetch(
+                FetchRequest.single(("ASC-000001",), frozenset({"demographics.given_name"}))
+            )
+        check = await connector.check()
+    finally:
+        await connector.close()
+        await _aiosqlite_workers_finished()
+    assert caught.value.code == "AGENCY_UNAVAILABLE"
+    assert caught.value.agency == AGENCY
+    assert "Shire Council Adult Social Care" in str(caught.value)
+    assert not check.ok and not check.reachable
+    assert check.problems == ()
+
+
+async def test_closed_connector_is_agency_unavailable(agency: AgencyConfig) -> None:
+    connector = create_connector(agency)
+    with pytest.raises(AgencyUnavailable):
+        await connector.fetch(
+            FetchRequest.single(("ASC-000001",), frozenset({"demographics.given_name"}))
+        )
+
+
+@pytest.fixture
+def sqlite_sleep(backend: Backend) -> Iterator[None]:
+    """Give the SQLite connections of this backend a fame_sleep() the slow view calls."""
+    if backend.directory is None:
+        yield None
+        return
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        raw = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        inner = getattr(raw, "_conn", raw)
+        inner.create_function("fame_sleep", 1, _sleep)
+
+    event.listen(Engine, "connect", on_connect)
+    try:
+        yield None
+    finally:
+        event.remove(Engine, "connect", on_connect)
+
+
+def _sleep(seconds: float) -> int:
+    time.sleep(seconds)  # deliberately slow: this is the database taking its time
+    return 0
+
+
+async def test_slow_statement_is_agency_timeout(
+    tmp_path: Path,
+    backend: Backend,
+    population: Population,
+    monkeypatch: pytest.MonkeyPatch,
+    sqlite_sleep: None,
+) -> None:
+    agency = write_agency(
+        tmp_path,
+        backend.url,
+        monkeypatch,
+        replace={
+            "timeout_seconds = 2.0": "timeout_seconds = 0.3",
+            "[tables.clients]": "[tables.slow_clients]",
+            '= "clients.': '= "slow_clients.',
+        },
+    )
+    assert agency.timeout_seconds == 0.3
+    connector = create_connector(agency)
+    await connector.open()
+    started = time.monotonic()
+    try:
+        with pytest.raises(AgencyTimeout) as caught:
+            await connector.fetch(
+                FetchRequest.single(
+                    (local_ids(population)[0],), frozenset({"demographics.given_name"})
+                )
+            )
+    finally:
+        await connector.close()
+    elapsed = time.monotonic() - started
+    assert caught.value.code == "AGENCY_TIMEOUT"
+    assert "0.3s" in str(caught.value)
+    # SQLite cannot interrupt a statement already running in its thread, so the
+    # connector's clean-up waits for it; the servers are told to cancel.
+    assert elapsed < SLOW_SECONDS + 1.5

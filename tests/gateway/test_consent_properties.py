@@ -1,0 +1,630 @@
+"""Property: whatever the protocol, relationships, consents and grants, the gateway
+shares exactly what the rules allow, and never fetches what it will not show.
+
+Hypothesis draws protocols, requesters, person-index links, consents and
+objections, break-glass grants, and queries built from the live schema. Every
+agency field holds a unique canary value. The oracle below is a short,
+separate restatement of the sharing rules; it does not call the gateway's
+policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from graphql import GraphQLObjectType, get_named_type
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete
+
+from connectors.base import FetchRequest, FetchResult, SourceCheck
+from gateway.agencies import AgencyConfig
+from gateway.app import create_app
+from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind
+from gateway.policy import ConsentDecision
+from gateway.protocol import Basis, Clause, SharingProtocol
+from gateway.service import Gateway
+from gateway.settings import load_settings
+from gateway.state import break_glass_grants, consents, person_links, persons
+from gateway.tokens import generate_demo_keys, mint_token
+from resolvers.schema import schema
+from tests.support import build_config
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+EXAMPLES = int(os.environ.get("FAME_PROPERTY_EXAMPLES", "1000" if os.environ.get("CI") else "300"))
+
+# Three agencies of the property world; each maps all items of some record sets.
+AGENCY_SETS = {
+    "agency-a": ("demographics", "involvement", "alerts", "medications", "conditions"),
+    "agency-b": ("involvement", "alerts", "care_packages", "social_care_cases", "timeline"),
+    "agency-c": ("involvement", "tenancies", "timeline", "assessments"),
+}
+TEAM_SCOPED = frozenset({"agency-a"})
+AGENCIES = tuple(AGENCY_SETS)
+ROLES = ("gp", "nurse", "social_worker", "housing_officer")
+PURPOSES = ("direct_care", "safeguarding", "emergency", "care_planning")
+CATEGORIES = ("health", "health.mental", "social_care", "housing", "general")
+TEAMS = ("team-1", "team-2")
+PEOPLE = ("P1", "P2", "P3")
+
+
+def _mapped(agency: str) -> list[str]:
+    return [
+        item.name
+        for rs in AGENCY_SETS[agency]
+        for item in RECORD_SETS_BY_NAME[rs].items
+        if item.kind is not ValueKind.BOOLEAN  # a boolean cannot be a unique canary
+    ]
+
+
+_SERIAL = {
+    (agency, f"{agency}:{person}", item): n
+    for n, (agency, person, item) in enumerate(
+        (a, p, i) for a in AGENCIES for p in PEOPLE for i in _mapped(a)
+    )
+}
+
+
+def canary(agency: str, local_id: str, item: str) -> object:
+    """A value that appears nowhere else: unique per agency, person and item."""
+    kind = ITEMS[item].kind
+    number = _SERIAL[(agency, local_id, item)]
+    if kind is ValueKind.DATE:
+        return (dt.date(1800, 1, 1) + dt.timedelta(days=number)).isoformat()
+    if kind is ValueKind.INT:
+        return 100_000_000 + number
+    if kind is ValueKind.FLOAT:
+        return 200_000_000.25 + number
+    return f"CANARY~{agency}~{local_id}~{item}~END"
+
+
+def canary_text(value: object) -> str:
+    return json.dumps(value)[1:-1] if isinstance(value, str) else json.dumps(value)
+
+
+class RecordingConnector:
+    """An agency answering with canaries and recording every item it is asked for."""
+
+    def __init__(self, agency: str) -> None:
+        self.agency = agency
+        self.asked: list[tuple[str, str]] = []
+
+    @property
+    def agency_id(self) -> str:
+        return self.agency
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def check(self) -> SourceCheck:
+        return SourceCheck(self.agency, ok=True, reachable=True, detail="recording")
+
+    async def fetch(self, request: FetchRequest) -> FetchResult:
+        result: FetchResult = {}
+        for group in request.groups:
+            for local_id in group.local_ids:
+                records = result.setdefault(local_id, {})
+                rows: dict[str, dict[str, object]] = {}
+                for item in sorted(group.items):
+                    self.asked.append((local_id, item))
+                    rs, _, field_name = item.partition(".")
+                    rows.setdefault(rs, {})[field_name] = canary(self.agency, local_id, item)
+                for rs, row in rows.items():
+                    records.setdefault(rs, []).append(row)
+        return result
+
+
+# ---------------------------------------------------------------- the oracle
+
+
+@dataclass(frozen=True)
+class ClauseSpec:
+    agency: str
+    items: frozenset[str]
+    category: str
+    roles: frozenset[str]
+    purposes: frozenset[str]
+    basis: str
+    sealed: bool
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    person: str
+    agency: str
+    team: str | None
+    current: bool
+
+
+@dataclass(frozen=True)
+class ConsentSpec:
+    person: str
+    scope_kind: str
+    scope: str
+    recipient_kind: str
+    recipient: str
+    decision: str
+    starts: int
+    ends: int | None
+    withdrawn: int | None
+
+
+@dataclass(frozen=True)
+class GrantSpec:
+    person: str
+    mine: bool
+    starts: int
+    ends: int
+    ended: int | None
+
+
+@dataclass(frozen=True)
+class World:
+    clauses: tuple[ClauseSpec, ...]
+    links: tuple[LinkSpec, ...]
+    consents: tuple[ConsentSpec, ...]
+    grants: tuple[GrantSpec, ...]
+    agency: str
+    team: str
+    roles: frozenset[str]
+    purpose: str
+
+
+def _hours(offset: int | None) -> dt.datetime | None:
+    return None if offset is None else NOW + dt.timedelta(hours=offset)
+
+
+def oracle(world: World, person: str, agency: str, item: str) -> bool:
+    """The rules, restated: may the requester see this agency's item about this person?"""
+    clause = next((c for c in world.clauses if c.agency == agency and item in c.items), None)
+    if clause is None:
+        return False
+    if clause.sealed and world.agency != agency:
+        return False
+    related = any(
+        link.person == person
+        and link.current
+        and link.agency == world.agency
+        and (world.agency not in TEAM_SCOPED or link.team == world.team)
+        for link in world.links
+    )
+    granted = any(
+        g.person == person
+        and g.mine
+        and g.starts <= 0 < g.ends
+        and (g.ended is None or g.ended > 0)
+        for g in world.grants
+    )
+    if not related and not granted:
+        return False
+    if world.agency == agency:
+        return True
+    purpose = world.purpose if related else "emergency"
+    if not clause.roles & world.roles or purpose not in clause.purposes:
+        return False
+    if clause.basis == "statutory":
+        return True
+    rs = item.split(".")[0]
+    in_force = [
+        c
+        for c in world.consents
+        if c.person == person
+        and c.starts <= 0
+        and (c.ends is None or c.ends > 0)
+        and (c.withdrawn is None or c.withdrawn > 0)
+        and (
+            (c.scope_kind == "item" and c.scope in (item, rs + ".*"))
+            or (
+                c.scope_kind == "category"
+                and (clause.category == c.scope or clause.category.startswith(c.scope + "."))
+            )
+        )
+        and (
+            (c.recipient_kind == "agency" and c.recipient in ("*", world.agency))
+            or (c.recipient_kind == "role" and c.recipient in world.roles)
+        )
+    ]
+    if any(c.decision == "deny" for c in in_force):
+        return False
+    return clause.basis == "implied" or any(c.decision == "permit" for c in in_force)
+
+
+# ------------------------------------------------------------- the strategies
+
+# Mostly already started, mostly not ended or withdrawn, with the edges drawn too.
+starts = st.integers(min_value=-48, max_value=2)
+ends = st.none() | st.integers(min_value=-2, max_value=48)
+withdrawals = st.sampled_from((None, None)) | st.integers(min_value=-24, max_value=24)
+# Biased so that most draws have a relationship and a matching clause, and the
+# interesting rules (consent, objection, sealing, teams) decide often.
+mostly = st.sampled_from((True, True, True, False))
+
+
+@st.composite
+def clauses(draw: st.DrawFn) -> tuple[ClauseSpec, ...]:
+    found: list[ClauseSpec] = []
+    for agency in AGENCIES:
+        remaining = list(_mapped(agency))
+        while remaining and draw(mostly):
+            take = draw(st.lists(st.sampled_from(remaining), min_size=1, unique=True))
+            remaining = [i for i in remaining if i not in take]
+            found.append(
+                ClauseSpec(
+                    agency=agency,
+                    items=frozenset(take),
+                    category=draw(st.sampled_from(CATEGORIES)),
+                    roles=frozenset(draw(st.sets(st.sampled_from(ROLES), min_size=2))),
+                    purposes=frozenset(draw(st.sets(st.sampled_from(PURPOSES), min_size=2))),
+                    basis=draw(st.sampled_from(("explicit", "implied", "implied", "statutory"))),
+                    sealed=draw(st.sampled_from((False, False, False, True))),
+                )
+            )
+    return tuple(found)
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> World:
+    links = tuple(
+        LinkSpec(person, agency, draw(st.sampled_from(TEAMS)), draw(mostly))
+        for person in PEOPLE
+        for agency in AGENCIES
+        if draw(mostly)
+    )
+    consent_specs = tuple(
+        draw(
+            st.lists(
+                st.builds(
+                    ConsentSpec,
+                    person=st.sampled_from(PEOPLE),
+                    scope_kind=st.just("category"),
+                    scope=st.sampled_from(CATEGORIES),
+                    recipient_kind=st.just("agency"),
+                    recipient=st.sampled_from((*AGENCIES, "*", "*")),
+                    decision=st.sampled_from(("permit", "deny")),
+                    starts=starts,
+                    ends=ends,
+                    withdrawn=withdrawals,
+                )
+                | st.builds(
+                    ConsentSpec,
+                    person=st.sampled_from(PEOPLE),
+                    scope_kind=st.just("item"),
+                    scope=st.sampled_from(
+                        sorted({i for a in AGENCIES for i in _mapped(a)})
+                        + [f"{rs}.*" for rs in sorted({r for s in AGENCY_SETS.values() for r in s})]
+                    ),
+                    recipient_kind=st.just("role"),
+                    recipient=st.sampled_from(ROLES),
+                    decision=st.sampled_from(("permit", "deny")),
+                    starts=starts,
+                    ends=ends,
+                    withdrawn=withdrawals,
+                ),
+                max_size=8,
+            )
+        )
+    )
+    grants = tuple(
+        draw(
+            st.lists(
+                st.builds(
+                    GrantSpec,
+                    person=st.sampled_from(PEOPLE),
+                    mine=st.booleans(),
+                    starts=st.integers(-8, 1),
+                    ends=st.integers(-4, 8),
+                    ended=st.none() | st.integers(-4, 4),
+                ),
+                max_size=2,
+            )
+        )
+    )
+    return World(
+        clauses=draw(clauses()),
+        links=links,
+        consents=consent_specs,
+        grants=grants,
+        agency=draw(st.sampled_from((*AGENCIES, *AGENCIES, "agency-outside"))),
+        team=draw(st.sampled_from(TEAMS)),
+        roles=frozenset(draw(st.sets(st.sampled_from(ROLES), min_size=1))),
+        purpose=draw(st.sampled_from(PURPOSES)),
+    )
+
+
+def _person_selection_strategy() -> st.SearchStrategy[str]:
+    """Selections built from the live schema's Person type."""
+    person = schema.graphql_schema.get_type("Person")
+    assert isinstance(person, GraphQLObjectType)
+
+    def object_fields(gtype: GraphQLObjectType, depth: int) -> st.SearchStrategy[str]:
+        options = []
+        for name, gfield in sorted(gtype.fields.items()):
+            if gfield.args and name != "timeline":
+                continue
+            named = get_named_type(gfield.type)
+            if isinstance(named, GraphQLObjectType):
+                if depth >= 2 or name == "knownTo":
+                    continue
+                options.append(
+                    object_fields(named, depth + 1).map(lambda s, n=name: f"{n} {{ {s} }}")
+                )
+            else:
+                options.append(st.just(name))
+        return st.lists(st.one_of(options), min_size=1, max_size=6, unique=True).map(" ".join)
+
+    return object_fields(person, 0)
+
+
+selections = _person_selection_strategy()
+
+
+# --------------------------------------------------------------- the gateway
+
+
+@dataclass
+class Harness:
+    loop: asyncio.AbstractEventLoop
+    gateway: Gateway
+    client: httpx.AsyncClient
+    connectors: dict[str, RecordingConnector]
+    base_settings: Any
+    tokens: dict[tuple[str, str, frozenset[str]], str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    root = tmp_path_factory.mktemp("property")
+    config_file = build_config(root, trust_url="http://127.0.0.1:9", store_dir=root)
+    demo = load_settings(config_file)
+    agencies = tuple(
+        AgencyConfig(
+            id=agency,
+            name=agency.upper(),
+            kind="sql",
+            file=root / f"{agency}.toml",
+            timeout_seconds=2.0,
+            demographics_rank=1 if "demographics" in AGENCY_SETS[agency] else None,
+            teams_matter=agency in TEAM_SCOPED,
+            items=frozenset(_mapped(agency)),
+            source=None,
+        )
+        for agency in AGENCIES
+    )
+    # The state database is rewritten for every example: keep it in memory-backed
+    # storage where the machine has it, so the examples measure the gateway, not fsync.
+    shm = Path("/dev/shm")
+    state_dir = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else root
+    base = replace(
+        demo,
+        state_database=f"sqlite+aiosqlite:///{state_dir / 'state.sqlite'}",
+        agencies=agencies,
+        issuers=tuple(
+            replace(i, agency=a)
+            for i, a in zip(demo.issuers, (*AGENCIES, "agency-outside", "x"), strict=False)
+        ),
+    )
+    connectors = {agency: RecordingConnector(agency) for agency in AGENCIES}
+    loop = asyncio.new_event_loop()
+    gateway = Gateway(base, connectors=connectors, clock=lambda: NOW)
+    generate_demo_keys(base)
+    loop.run_until_complete(gateway.start())
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(gateway)), base_url="http://gateway.test"
+    )
+    yield Harness(loop, gateway, client, connectors, base)
+    loop.run_until_complete(client.aclose())
+    loop.run_until_complete(gateway.stop())
+    loop.close()
+    if state_dir != root:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _protocol(world: World, base: Any) -> SharingProtocol:
+    built = tuple(
+        Clause(
+            id=f"C{n}",
+            title=f"clause {n}",
+            agencies=frozenset({c.agency}),
+            items=c.items,
+            category=c.category,
+            roles=c.roles,
+            purposes=c.purposes,
+            basis=Basis(c.basis),
+            sealed=c.sealed,
+        )
+        for n, c in enumerate(world.clauses)
+    )
+    index = {
+        (agency, item): clause
+        for clause in built
+        for agency in clause.agencies
+        for item in clause.items
+    }
+    return replace(
+        base.protocol,
+        clauses=built,
+        categories={c: c for c in CATEGORIES},
+        roles={r: r for r in ROLES},
+        team_scoped_agencies=TEAM_SCOPED,
+        _index=index,
+    )
+
+
+async def _load_world(h: Harness, world: World) -> None:
+    gateway = h.gateway
+    protocol = _protocol(world, h.base_settings)
+    gateway.settings = replace(h.base_settings, protocol=protocol)
+    gateway.governance.protocol = protocol
+    async with gateway.state_engine.begin() as conn:
+        for table in (consents, break_glass_grants, person_links, persons):
+            await conn.execute(delete(table))
+    for person in PEOPLE:
+        await gateway.index.register([], person_id=person)
+    async with gateway.state_engine.begin() as conn:
+        for link in world.links:
+            await conn.execute(
+                person_links.insert().values(
+                    person_id=link.person,
+                    agency_id=link.agency,
+                    local_id=f"{link.agency}:{link.person}",
+                    team=link.team,
+                    current=link.current,
+                )
+            )
+        for n, c in enumerate(world.consents):
+            await conn.execute(
+                consents.insert().values(
+                    id=f"consent-{n}",
+                    person_id=c.person,
+                    scope_kind=c.scope_kind,
+                    scope=c.scope,
+                    recipient_kind=c.recipient_kind,
+                    recipient=c.recipient,
+                    decision=ConsentDecision(c.decision).value,
+                    valid_from=_hours(c.starts),
+                    valid_until=_hours(c.ends),
+                    withdrawn_at=_hours(c.withdrawn),
+                    recorded_by="property",
+                    recorded_at=NOW,
+                    reference="drawn",
+                )
+            )
+        for n, g in enumerate(world.grants):
+            await conn.execute(
+                break_glass_grants.insert().values(
+                    id=f"grant-{n}",
+                    person_id=g.person,
+                    practitioner="requester" if g.mine else "someone-else",
+                    agency=world.agency if g.mine else "agency-outside",
+                    reason="drawn emergency for the property test",
+                    granted_at=_hours(g.starts),
+                    expires_at=_hours(g.ends),
+                    ended_at=_hours(g.ended),
+                )
+            )
+    for connector in h.connectors.values():
+        connector.asked.clear()
+
+
+def _token(h: Harness, world: World) -> str:
+    key = (world.agency, world.team, world.roles)
+    if key not in h.tokens:  # signing is slow; the claims repeat across examples
+        h.tokens[key] = mint_token(
+            h.gateway.settings,
+            subject="requester",
+            agency=world.agency,
+            team=world.team,
+            roles=tuple(sorted(world.roles)),
+        )
+    return h.tokens[key]
+
+
+def _selected_items(selection: str) -> set[str]:
+    """The catalogue items a generated selection asks for (by walking it again)."""
+    from graphql import parse
+
+    document = parse('{ person(id: "x") { %s } }' % selection)
+    person = schema.graphql_schema.get_type("Person")
+    found: set[str] = set()
+
+    def walk(gtype: Any, selection_set: Any) -> None:
+        for node in selection_set.selections:
+            gfield = gtype.fields[node.name.value]
+            named = get_named_type(gfield.type)
+            if node.selection_set is not None:
+                walk(named, node.selection_set)
+                continue
+            for rs in RECORD_SETS_BY_NAME.values():
+                if rs.type_name == gtype.name:
+                    for item in rs.items:
+                        if item.graphql_name == node.name.value:
+                            found.add(item.name)
+
+    walk(person, document.definitions[0].selection_set.selections[0].selection_set)  # type: ignore[attr-defined]
+    return found
+
+
+@seed(20031105)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(world=worlds(), selection=selections)
+def test_exactly_what_the_rules_allow_is_fetched_and_shown(
+    harness: Harness, world: World, selection: str
+) -> None:
+    body = harness.loop.run_until_complete(_run(harness, world, selection))
+    _check(harness, world, selection, body)
+
+
+async def _run(h: Harness, world: World, selection: str) -> bytes:
+    await _load_world(h, world)
+    query = "{ %s }" % " ".join(
+        f'p{n}: person(id: "{person}") {{ {selection} }}' for n, person in enumerate(PEOPLE)
+    )
+    response = await h.client.post(
+        "/graphql",
+        content=json.dumps({"query": query}),
+        headers={
+            "Authorization": f"Bearer {_token(h, world)}",
+            "Content-Type": "application/json",
+            "Fame-Purpose-Of-Use": world.purpose,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def _check(h: Harness, world: World, selection: str, body: bytes) -> None:
+    text = body.decode()
+    response = json.loads(body)
+    assert "errors" not in response, response["errors"]
+    selected = _selected_items(selection)
+    withheld = {
+        (entry["path"][0], entry["agency"], entry["item"])
+        for entry in response.get("extensions", {}).get("withheld", [])
+    }
+    linked = {(link.person, link.agency) for link in world.links}
+    for n, person in enumerate(PEOPLE):
+        for agency in AGENCIES:
+            if (person, agency) not in linked:
+                continue
+            for item in _mapped(agency):
+                value = canary_text(canary(agency, f"{agency}:{person}", item))
+                allowed = oracle(world, person, agency, item)
+                if not allowed:
+                    # Nothing withheld leaks anywhere: data, errors or extensions.
+                    assert value not in text, (person, agency, item)
+                if item not in selected:
+                    continue
+                if item.startswith("demographics.") and agency != "agency-a":
+                    continue
+                if allowed:
+                    assert value in text, ("permitted but not returned", person, agency, item)
+                else:
+                    assert (f"p{n}", agency, item) in withheld, (
+                        "withheld but not listed",
+                        person,
+                        agency,
+                        item,
+                    )
+    for agency, connector in h.connectors.items():
+        for local_id, item in connector.asked:
+            person = local_id.split(":")[1]
+            assert oracle(world, person, agency, item), ("fetched a withheld item", agency, item)
