@@ -18,8 +18,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway resolvers connectors tests bench
-	$(BIN)/ruff format --check gateway resolvers connectors tests bench
+	$(BIN)/ruff check gateway resolvers connectors tests
+	$(BIN)/ruff format --check gateway resolvers connectors tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

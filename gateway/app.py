@@ -108,6 +108,16 @@ class GraphQLEndpoint:
             gateway=gateway,
             query_hash=hashlib.sha256(query.encode()).hexdigest(),
         )
+        try:
+            await gateway.audit.intent(context)
+        except AuditUnavailable:
+            log.exception("the audit intent could not be written; no agency was contacted")
+            return _request_error(
+                "the disclosure audit could not be written, so nothing is disclosed; "
+                "try again shortly",
+                "AUDIT_UNAVAILABLE",
+                503,
+            )
         result = execute(
             gateway.schema,
             prepared.document,

@@ -1,48 +1,140 @@
 """The disclosure audit: who saw what about whom, on what basis, and what was withheld.
 
-One record per person per request, written before the response leaves.
-Values are never written: only item names, clauses, bases and reasons.
+Append-only and hash-chained in the state database. For every request an
+``intent`` record is written before any agency is called, then one
+``disclosure`` record per person before the response leaves. If either cannot
+be written the request fails closed. Values are never written: only item
+names, clauses, bases and reasons.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import event, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.context import RequestContext
 from gateway.governance import utc_now
 from gateway.protocol import Basis
-from gateway.state import disclosures
+from gateway.requester import Requester
+from gateway.state import audit_head, disclosures
+
+GENESIS = "0" * 64
+#: Every column that the hash covers, in a fixed order.
+_FIELDS = (
+    "seq",
+    "kind",
+    "at",
+    "request_id",
+    "query_hash",
+    "practitioner",
+    "requester_agency",
+    "requester_team",
+    "roles",
+    "purpose",
+    "person_id",
+    "agencies",
+    "statutory",
+    "break_glass",
+    "break_glass_reason",
+    "prev_hash",
+)
 
 
 class AuditUnavailable(Exception):
-    """The audit could not be written; the response must not leave."""
+    """The audit could not be written; nothing may be disclosed."""
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    """The hash of a record: SHA-256 over its fields (prev_hash included), canonical JSON."""
+    canonical = json.dumps(
+        [record.get(name) for name in _FIELDS], separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _audit_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+        # SQLite takes its write lock only at the first write; taking it at BEGIN
+        # makes reading the head and appending after it one atomic step.
+        @event.listens_for(engine.sync_engine, "connect")
+        def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 class AuditLog:
-    """Appends disclosure records to the state database."""
+    """Appends to the hash chain; one append at a time per process and across processes."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, url: str) -> None:
+        self._engine = _audit_engine(url)
+        self._lock = asyncio.Lock()
 
-    async def record(self, context: RequestContext) -> int:
-        """Write one record per person the request touched; returns how many."""
-        rows = self._rows(context)
+    async def close(self) -> None:
+        """Release the audit's connections."""
+        await self._engine.dispose()
+
+    async def append(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Chain and store records; returns their sequence numbers."""
         if not rows:
-            return 0
+            return []
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(disclosures.insert(), rows)
+            async with self._lock, self._engine.begin() as conn:
+                head = (
+                    await conn.execute(
+                        select(audit_head.c.seq, audit_head.c.hash)
+                        .where(audit_head.c.id == 1)
+                        .with_for_update()
+                    )
+                ).first()
+                if head is None:
+                    seq, prev = 0, GENESIS
+                    await conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+                else:
+                    seq, prev = int(head[0]), str(head[1])
+                chained = []
+                for row in rows:
+                    seq += 1
+                    record = {**row, "seq": seq, "prev_hash": prev}
+                    record["hash"] = prev = record_hash(record)
+                    chained.append(record)
+                await conn.execute(disclosures.insert(), chained)
+                await conn.execute(
+                    update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev)
+                )
         except Exception as exc:  # any failure to write the audit fails the request closed
             raise AuditUnavailable(str(exc)) from exc
+        return [record["seq"] for record in chained]
+
+    async def intent(self, context: RequestContext) -> None:
+        """Record, before any agency is called, that this requester is asking."""
+        await self.append([_base(context, "intent", None, {}, utc_now())])
+
+    async def record(self, context: RequestContext) -> int:
+        """Record what the request disclosed and withheld, one record per person."""
+        rows = self._rows(context)
+        await self.append(rows)
         return len(rows)
 
     @staticmethod
     def _rows(context: RequestContext) -> list[dict[str, Any]]:
-        requester = context.requester
         now = utc_now()
         per_person: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         statutory: set[str] = set()
@@ -77,21 +169,91 @@ class AuditLog:
                 }
             for person_id, grant in assembly.grants.items():
                 grants[person_id] = (grant.id, grant.reason)
-        return [
-            {
-                "at": now,
-                "request_id": context.request_id,
-                "query_hash": context.query_hash,
-                "practitioner": requester.practitioner,
-                "requester_agency": requester.agency,
-                "requester_team": requester.team,
-                "roles": ",".join(sorted(requester.roles)),
-                "purpose": requester.purpose,
-                "person_id": person_id,
-                "agencies": json.dumps(agencies, sort_keys=True),
-                "statutory": person_id in statutory,
-                "break_glass": grants.get(person_id, (None, None))[0],
-                "break_glass_reason": grants.get(person_id, (None, None))[1],
-            }
-            for person_id, agencies in sorted(per_person.items())
-        ]
+        rows = []
+        for person_id, agencies in sorted(per_person.items()):
+            row = _base(context, "disclosure", person_id, agencies, now)
+            row["statutory"] = person_id in statutory
+            row["break_glass"], row["break_glass_reason"] = grants.get(person_id, (None, None))
+            rows.append(row)
+        return rows
+
+
+def _base(
+    context: RequestContext,
+    kind: str,
+    person_id: str | None,
+    agencies: dict[str, Any],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    requester: Requester = context.requester
+    return {
+        "kind": kind,
+        "at": now.isoformat(),
+        "request_id": context.request_id,
+        "query_hash": context.query_hash,
+        "practitioner": requester.practitioner,
+        "requester_agency": requester.agency,
+        "requester_team": requester.team,
+        "roles": ",".join(sorted(requester.roles)),
+        "purpose": requester.purpose,
+        "person_id": person_id,
+        "agencies": json.dumps(agencies, sort_keys=True),
+        "statutory": False,
+        "break_glass": None,
+        "break_glass_reason": None,
+    }
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The outcome of verifying the chain: ``broken_at`` is the first bad record's number."""
+
+    records: int
+    ok: bool
+    broken_at: int | None = None
+    problem: str = ""
+
+
+async def verify_chain(engine: AsyncEngine) -> ChainReport:
+    """Check every link and hash, and that the chain reaches the recorded head."""
+    expected_seq, prev = 1, GENESIS
+    count = 0
+    async with engine.connect() as conn:
+        head = (
+            await conn.execute(
+                select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+            )
+        ).first()
+        result = await conn.stream(select(disclosures).order_by(disclosures.c.seq))
+        async for row in result.mappings():
+            record = dict(row)
+            seq = int(record["seq"])
+            if seq != expected_seq:
+                return ChainReport(
+                    count,
+                    False,
+                    expected_seq,
+                    f"record {expected_seq} is missing (the next one present is {seq})",
+                )
+            if record["prev_hash"] != prev:
+                return ChainReport(
+                    count,
+                    False,
+                    seq,
+                    f"record {seq} does not link to record {seq - 1} (removed, reordered or "
+                    "altered records)",
+                )
+            if record_hash(record) != record["hash"]:
+                return ChainReport(count, False, seq, f"record {seq} has been altered")
+            prev = str(record["hash"])
+            expected_seq += 1
+            count += 1
+    if head is not None and (int(head[0]) != count or str(head[1]) != prev):
+        return ChainReport(
+            count,
+            False,
+            count + 1,
+            f"the chain ends at record {count} but its head says {int(head[0])}: "
+            "records at the end have been cut",
+        )
+    return ChainReport(count, True)

@@ -142,6 +142,31 @@ def _protocol_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    from gateway.audit import verify_chain
+    from gateway.state import create_state_engine
+
+    settings = _settings(args.config)
+
+    async def run() -> int:
+        engine = create_state_engine(settings.state_database)
+        try:
+            report = await verify_chain(engine)
+        finally:
+            await engine.dispose()
+        if report.ok:
+            print(f"the audit chain holds: {report.records} records")
+            return 0
+        print(
+            f"the audit chain is broken at record {report.broken_at}: {report.problem} "
+            f"({report.records} records verified before it)",
+            file=sys.stderr,
+        )
+        return 1
+
+    return asyncio.run(run())
+
+
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo.runner import run_demo
 
@@ -179,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--format", choices=("md", "html"), default="md")
     render.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
     render.set_defaults(run=_protocol_render)
+    audit = commands.add_parser("audit", help="the disclosure audit")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser(
+        "verify", help="check every link of the hash chain; exit 1 naming the first broken record"
+    )
+    verify.set_defaults(run=_audit_verify)
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(run=_demo)

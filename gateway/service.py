@@ -46,7 +46,7 @@ class Gateway:
         self.state_engine: AsyncEngine = create_state_engine(settings.state_database)
         self.index = PersonIndex(self.state_engine)
         self.governance = Governance(settings.protocol, self.state_engine, clock)
-        self.audit = AuditLog(self.state_engine)
+        self.audit = AuditLog(settings.state_database)
         self.fanout = Fanout(settings.agencies, self.connectors, self.index, self.governance)
         self.authenticator = Authenticator(settings.issuers, settings.default_purpose)
         self.documents = DocumentCache(self.schema, settings.limits)
@@ -95,6 +95,7 @@ class Gateway:
         if self.http is not None:
             await self.http.close()
             self.http = None
+        await self.audit.close()
         await self.state_engine.dispose()
         self.started = False
 

@@ -83,14 +83,17 @@ break_glass_grants = Table(
     Column("ended_at", DateTime(timezone=True), nullable=True),
 )
 
-#: One row per person per request: who asked, for what purpose, and per agency
-#: what was disclosed (with the clause and basis) and what withheld (with the
-#: reason). Never values.
+#: The disclosure audit, append-only and hash-chained. An ``intent`` record is
+#: written for each request before any agency is called; a ``disclosure``
+#: record per person per request says, per agency, what was disclosed (clause,
+#: basis) and withheld (reason). Never values. Each record carries the hash of
+#: the one before it, so a changed, removed or reordered record shows.
 disclosures = Table(
     "disclosures",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("at", String(40), nullable=False),
     Column("request_id", String(64), nullable=False, index=True),
     Column("query_hash", String(64), nullable=False),
     Column("practitioner", String(200), nullable=False),
@@ -98,11 +101,23 @@ disclosures = Table(
     Column("requester_team", String(100), nullable=True),
     Column("roles", Text, nullable=False),
     Column("purpose", String(32), nullable=False),
-    Column("person_id", String(64), nullable=False, index=True),
+    Column("person_id", String(64), nullable=True, index=True),
     Column("agencies", Text, nullable=False),
     Column("statutory", Boolean, nullable=False),
     Column("break_glass", String(64), nullable=True),
     Column("break_glass_reason", Text, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+#: The chain's head: the last sequence number and hash. Appends lock this row,
+#: so processes sharing one PostgreSQL append one after another.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 

@@ -194,7 +194,9 @@ async def test_statutory_safeguarding_items_are_shared_without_consent_and_audit
             (
                 await conn.execute(
                     select(disclosures).where(
-                        disclosures.c.person_id == roy, disclosures.c.purpose == "safeguarding"
+                        disclosures.c.person_id == roy,
+                        disclosures.c.purpose == "safeguarding",
+                        disclosures.c.kind == "disclosure",
                     )
                 )
             )

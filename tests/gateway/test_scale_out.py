@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from gateway.audit import verify_chain
 from gateway.demo.community_api import CommunityHealthApi
 from gateway.demo.runner import demo_person_id, seed_person_index
 from gateway.demo.synthetic import Population
@@ -184,5 +185,18 @@ async def test_a_withdrawal_through_one_process_is_honoured_by_the_other(
         assert after["data"]["person"]["health"]["conditions"] is None
         reasons = {(e["agency"], e["item"]): e["reason"] for e in after["extensions"]["withheld"]}
         assert reasons[("riverside-gp", "conditions.name")] == "NO_CONSENT"
+        # Both processes appended to one audit chain, concurrently: it still holds.
+        await asyncio.gather(
+            *(_post(p.url, token, CONDITIONS % roy) for p in (first, second) for _ in range(10))
+        )
+        engine = create_state_engine(settings.state_database)
+        try:
+            report = await verify_chain(engine)
+        finally:
+            await engine.dispose()
+        assert report.ok, report
+        # An intent for each of the 25 requests, and a disclosure for each of the 23 that
+        # asked about the person (the two mutations disclose nothing).
+        assert report.records == 25 + 23
     finally:
         await trust.stop()

@@ -1,0 +1,131 @@
+"""The disclosure audit: hash-chained, tamper-evident, written before anything leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import delete, select, text, update
+
+from gateway.audit import verify_chain
+from gateway.demo.synthetic import Population
+from gateway.state import audit_head, disclosures
+from tests.support import REPO, World, attach_sqlite_trace
+
+QUERY = '{ person(id: "%s") { involvements { team } health { medications { name } } } }'
+
+
+async def _fill(world: World, requests: int = 6) -> None:
+    for n in range(requests):
+        result = await world.query(QUERY % world.person_id(n % 3))
+        assert "errors" not in result
+
+
+async def test_concurrent_requests_chain_contiguously(world: World) -> None:
+    assert world.gateway is not None
+    results = await asyncio.gather(
+        *(world.query(QUERY % world.person_id(n % 5)) for n in range(40))
+    )
+    assert all("errors" not in r for r in results)
+    report = await verify_chain(world.gateway.state_engine)
+    assert report.ok, report
+    async with world.gateway.state_engine.connect() as conn:
+        seqs = [r[0] for r in await conn.execute(select(disclosures.c.seq).order_by("seq"))]
+        kinds = [r[0] for r in await conn.execute(select(disclosures.c.kind))]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert kinds.count("intent") == 40 and kinds.count("disclosure") == 40
+    assert report.records == len(seqs)
+
+
+async def _tampered(world: World, statement: str) -> tuple[bool, int | None, str]:
+    assert world.gateway is not None
+    engine = world.gateway.state_engine
+    async with engine.begin() as conn:
+        await conn.execute(text(statement))
+    report = await verify_chain(engine)
+    return report.ok, report.broken_at, report.problem
+
+
+async def test_a_changed_byte_is_detected(world: World) -> None:
+    await _fill(world)
+    ok, at, problem = await _tampered(
+        world, "UPDATE disclosures SET practitioner = 'sw-patal' WHERE seq = 4"
+    )
+    assert not ok and at == 4 and "altered" in problem
+
+
+async def test_a_deleted_record_is_detected(world: World) -> None:
+    await _fill(world)
+    ok, at, problem = await _tampered(world, "DELETE FROM disclosures WHERE seq = 5")
+    assert not ok and at == 5 and "missing" in problem
+
+
+async def test_two_swapped_records_are_detected(world: World) -> None:
+    await _fill(world)
+    assert world.gateway is not None
+    engine = world.gateway.state_engine
+    async with engine.begin() as conn:
+        rows = {
+            r["seq"]: dict(r)
+            for r in (
+                await conn.execute(select(disclosures).where(disclosures.c.seq.in_([3, 4])))
+            ).mappings()
+        }
+        for seq, other in ((3, 4), (4, 3)):
+            values = {k: v for k, v in rows[other].items() if k != "seq"}
+            await conn.execute(update(disclosures).where(disclosures.c.seq == seq).values(**values))
+    report = await verify_chain(engine)
+    assert not report.ok and report.broken_at == 3, report
+
+
+async def test_a_cut_tail_is_detected(world: World) -> None:
+    await _fill(world)
+    assert world.gateway is not None
+    engine = world.gateway.state_engine
+    async with engine.begin() as conn:
+        last = (await conn.execute(select(audit_head.c.seq))).scalar_one()
+        await conn.execute(delete(disclosures).where(disclosures.c.seq > last - 2))
+    report = await verify_chain(engine)
+    assert not report.ok and report.broken_at == last - 1 and "cut" in report.problem
+
+
+async def test_audit_verify_command_reports_the_first_broken_record(world: World) -> None:
+    await _fill(world)
+    assert world.settings is not None
+    config = world.settings.config_dir / "gateway.toml"
+    command = [sys.executable, "-m", "gateway.cli", "--config", str(config), "audit", "verify"]
+    good = await asyncio.to_thread(
+        subprocess.run, command, cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert good.returncode == 0 and "the audit chain holds" in good.stdout
+    await _tampered(world, "UPDATE disclosures SET agencies = '{}' WHERE seq = 6")
+    bad = await asyncio.to_thread(
+        subprocess.run, command, cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 1
+    assert "broken at record 6" in bad.stderr
+
+
+async def test_with_the_audit_database_unwritable_nothing_is_disclosed(
+    tmp_path: Path, population: Population, store_dir: Path
+) -> None:
+    trace, detach = attach_sqlite_trace(store_dir)
+    world = World(tmp_path, population, store_dir)
+    try:
+        await world.start()
+        assert world.gateway is not None
+        trace.clear()
+        world.trust.calls.clear()
+        async with world.gateway.state_engine.begin() as conn:
+            await conn.execute(text("DROP TABLE disclosures"))
+        response = await world.post(QUERY % world.person_id(0))
+        assert response.status_code == 503
+        assert response.json()["errors"][0]["extensions"]["code"] == "AUDIT_UNAVAILABLE"
+        assert world.trust.calls == []
+        assert trace.selects("riverside-gp") == []
+        assert trace.selects("shire-adult-social-care") == []
+    finally:
+        await world.stop()
+        detach()
