@@ -111,13 +111,7 @@ class GraphQLEndpoint:
         try:
             await gateway.audit.intent(context)
         except AuditUnavailable:
-            log.exception("the audit intent could not be written; no agency was contacted")
-            return _request_error(
-                "the disclosure audit could not be written, so nothing is disclosed; "
-                "try again shortly",
-                "AUDIT_UNAVAILABLE",
-                503,
-            )
+            return _audit_failed("before any agency was contacted")
         result = execute(
             gateway.schema,
             prepared.document,
@@ -131,13 +125,7 @@ class GraphQLEndpoint:
         try:
             await gateway.audit.record(context)
         except AuditUnavailable:
-            log.exception("the disclosure audit could not be written; answer withheld")
-            return _request_error(
-                "the disclosure audit could not be written, so no answer is given; "
-                "try again shortly",
-                "AUDIT_UNAVAILABLE",
-                503,
-            )
+            return _audit_failed("after the agencies answered; the answer is withheld")
         return _json(self._response(result, context))
 
     def _response(self, result: ExecutionResult, context: RequestContext) -> dict[str, Any]:
@@ -172,6 +160,16 @@ class GraphQLEndpoint:
             extensions["breakGlass"] = list(context.break_glass.values())
         response["extensions"] = extensions
         return response
+
+
+def _audit_failed(when: str) -> Response:
+    # Fail closed: nothing is disclosed that the audit has not recorded.
+    log.exception("the disclosure audit could not be written %s", when)
+    return _request_error(
+        "the disclosure audit could not be written, so nothing is disclosed; try again shortly",
+        "AUDIT_UNAVAILABLE",
+        503,
+    )
 
 
 def _format_error(error: GraphQLError) -> dict[str, Any]:

@@ -3,9 +3,10 @@ real signed tokens, and the gateway's ASGI app in front of them."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,6 +268,24 @@ class World:
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
+
+
+@contextlib.asynccontextmanager
+async def traced_world(
+    root: Path, population: Population, store_dir: Path, **start: Any
+) -> AsyncIterator[tuple[World, SqlTrace]]:
+    """A started world whose SQL agencies record every statement, with the slate wiped
+    clean after start-up so that only the test's own calls are seen."""
+    trace, detach = attach_sqlite_trace(store_dir)
+    running = World(root, population, store_dir)
+    try:
+        await running.start(**start)
+        trace.clear()
+        running.trust.calls.clear()
+        yield running, trace
+    finally:
+        await running.stop()
+        detach()
 
 
 def make_store_dir(root: Path, population: Population) -> Path:

@@ -17,7 +17,7 @@ from joserfc.jwk import RSAKey
 
 from gateway.demo.synthetic import Population
 from gateway.tokens import private_key_path
-from tests.support import SqlTrace, World, attach_sqlite_trace
+from tests.support import SqlTrace, World, traced_world
 
 QUERY = '{ person(id: "%s") { demographics { familyName } involvements { team } } }'
 
@@ -27,16 +27,8 @@ async def traced(
     tmp_path: Path, population: Population, store_dir: Path
 ) -> AsyncIterator[tuple[World, SqlTrace]]:
     """A world whose agencies record every call they receive."""
-    trace, detach = attach_sqlite_trace(store_dir)
-    running = World(tmp_path, population, store_dir)
-    try:
-        await running.start()
-        trace.clear()
-        running.trust.calls.clear()
-        yield running, trace
-    finally:
-        await running.stop()
-        detach()
+    async with traced_world(tmp_path, population, store_dir) as traced:
+        yield traced
 
 
 def _signing_key(world: World, agency: str) -> RSAKey:

@@ -19,6 +19,7 @@ from tests.support import (
     attach_sqlite_trace,
     make_store_dir,
     permissive_protocol,
+    traced_world,
 )
 
 SQL_AGENCIES = ("shire-adult-social-care", "shire-housing", "riverside-gp")
@@ -30,16 +31,10 @@ async def traced(
     tmp_path: Path, population: Population, store_dir: Path
 ) -> AsyncIterator[tuple[World, SqlTrace]]:
     """A world whose SQL agencies record (and slow down) every statement they run."""
-    trace, detach = attach_sqlite_trace(store_dir)
-    running = World(tmp_path, population, store_dir)
-    try:
-        await running.start(protocol=permissive_protocol())
-        trace.clear()
-        running.trust.calls.clear()
-        yield running, trace
-    finally:
-        await running.stop()
-        detach()
+    async with traced_world(
+        tmp_path, population, store_dir, protocol=permissive_protocol()
+    ) as traced:
+        yield traced
 
 
 async def test_the_four_agency_calls_of_one_request_overlap(
