@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.demo.synthetic import Population, generate_population
-from tests.support import World, make_store_dir
+from tests.support import ManualClock, World, make_store_dir
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +31,20 @@ async def world(tmp_path: Path, population: Population, store_dir: Path) -> Asyn
     await running.start()
     try:
         yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def clocked(
+    tmp_path: Path, population: Population, store_dir: Path
+) -> AsyncIterator[tuple[World, ManualClock]]:
+    """A started gateway whose clock the test moves forward."""
+    clock = ManualClock()
+    running = World(tmp_path, population, store_dir, clock=clock)
+    await running.start()
+    try:
+        yield running, clock
     finally:
         await running.stop()
 

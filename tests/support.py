@@ -4,6 +4,7 @@ real signed tokens, and the gateway's ASGI app in front of them."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import shutil
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -176,6 +177,16 @@ def attach_sqlite_trace(store_dir: Path, latency: float = 0.0) -> tuple[SqlTrace
 
     event.listen(Engine, "connect", on_connect)
     return trace, lambda: event.remove(Engine, "connect", on_connect)
+
+
+class ManualClock:
+    """A clock the test moves forward (for expiry: break-glass grants, consent windows)."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
 
 
 class World:

@@ -5,42 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from gateway.demo.runner import demo_person_id
 from gateway.demo.synthetic import Population
 from gateway.state import disclosures
-from tests.support import World
+from tests.support import ManualClock, World
 
 ROY = 0  # Roy Bromley: Riverside GP patient known to all four Shire agencies
-
-
-class Clock:
-    """A clock the test moves forward."""
-
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-async def clocked(
-    tmp_path: Path, population: Population, store_dir: Path
-) -> AsyncIterator[tuple[World, Clock]]:
-    clock = Clock()
-    running = World(tmp_path, population, store_dir, clock=clock)
-    await running.start()
-    try:
-        yield running, clock
-    finally:
-        await running.stop()
 
 
 def _withheld(result: dict[str, Any]) -> dict[tuple[str, str], str]:
@@ -213,7 +188,7 @@ async def test_statutory_safeguarding_items_are_shared_without_consent_and_audit
 
 
 async def test_a_break_glass_grant_opens_for_a_short_time_then_expires(
-    clocked: tuple[World, Clock],
+    clocked: tuple[World, ManualClock],
 ) -> None:
     world, clock = clocked
     roy = world.person_id(ROY)

@@ -1,0 +1,122 @@
+"""Shared by the FAME pilot scenarios: what the synthetic population holds, in the shape
+the gateway's GraphQL answers take, and readers of an answer's extensions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gateway.demo.synthetic import Population, SyntheticPerson
+
+Record = dict[str, Any]
+
+#: The GraphQL selection of every field the population holds, per record set.
+FIELDS: Mapping[str, str] = {
+    "involvement": "agency { id } team worker role since status",
+    "alerts": "agency { id } category severity raisedOn summary",
+    "assessments": "agency { id } kind completedOn assessor summary outcome",
+    "timeline": "agency { id } occurredOn kind summary practitioner",
+    "care_packages": "agency { id } service provider hoursPerWeek startedOn",
+    "adaptations": "agency { id } kind status completedOn",
+    "tenancies": "agency { id } address tenure landlord startedOn rentArrearsWeeks",
+    "community_episodes": "agency { id } service clinician startedOn endedOn nextVisit",
+    "medications": "agency { id } name dose startedOn",
+}
+
+#: Every reason the gateway may give for withholding an item (gateway.policy.Reason).
+REASONS = frozenset(
+    {
+        "NOT_IN_PROTOCOL",
+        "SEALED",
+        "NO_RELATIONSHIP",
+        "ROLE_NOT_PERMITTED",
+        "PURPOSE_NOT_PERMITTED",
+        "NO_CONSENT",
+        "OBJECTION",
+    }
+)
+
+
+def camel(name: str) -> str:
+    """A catalogue field name as GraphQL spells it (``raised_on`` -> ``raisedOn``)."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def as_json(value: object) -> object:
+    """A population value as it travels in a JSON answer."""
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def expected(
+    population: Population,
+    person: SyntheticPerson,
+    agency: str,
+    record_set: str,
+    fields: Iterable[str] | None = None,
+) -> list[Record]:
+    """The agency's rows of a record set about the person, shaped like the GraphQL records
+    (each naming its agency), keeping only ``fields`` (catalogue names) when given."""
+    local_id = population.local_id(agency, person.nhs_number)
+    if local_id is None:
+        return []
+    wanted = set(fields) if fields is not None else None
+    return [
+        {
+            "agency": {"id": agency},
+            **{
+                camel(name): as_json(value)
+                for name, value in row.items()
+                if wanted is None or name in wanted
+            },
+        }
+        for row in population.rows(agency, local_id, record_set)
+    ]
+
+
+def expected_from(
+    population: Population,
+    person: SyntheticPerson,
+    agencies: Iterable[str],
+    record_set: str,
+    fields: Iterable[str] | None = None,
+) -> list[Record]:
+    """The rows of one record set from several agencies, together."""
+    field_list = list(fields) if fields is not None else None
+    return [
+        record
+        for agency in agencies
+        for record in expected(population, person, agency, record_set, field_list)
+    ]
+
+
+def canonical(records: Iterable[Mapping[str, Any]] | None) -> list[str]:
+    """Records as a sorted list of canonical JSON texts, to compare regardless of order."""
+    assert records is not None
+    return sorted(json.dumps(record, sort_keys=True) for record in records)
+
+
+def withheld(result: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """``extensions.withheld`` as (agency, item) -> reason."""
+    found: dict[tuple[str, str], str] = {}
+    for entry in result.get("extensions", {}).get("withheld", []):
+        key = (entry["agency"], entry["item"])
+        assert found.get(key, entry["reason"]) == entry["reason"], entry
+        found[key] = entry["reason"]
+    return found
+
+
+def withheld_agencies(result: Mapping[str, Any], record_set: str) -> dict[str, set[str]]:
+    """Per agency, the reasons its items of ``record_set`` were withheld for."""
+    by_agency: dict[str, set[str]] = {}
+    for (agency, item), reason in withheld(result).items():
+        if item.partition(".")[0] == record_set:
+            by_agency.setdefault(agency, set()).add(reason)
+    return by_agency
+
+
+def agencies_in(records: Iterable[Mapping[str, Any]] | None) -> set[str]:
+    """The agencies some records came from."""
+    return {record["agency"]["id"] for record in records or ()}

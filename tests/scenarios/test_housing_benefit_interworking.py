@@ -1,0 +1,151 @@
+"""FAME pilot 6: housing benefit inter-working.
+
+A housing officer (ho-evans, Shire Housing) supporting a tenant through a housing
+benefit change needs to know what care is going into the home, next to the tenancy,
+and nothing the protocol keeps from housing officers, such as her medicines. Rent
+arrears are financial information: the housing service's own officer sees its own
+account, but the council's social worker (sw-patel) helping with the benefit claim sees
+them only once the tenant's consent is recorded, and no longer once it is withdrawn.
+"""
+
+from __future__ import annotations
+
+from gateway.demo.synthetic import ADULT_SOCIAL_CARE, HOUSING, RIVERSIDE_GP
+from tests.scenarios.helpers import FIELDS, canonical, expected, withheld
+from tests.support import World
+
+DOREEN = 1  # a council tenant in arrears, with home care and telecare arranged
+
+PICTURE = """{ person(id: "%s") {
+  socialCare { cases { agency { id } status primaryNeed } carePackages { %s } }
+  housing { tenancies { %s } }
+  health { medications { name dose } allergies { substance } }
+} }""" % ("%s", FIELDS["care_packages"], FIELDS["tenancies"])
+
+
+async def test_the_housing_officer_sees_the_care_in_the_home_with_the_tenancy(
+    world: World,
+) -> None:
+    population = world.population
+    doreen = population.people[DOREEN]
+    assert {ADULT_SOCIAL_CARE, HOUSING} <= set(population.agencies_of(doreen.nhs_number))
+    (tenancy,) = expected(population, doreen, HOUSING, "tenancies")
+    assert tenancy["rentArrearsWeeks"] > 0
+
+    result = await world.query(PICTURE % world.person_id(DOREEN), as_="ho-evans")
+    assert "errors" not in result
+    person = result["data"]["person"]
+
+    # The tenancy is her own service's record, arrears and all.
+    assert person["housing"]["tenancies"] == [tenancy]
+
+    # What care goes into the home, and who provides it (ISP-6.1)...
+    packages = person["socialCare"]["carePackages"]
+    assert packages
+    assert canonical(packages) == canonical(
+        {**record, "hoursPerWeek": None, "startedOn": None}
+        for record in expected(
+            population, doreen, ADULT_SOCIAL_CARE, "care_packages", ("service", "provider")
+        )
+    )
+    (case_row,) = expected(population, doreen, ADULT_SOCIAL_CARE, "social_care_cases")
+    assert person["socialCare"]["cases"] == [
+        {"agency": {"id": ADULT_SOCIAL_CARE}, "status": case_row["status"], "primaryNeed": None}
+    ]
+    # ...but not the needs and package detail (ISP-6.2 is not for housing officers).
+    reasons = withheld(result)
+    assert reasons[(ADULT_SOCIAL_CARE, "care_packages.hours_per_week")] == "ROLE_NOT_PERMITTED"
+    assert reasons[(ADULT_SOCIAL_CARE, "care_packages.started_on")] == "ROLE_NOT_PERMITTED"
+    assert reasons[(ADULT_SOCIAL_CARE, "social_care_cases.primary_need")] == "ROLE_NOT_PERMITTED"
+
+    # Her medicines and allergies are not for housing officers at all.
+    assert expected(population, doreen, RIVERSIDE_GP, "medications")
+    assert person["health"] == {"medications": None, "allergies": None}
+    for item in ("medications.name", "medications.dose", "allergies.substance"):
+        assert reasons[(RIVERSIDE_GP, item)] == "ROLE_NOT_PERMITTED", item
+    assert not {reason for (agency, _), reason in reasons.items() if agency == HOUSING}, (
+        "nothing of her own service's is withheld from her"
+    )
+
+
+async def test_consent_cannot_give_housing_officers_what_the_protocol_does_not(
+    world: World,
+) -> None:
+    doreen_id = world.person_id(DOREEN)
+    recorded = await world.query(
+        """mutation { recordConsent(input: {personId: "%s", category: "health",
+        recipientRole: "housing_officer", decision: PERMIT,
+        reference: "Tenant's note, housing file H-77"}) { id decision } }"""
+        % doreen_id,
+        as_="ho-evans",
+    )
+    assert recorded["data"]["recordConsent"]["decision"] == "PERMIT"
+    result = await world.query(PICTURE % doreen_id, as_="ho-evans")
+    assert result["data"]["person"]["health"]["medications"] is None
+    assert withheld(result)[(RIVERSIDE_GP, "medications.name")] == "ROLE_NOT_PERMITTED"
+
+
+async def test_rent_arrears_reach_the_social_worker_only_with_the_tenants_consent(
+    world: World,
+) -> None:
+    population = world.population
+    doreen = population.people[DOREEN]
+    doreen_id = world.person_id(DOREEN)
+    (tenancy,) = expected(population, doreen, HOUSING, "tenancies")
+    arrears_item = (HOUSING, "tenancies.rent_arrears_weeks")
+
+    before = await world.query(PICTURE % doreen_id, as_="sw-patel")
+    (shown,) = before["data"]["person"]["housing"]["tenancies"]
+    assert shown == {**tenancy, "rentArrearsWeeks": None}  # the tenancy, but not the arrears
+    assert withheld(before)[arrears_item] == "NO_CONSENT"
+    # Care detail is the social worker's own council's record.
+    assert canonical(before["data"]["person"]["socialCare"]["carePackages"]) == canonical(
+        expected(population, doreen, ADULT_SOCIAL_CARE, "care_packages")
+    )
+
+    # The tenant agrees at a home visit; the housing officer, who works with her, records it.
+    recorded = await world.query(
+        """mutation { recordConsent(input: {personId: "%s", item: "tenancies.rent_arrears_weeks",
+        recipientAgency: "%s", decision: PERMIT,
+        reference: "Signed consent HB-12, scanned to the tenancy file"})
+        { id personId scopeKind scope recipientKind recipient decision recordedBy } }"""
+        % (doreen_id, ADULT_SOCIAL_CARE),
+        as_="ho-evans",
+    )
+    consent = recorded["data"]["recordConsent"]
+    assert consent["personId"] == doreen_id
+    assert (consent["scopeKind"], consent["scope"]) == ("item", "tenancies.rent_arrears_weeks")
+    assert (consent["recipientKind"], consent["recipient"]) == ("agency", ADULT_SOCIAL_CARE)
+    assert consent["decision"] == "PERMIT" and "ho-evans" in consent["recordedBy"]
+
+    after = await world.query(PICTURE % doreen_id, as_="sw-patel")
+    assert after["data"]["person"]["housing"]["tenancies"] == [tenancy]
+    assert arrears_item not in withheld(after)
+
+    # The social worker can see the consent on record too.
+    listed = await world.query(
+        '{ consents(personId: "%s") { id scope recipient decision withdrawnAt } }' % doreen_id,
+        as_="sw-patel",
+    )
+    assert {
+        "id": consent["id"],
+        "scope": "tenancies.rent_arrears_weeks",
+        "recipient": ADULT_SOCIAL_CARE,
+        "decision": "PERMIT",
+        "withdrawnAt": None,
+    } in listed["data"]["consents"]
+
+    # Consent for the council's social workers is not consent for the trust's nurses.
+    nurse = await world.query(PICTURE % doreen_id, as_="dn-hughes")
+    assert nurse["data"]["person"]["housing"]["tenancies"] is None
+    assert withheld(nurse)[arrears_item] == "ROLE_NOT_PERMITTED"
+
+    # She changes her mind: the very next query no longer shows the arrears.
+    withdrawn = await world.query(
+        'mutation { withdrawConsent(id: "%s") { withdrawnAt } }' % consent["id"], as_="ho-evans"
+    )
+    assert withdrawn["data"]["withdrawConsent"]["withdrawnAt"]
+    again = await world.query(PICTURE % doreen_id, as_="sw-patel")
+    (shown_again,) = again["data"]["person"]["housing"]["tenancies"]
+    assert shown_again["rentArrearsWeeks"] is None
+    assert withheld(again)[arrears_item] == "NO_CONSENT"
