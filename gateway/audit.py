@@ -10,22 +10,28 @@ names, clauses, bases and reasons.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.context import RequestContext
+from gateway.errors import ConfigError
 from gateway.governance import utc_now
 from gateway.protocol import Basis
 from gateway.requester import Requester
-from gateway.state import audit_head, disclosures
+from gateway.state import audit_head, audit_signatures, disclosures
 
 GENESIS = "0" * 64
 #: Every column that the hash covers, in a fixed order.
@@ -80,12 +86,47 @@ def _audit_engine(url: str) -> AsyncEngine:
     return engine
 
 
-class AuditLog:
-    """Appends to the hash chain; one append at a time per process and across processes."""
+def signed_message(seq: int, head_hash: str) -> bytes:
+    """What the gateway signs for a chain head."""
+    return f"fame-audit-head:{seq}:{head_hash}".encode()
 
-    def __init__(self, url: str) -> None:
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """The gateway's audit signing key (Ed25519, PEM)."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            path,
+            "(file)",
+            f"the audit signing key cannot be read ({exc})",
+            "Point audit_signing_key_file at an Ed25519 private key in PEM, "
+            "or run `make demo` to create the demo's.",
+        ) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(
+            path, "(file)", "is not an Ed25519 key", "Generate an Ed25519 key for the audit."
+        )
+    return key
+
+
+class AuditLog:
+    """Appends to the hash chain; one append at a time per process and across processes.
+
+    With a signing key, every append also signs the new head, so that records
+    cut from the end of the chain show even when the head row is rewritten.
+    """
+
+    def __init__(self, url: str, signing_key_file: Path | None = None) -> None:
         self._engine = _audit_engine(url)
         self._lock = asyncio.Lock()
+        self._key_file = signing_key_file
+        self._key: Ed25519PrivateKey | None = None
+
+    def open(self) -> None:
+        """Load the signing key, if one is configured."""
+        if self._key_file is not None:
+            self._key = load_signing_key(self._key_file)
 
     async def close(self) -> None:
         """Release the audit's connections."""
@@ -119,6 +160,16 @@ class AuditLog:
                 await conn.execute(
                     update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev)
                 )
+                if self._key is not None:
+                    signature = self._key.sign(signed_message(seq, prev))
+                    await conn.execute(
+                        audit_signatures.insert().values(
+                            seq=seq,
+                            hash=prev,
+                            signed_at=utc_now().isoformat(),
+                            signature=base64.b64encode(signature).decode(),
+                        )
+                    )
         except Exception as exc:  # any failure to write the audit fails the request closed
             raise AuditUnavailable(str(exc)) from exc
         return [record["seq"] for record in chained]
@@ -214,10 +265,14 @@ class ChainReport:
     problem: str = ""
 
 
-async def verify_chain(engine: AsyncEngine) -> ChainReport:
-    """Check every link and hash, and that the chain reaches the recorded head."""
+async def verify_chain(
+    engine: AsyncEngine, public_key: Ed25519PublicKey | None = None
+) -> ChainReport:
+    """Check every link and hash, that the chain reaches the recorded head, and, with the
+    gateway's public key, every signed head."""
     expected_seq, prev = 1, GENESIS
     count = 0
+    hashes: dict[int, str] = {}
     async with engine.connect() as conn:
         head = (
             await conn.execute(
@@ -246,8 +301,37 @@ async def verify_chain(engine: AsyncEngine) -> ChainReport:
             if record_hash(record) != record["hash"]:
                 return ChainReport(count, False, seq, f"record {seq} has been altered")
             prev = str(record["hash"])
+            hashes[seq] = prev
             expected_seq += 1
             count += 1
+        signatures = (
+            (await conn.execute(select(audit_signatures).order_by(audit_signatures.c.seq)))
+            .mappings()
+            .all()
+            if public_key is not None
+            else []
+        )
+    for signed in signatures:
+        seq = int(signed["seq"])
+        try:
+            assert public_key is not None
+            public_key.verify(
+                base64.b64decode(signed["signature"]), signed_message(seq, str(signed["hash"]))
+            )
+        except (InvalidSignature, ValueError):
+            return ChainReport(count, False, seq, f"the signed head at record {seq} is forged")
+        if seq > count:
+            return ChainReport(
+                count,
+                False,
+                count + 1,
+                f"the gateway signed the chain up to record {seq}, but it ends at record "
+                f"{count}: records at the end have been cut",
+            )
+        if hashes.get(seq) != signed["hash"]:
+            return ChainReport(
+                count, False, seq, f"record {seq} differs from the head the gateway signed"
+            )
     if head is not None and (int(head[0]) != count or str(head[1]) != prev):
         return ChainReport(
             count,

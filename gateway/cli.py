@@ -143,19 +143,22 @@ def _protocol_render(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from gateway.audit import verify_chain
+    from gateway.audit import load_signing_key, verify_chain
     from gateway.state import create_state_engine
 
     settings = _settings(args.config)
 
     async def run() -> int:
         engine = create_state_engine(settings.state_database)
+        key_file = settings.audit_signing_key_file
+        public_key = load_signing_key(key_file).public_key() if key_file else None
         try:
-            report = await verify_chain(engine)
+            report = await verify_chain(engine, public_key)
         finally:
             await engine.dispose()
         if report.ok:
-            print(f"the audit chain holds: {report.records} records")
+            signed = "signed heads verified" if public_key else "no signing key configured"
+            print(f"the audit chain holds: {report.records} records; {signed}")
             return 0
         print(
             f"the audit chain is broken at record {report.broken_at}: {report.problem} "

@@ -46,7 +46,7 @@ class Gateway:
         self.state_engine: AsyncEngine = create_state_engine(settings.state_database)
         self.index = PersonIndex(self.state_engine)
         self.governance = Governance(settings.protocol, self.state_engine, clock)
-        self.audit = AuditLog(settings.state_database)
+        self.audit = AuditLog(settings.state_database, settings.audit_signing_key_file)
         self.fanout = Fanout(settings.agencies, self.connectors, self.index, self.governance)
         self.authenticator = Authenticator(settings.issuers, settings.default_purpose)
         self.documents = DocumentCache(self.schema, settings.limits)
@@ -64,6 +64,7 @@ class Gateway:
         """
         if self.started:
             return []
+        self.audit.open()
         await create_schema(self.state_engine)
         self.http = aiohttp.ClientSession()
         await self.authenticator.load_keys(self.http)

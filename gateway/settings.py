@@ -26,6 +26,7 @@ _TOP_KEYS = {
     "default_purpose",
     "protocol_file",
     "withheld_detail",
+    "audit_signing_key_file",
 }
 
 
@@ -68,6 +69,8 @@ class Settings:
     agencies: tuple[AgencyConfig, ...] = field(default_factory=tuple)
     default_purpose: str = "direct_care"
     quiet_withholding: bool = False
+    #: PEM of the gateway's Ed25519 key that signs the audit chain's head; None: unsigned.
+    audit_signing_key_file: Path | None = None
 
     @property
     def demo(self) -> bool:
@@ -178,6 +181,22 @@ def load_settings(file: Path) -> Settings:
     if errors:
         raise ConfigErrors(errors)
     assert protocol is not None
+    signing_key = doc.get("audit_signing_key_file")
+    signing_path: Path | None = None
+    if isinstance(signing_key, str) and signing_key:
+        signing_path = Path(signing_key)
+        signing_path = signing_path if signing_path.is_absolute() else (config_dir / signing_path)
+    elif signing_key is not None:
+        raise ConfigErrors(
+            [
+                ConfigError(
+                    file,
+                    "audit_signing_key_file",
+                    f"is {signing_key!r}",
+                    "Write the path of the gateway's Ed25519 private key (PEM).",
+                )
+            ]
+        )
     return Settings(
         config_dir=config_dir,
         mode=str(mode),
@@ -191,6 +210,7 @@ def load_settings(file: Path) -> Settings:
         agencies=agencies,
         default_purpose=str(purpose),
         quiet_withholding=detail == "quiet",
+        audit_signing_key_file=signing_path.resolve() if signing_path else None,
     )
 
 

@@ -120,6 +120,17 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
 )
 
+#: Signatures of the chain's head, made with the gateway's key as records are
+#: appended: a chain cut below a signed head shows, even if the head row is rewritten.
+audit_signatures = Table(
+    "audit_signatures",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("signed_at", String(40), nullable=False),
+    Column("signature", String(200), nullable=False),
+)
+
 
 def create_state_engine(url: str) -> AsyncEngine:
     """An engine for the state database; SQLite gets WAL so readers never block the writer."""

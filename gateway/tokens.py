@@ -29,8 +29,23 @@ def private_key_path(issuer: IssuerConfig) -> Path:
 
 
 def generate_demo_keys(settings: Settings, *, overwrite: bool = False) -> list[Path]:
-    """Create a key pair for every file-based issuer that has none yet."""
+    """Create a key pair for every file-based issuer, and the audit signing key, where missing."""
     written: list[Path] = []
+    audit_key = settings.audit_signing_key_file
+    if audit_key is not None and (overwrite or not audit_key.exists()):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        audit_key.parent.mkdir(parents=True, exist_ok=True)
+        audit_key.write_bytes(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        audit_key.chmod(0o600)
+        written.append(audit_key)
     for issuer in settings.issuers:
         if issuer.jwks_file is None:
             continue

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import subprocess
 import sys
 from pathlib import Path
 
 from sqlalchemy import delete, select, text, update
 
-from gateway.audit import verify_chain
+from gateway.audit import load_signing_key, verify_chain
 from gateway.demo.synthetic import Population
-from gateway.state import audit_head, disclosures
+from gateway.state import audit_head, audit_signatures, disclosures
 from tests.support import REPO, World, attach_sqlite_trace
 
 QUERY = '{ person(id: "%s") { involvements { team } health { medications { name } } } }'
@@ -129,3 +130,39 @@ async def test_with_the_audit_database_unwritable_nothing_is_disclosed(
     finally:
         await world.stop()
         detach()
+
+
+async def test_a_cut_tail_shows_even_when_the_head_row_is_rewritten(world: World) -> None:
+    await _fill(world)
+    assert world.gateway is not None and world.settings is not None
+    assert world.settings.audit_signing_key_file is not None
+    public_key = load_signing_key(world.settings.audit_signing_key_file).public_key()
+    engine = world.gateway.state_engine
+    assert (await verify_chain(engine, public_key)).ok
+    async with engine.begin() as conn:
+        last = (await conn.execute(select(audit_head.c.seq))).scalar_one()
+        kept = (
+            await conn.execute(select(disclosures.c.hash).where(disclosures.c.seq == last - 3))
+        ).scalar_one()
+        await conn.execute(delete(disclosures).where(disclosures.c.seq > last - 3))
+        # A careful intruder also makes the head row agree with the shortened chain.
+        await conn.execute(update(audit_head).values(seq=last - 3, hash=kept))
+    unsigned = await verify_chain(engine)
+    assert unsigned.ok  # without the gateway's key, the cut cannot be seen
+    report = await verify_chain(engine, public_key)
+    assert not report.ok and report.broken_at == last - 2 and "cut" in report.problem
+
+
+async def test_a_forged_signed_head_is_detected(world: World) -> None:
+    await _fill(world)
+    assert world.gateway is not None and world.settings is not None
+    assert world.settings.audit_signing_key_file is not None
+    public_key = load_signing_key(world.settings.audit_signing_key_file).public_key()
+    async with world.gateway.state_engine.begin() as conn:
+        await conn.execute(
+            update(audit_signatures)
+            .where(audit_signatures.c.seq == 2)
+            .values(signature=base64.b64encode(b"x" * 64).decode())
+        )
+    report = await verify_chain(world.gateway.state_engine, public_key)
+    assert not report.ok and report.broken_at == 2 and "forged" in report.problem
