@@ -126,7 +126,24 @@ class GraphQLEndpoint:
             await gateway.audit.record(context)
         except AuditUnavailable:
             return _audit_failed("after the agencies answered; the answer is withheld")
+        await self._notify_break_glass(context)
         return _json(self._response(result, context))
+
+    async def _notify_break_glass(self, context: RequestContext) -> None:
+        # Each agency whose data a grant disclosed gets a notice its systems can read.
+        governance = self.gateway.governance
+        for assembly in context.assemblies:
+            for person_id, grant in assembly.grants.items():
+                agencies = {
+                    agency
+                    for (person, agency), decisions in assembly.disclosed.items()
+                    if person == person_id
+                    and any(d.break_glass == grant.id for d in decisions.values())
+                }
+                try:
+                    await governance.reviews.notify(grant, agencies, governance.clock())
+                except Exception:  # the audit already holds the disclosure; keep answering
+                    log.exception("break-glass notification for grant %s failed", grant.id)
 
     def _response(self, result: ExecutionResult, context: RequestContext) -> dict[str, Any]:
         response: dict[str, Any] = {}

@@ -30,7 +30,7 @@ from gateway.policy import (
 )
 from gateway.protocol import SharingProtocol
 from gateway.requester import Requester
-from gateway.state import break_glass_grants, consents
+from gateway.state import break_glass_grants, break_glass_notifications, consents
 
 Clock = Callable[[], dt.datetime]
 
@@ -238,6 +238,103 @@ class GrantRegistry:
         return ended
 
 
+REVIEW_OUTCOMES = ("appropriate", "inappropriate", "needs_follow_up")
+
+
+@dataclass(frozen=True)
+class GrantReview:
+    """A grant as the Caldicott guardian reviews it."""
+
+    grant: Grant
+    reviewed_at: dt.datetime | None
+    reviewed_by: str | None
+    outcome: str | None
+    note: str | None
+    agencies_notified: tuple[str, ...]
+
+
+class GrantReviews:
+    """Reviews of break-glass grants, and the owning agencies' notifications."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def notify(self, grant: Grant, agencies: Iterable[str], now: dt.datetime) -> list[str]:
+        """Record that the grant disclosed these agencies' data; returns the newly notified."""
+        added: list[str] = []
+        async with self._engine.begin() as conn:
+            known = {
+                row[0]
+                for row in await conn.execute(
+                    select(break_glass_notifications.c.agency).where(
+                        break_glass_notifications.c.grant_id == grant.id
+                    )
+                )
+            }
+            for agency in sorted(set(agencies) - known):
+                await conn.execute(
+                    break_glass_notifications.insert().values(
+                        grant_id=grant.id,
+                        agency=agency,
+                        person_id=grant.person_id,
+                        practitioner=grant.practitioner,
+                        requester_agency=grant.agency,
+                        first_disclosed_at=now,
+                    )
+                )
+                added.append(agency)
+        return added
+
+    async def list(self, *, pending_only: bool) -> list[GrantReview]:
+        """Grants, newest first; only those not yet reviewed when ``pending_only``."""
+        query = select(break_glass_grants).order_by(break_glass_grants.c.granted_at.desc())
+        if pending_only:
+            query = query.where(break_glass_grants.c.reviewed_at.is_(None))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            notified: dict[str, list[str]] = {}
+            for grant_id, agency in await conn.execute(
+                select(break_glass_notifications.c.grant_id, break_glass_notifications.c.agency)
+            ):
+                notified.setdefault(grant_id, []).append(agency)
+        return [
+            GrantReview(
+                grant=_grant(row),
+                reviewed_at=_aware(row["reviewed_at"]),
+                reviewed_by=row["reviewed_by"],
+                outcome=row["review_outcome"],
+                note=row["review_note"],
+                agencies_notified=tuple(sorted(notified.get(str(row["id"]), ()))),
+            )
+            for row in rows
+        ]
+
+    async def review(
+        self, grant_id: str, reviewer: str, outcome: str, note: str, now: dt.datetime
+    ) -> GrantReview:
+        """Record the review of one grant, once."""
+        if outcome not in REVIEW_OUTCOMES:
+            raise GovernanceError(f"the outcome must be one of: {', '.join(REVIEW_OUTCOMES)}")
+        if not note.strip():
+            raise GovernanceError("say what the review found (note)")
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(break_glass_grants)
+                .where(
+                    break_glass_grants.c.id == grant_id, break_glass_grants.c.reviewed_at.is_(None)
+                )
+                .values(
+                    reviewed_at=now, reviewed_by=reviewer, review_outcome=outcome, review_note=note
+                )
+            )
+        if result.rowcount == 0:
+            raise GovernanceError(
+                f"there is no unreviewed break-glass grant {grant_id}", "NOT_FOUND"
+            )
+        found = [r for r in await self.list(pending_only=False) if r.grant.id == grant_id]
+        return found[0]
+
+
 def _grant(row: RowMapping) -> Grant:
     return Grant(
         id=str(row["id"]),
@@ -330,6 +427,7 @@ class Governance:
         self.protocol = protocol
         self.consents = ConsentRegistry(engine)
         self.grants = GrantRegistry(engine)
+        self.reviews = GrantReviews(engine)
         self.clock = clock
 
     async def judge(self, requester: Requester, person_ids: Sequence[str]) -> Judge:

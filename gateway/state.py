@@ -81,6 +81,24 @@ break_glass_grants = Table(
     Column("granted_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True), nullable=True),
+    # The Caldicott guardian's review of the emergency access.
+    Column("reviewed_at", DateTime(timezone=True), nullable=True),
+    Column("reviewed_by", String(200), nullable=True),
+    Column("review_outcome", String(32), nullable=True),
+    Column("review_note", Text, nullable=True),
+)
+
+#: An owning agency's notice that a break-glass grant disclosed its data; its own
+#: systems read this table (one row per grant and agency).
+break_glass_notifications = Table(
+    "break_glass_notifications",
+    metadata,
+    Column("grant_id", String(64), primary_key=True),
+    Column("agency", String(64), primary_key=True),
+    Column("person_id", String(64), nullable=False),
+    Column("practitioner", String(200), nullable=False),
+    Column("requester_agency", String(64), nullable=False),
+    Column("first_disclosed_at", DateTime(timezone=True), nullable=False),
 )
 
 #: The disclosure audit, append-only and hash-chained. An ``intent`` record is

@@ -11,7 +11,7 @@ from graphql import GraphQLError
 
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME
 from gateway.context import RequestContext
-from gateway.governance import GovernanceError, person_facts
+from gateway.governance import GovernanceError, GrantReview, person_facts
 from gateway.person_index import IndexEntry
 from gateway.policy import Consent, ConsentDecision, Grant, decide, relationship
 from gateway.protocol import Basis, SharingProtocol
@@ -144,6 +144,39 @@ class BreakGlassGrant(graphene.ObjectType):  # type: ignore[misc]
     granted_at = graphene.DateTime(required=True)
     expires_at = graphene.DateTime(required=True)
     ended_at = graphene.DateTime()
+
+
+class BreakGlassReviewType(graphene.ObjectType):  # type: ignore[misc]
+    """A break-glass grant as the Caldicott guardian reviews it."""
+
+    class Meta:
+        name = "BreakGlassReview"
+
+    grant = graphene.Field(BreakGlassGrant, required=True)
+    practitioner = graphene.String(required=True)
+    agency = graphene.ID(required=True, description="The practitioner's agency.")
+    agencies_notified = graphene.List(
+        graphene.NonNull(graphene.ID),
+        required=True,
+        description="The agencies whose data the grant disclosed; each has been notified.",
+    )
+    reviewed_at = graphene.DateTime()
+    reviewed_by = graphene.String()
+    outcome = graphene.String(description="appropriate, inappropriate or needs_follow_up")
+    note = graphene.String()
+
+
+def _review_out(review: GrantReview) -> dict[str, Any]:
+    return {
+        "grant": _grant_out(review.grant),
+        "practitioner": review.grant.practitioner,
+        "agency": review.grant.agency,
+        "agencies_notified": list(review.agencies_notified),
+        "reviewed_at": review.reviewed_at,
+        "reviewed_by": review.reviewed_by,
+        "outcome": review.outcome,
+        "note": review.note,
+    }
 
 
 class Explanation(graphene.ObjectType):  # type: ignore[misc]
@@ -287,6 +320,23 @@ class GovernanceQuery(graphene.ObjectType):  # type: ignore[misc]
         requester=graphene.Argument(RequesterInput, required=True),
         description="Information-governance roles: why this requester can or cannot see this item.",
     )
+
+    break_glass_reviews = graphene.List(
+        graphene.NonNull(BreakGlassReviewType),
+        required=True,
+        pending=graphene.Boolean(default_value=True, description="Only grants not yet reviewed."),
+        description="Information-governance roles: break-glass grants to review, newest first.",
+    )
+
+    @staticmethod
+    async def resolve_break_glass_reviews(
+        _root: None, info: Any, pending: bool
+    ) -> list[dict[str, Any]]:
+        """Grants for the Caldicott guardian."""
+        context: RequestContext = info.context
+        _require_governance_role(context)
+        reviews = await context.gateway.governance.reviews.list(pending_only=pending)
+        return [_review_out(review) for review in reviews]
 
     @staticmethod
     def resolve_sharing_protocol(_root: None, info: Any) -> dict[str, Any]:
@@ -542,6 +592,37 @@ class EndBreakGlass(graphene.Mutation):  # type: ignore[misc]
         return _grant_out(grant)
 
 
+class ReviewBreakGlass(graphene.Mutation):  # type: ignore[misc]
+    """Caldicott guardians: record the review of a break-glass grant."""
+
+    class Arguments:
+        id = graphene.ID(required=True)
+        outcome = graphene.String(
+            required=True, description="appropriate, inappropriate or needs_follow_up"
+        )
+        note = graphene.String(required=True)
+
+    Output = BreakGlassReviewType
+
+    @staticmethod
+    async def mutate(_root: None, info: Any, id: str, outcome: str, note: str) -> dict[str, Any]:
+        """Check the role, record the review once."""
+        context: RequestContext = info.context
+        _require_governance_role(context)
+        governance = context.gateway.governance
+        try:
+            review = await governance.reviews.review(
+                id,
+                f"{context.requester.practitioner}@{context.requester.agency}",
+                outcome,
+                note,
+                governance.clock(),
+            )
+        except GovernanceError as exc:
+            raise _error(str(exc), exc.code) from exc
+        return _review_out(review)
+
+
 class Mutation(graphene.ObjectType):  # type: ignore[misc]
     """Changes to consent and break-glass grants; records are never changed by the gateway."""
 
@@ -549,6 +630,7 @@ class Mutation(graphene.ObjectType):  # type: ignore[misc]
     withdraw_consent = WithdrawConsent.Field()
     break_glass = BreakGlass.Field()
     end_break_glass = EndBreakGlass.Field()
+    review_break_glass = ReviewBreakGlass.Field()
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
