@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,17 @@ class GraphQLEndpoint:
         return await self.post(request)
 
     async def post(self, request: Request) -> Response:
+        """Run one query, and count it in the metrics whatever its outcome."""
+        started = time.perf_counter()
+        response = await self._post(request)
+        self.gateway.metrics.observe_request(
+            getattr(request.state, "fame_context", None),
+            time.perf_counter() - started,
+            response.status_code,
+        )
+        return response
+
+    async def _post(self, request: Request) -> Response:
         """Run one query: nothing reaches an agency until every check has passed."""
         gateway = self.gateway
         try:
@@ -108,6 +120,7 @@ class GraphQLEndpoint:
             gateway=gateway,
             query_hash=hashlib.sha256(query.encode()).hexdigest(),
         )
+        request.state.fame_context = context
         try:
             await gateway.audit.intent(context)
         except AuditUnavailable:
@@ -222,6 +235,11 @@ def create_app(gateway: Gateway) -> Starlette:
                 await gateway.stop()
 
     endpoint = GraphQLEndpoint(gateway)
+
+    async def metrics(_request: Request) -> Response:
+        body, content_type = gateway.metrics.render()
+        return Response(body, media_type=content_type)
+
     return Starlette(
         routes=[
             Route(
@@ -231,6 +249,7 @@ def create_app(gateway: Gateway) -> Starlette:
                 max_body_size=gateway.settings.limits.max_body_bytes,
             ),
             Route("/healthz", _healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -170,6 +170,30 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _report_usage(args: argparse.Namespace) -> int:
+    from gateway.state import create_state_engine
+    from gateway.usage import parse_when, usage, usage_table
+
+    settings = _settings(args.config)
+    try:
+        since = parse_when(args.since) if args.since else None
+        until = parse_when(args.until) if args.until else None
+    except ValueError as exc:
+        print(f"fame-gateway: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        engine = create_state_engine(settings.state_database)
+        try:
+            rows, availability = await usage(engine, since, until)
+        finally:
+            await engine.dispose()
+        print(usage_table(rows, availability), end="")
+        return 0
+
+    return asyncio.run(run())
+
+
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo.runner import run_demo
 
@@ -213,6 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         "verify", help="check every link of the hash chain; exit 1 naming the first broken record"
     )
     verify.set_defaults(run=_audit_verify)
+    report = commands.add_parser("report", help="figures from the disclosure audit")
+    report_commands = report.add_subparsers(dest="report_command", required=True)
+    usage_cmd = report_commands.add_parser(
+        "usage", help="per agency and role: queries, people viewed, items disclosed and withheld"
+    )
+    usage_cmd.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD), UTC")
+    usage_cmd.add_argument("--until", metavar="DATE", help="before this date, UTC")
+    usage_cmd.set_defaults(run=_report_usage)
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(run=_demo)

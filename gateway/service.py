@@ -17,6 +17,7 @@ from gateway.documents import DocumentCache
 from gateway.errors import ConfigError, ConfigErrors
 from gateway.fanout import AgencyRef, Fanout
 from gateway.governance import Clock, Governance, utc_now
+from gateway.metrics import GatewayMetrics
 from gateway.person_index import PersonIndex
 from gateway.settings import Settings
 from gateway.state import create_schema, create_state_engine
@@ -46,6 +47,7 @@ class Gateway:
         self.state_engine: AsyncEngine = create_state_engine(settings.state_database)
         self.index = PersonIndex(self.state_engine)
         self.governance = Governance(settings.protocol, self.state_engine, clock)
+        self.metrics = GatewayMetrics()
         self.audit = AuditLog(settings.state_database, settings.audit_signing_key_file)
         self.fanout = Fanout(settings.agencies, self.connectors, self.index, self.governance)
         self.authenticator = Authenticator(settings.issuers, settings.default_purpose)

@@ -16,6 +16,7 @@ from gateway.person_index import IndexEntry
 from gateway.policy import Consent, ConsentDecision, Grant, decide, relationship
 from gateway.protocol import Basis, SharingProtocol
 from gateway.requester import Requester
+from gateway.usage import usage as usage_figures
 from resolvers.scalars import Date
 
 _MIN_REASON = 20
@@ -179,6 +180,41 @@ def _review_out(review: GrantReview) -> dict[str, Any]:
     }
 
 
+class ReasonCount(graphene.ObjectType):  # type: ignore[misc]
+    """How many items were withheld for one reason."""
+
+    reason = graphene.String(required=True)
+    count = graphene.Int(required=True)
+
+
+class UsageFigures(graphene.ObjectType):  # type: ignore[misc]
+    """One requesting agency's use of the gateway, by role."""
+
+    agency = graphene.ID(required=True, description="The requesting agency.")
+    role = graphene.String(required=True)
+    queries = graphene.Int(required=True)
+    people_viewed = graphene.Int(required=True)
+    items_disclosed = graphene.Int(required=True)
+    items_withheld = graphene.List(graphene.NonNull(ReasonCount), required=True)
+    break_glass = graphene.Int(required=True, description="Distinct grants that opened data.")
+
+
+class SourceAvailability(graphene.ObjectType):  # type: ignore[misc]
+    """How an agency answered when asked."""
+
+    agency = graphene.ID(required=True)
+    calls = graphene.Int(required=True)
+    ok = graphene.Int(required=True)
+    availability = graphene.Float(required=True)
+
+
+class Usage(graphene.ObjectType):  # type: ignore[misc]
+    """Usage figures from the disclosure audit."""
+
+    by_agency_and_role = graphene.List(graphene.NonNull(UsageFigures), required=True)
+    sources = graphene.List(graphene.NonNull(SourceAvailability), required=True)
+
+
 class Explanation(graphene.ObjectType):  # type: ignore[misc]
     """Why a requester can or cannot see an item, and what decided it."""
 
@@ -327,6 +363,51 @@ class GovernanceQuery(graphene.ObjectType):  # type: ignore[misc]
         pending=graphene.Boolean(default_value=True, description="Only grants not yet reviewed."),
         description="Information-governance roles: break-glass grants to review, newest first.",
     )
+
+    usage = graphene.Field(
+        Usage,
+        required=True,
+        since=graphene.DateTime(),
+        until=graphene.DateTime(),
+        description="Information-governance roles: usage per agency and role, and availability.",
+    )
+
+    @staticmethod
+    async def resolve_usage(
+        _root: None, info: Any, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Figures computed from the audit."""
+        context: RequestContext = info.context
+        _require_governance_role(context)
+        rows, availability = await usage_figures(
+            context.gateway.state_engine, _utc(since), _utc(until)
+        )
+        return {
+            "by_agency_and_role": [
+                {
+                    "agency": row.agency,
+                    "role": row.role,
+                    "queries": row.queries,
+                    "people_viewed": row.people_viewed,
+                    "items_disclosed": row.items_disclosed,
+                    "items_withheld": [
+                        {"reason": reason, "count": count}
+                        for reason, count in sorted(row.items_withheld_by_reason.items())
+                    ],
+                    "break_glass": row.break_glass,
+                }
+                for row in rows
+            ],
+            "sources": [
+                {
+                    "agency": a.agency,
+                    "calls": a.calls,
+                    "ok": a.ok,
+                    "availability": a.availability,
+                }
+                for a in availability
+            ],
+        }
 
     @staticmethod
     async def resolve_break_glass_reviews(

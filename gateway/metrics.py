@@ -1,0 +1,113 @@
+"""Prometheus metrics for ``GET /metrics``: requests, agency calls, disclosures, break-glass.
+
+Each ``GatewayMetrics`` has its own ``CollectorRegistry``, so that several
+gateways in one process (as in the tests) never clash. The figures count
+what the disclosure audit records, the same way: an item counts as disclosed
+only when its agency answered, and once per person, agency and item in a
+request. No label ever carries a person, a practitioner or a value.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+from gateway.context import RequestContext
+
+#: Agency answer times run from a few milliseconds (local SQL) to the connector timeout.
+_AGENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def request_outcome(context: RequestContext | None, status_code: int) -> str:
+    """``ok``, ``partial`` (some agency failed), ``rejected`` (4xx) or ``error`` (5xx)."""
+    if status_code >= 500:
+        return "error"
+    if status_code >= 400:
+        return "rejected"
+    if context is not None and any(o.status != "ok" for o in context.outcomes):
+        return "partial"
+    return "ok"
+
+
+class GatewayMetrics:
+    """The gateway's counters and histograms, in a registry of their own."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.requests = Counter(
+            "fame_requests",
+            "GraphQL requests by outcome: ok, partial (an agency failed), rejected (4xx), "
+            "error (5xx).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "fame_request_seconds",
+            "Time to answer a GraphQL request, in seconds.",
+            registry=self.registry,
+        )
+        self.agency_calls = Counter(
+            "fame_agency_calls",
+            "Calls to a source agency by status: ok or the error code.",
+            ["agency", "status"],
+            registry=self.registry,
+        )
+        self.agency_seconds = Histogram(
+            "fame_agency_seconds",
+            "Time a source agency took to answer, in seconds.",
+            ["agency"],
+            buckets=_AGENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.items_disclosed = Counter(
+            "fame_items_disclosed",
+            "Data items disclosed, by the agency that holds them (per person and request).",
+            ["agency"],
+            registry=self.registry,
+        )
+        self.items_withheld = Counter(
+            "fame_items_withheld",
+            "Data items withheld, by the agency that holds them and the reason.",
+            ["agency", "reason"],
+            registry=self.registry,
+        )
+        self.break_glass_responses = Counter(
+            "fame_break_glass_responses",
+            "Responses that disclosed something under a break-glass grant.",
+            registry=self.registry,
+        )
+
+    def observe_request(
+        self, context: RequestContext | None, seconds: float, status_code: int
+    ) -> None:
+        """Count one finished request; ``context`` is None when it was refused before one
+        existed (authentication, a malformed body)."""
+        self.requests.labels(outcome=request_outcome(context, status_code)).inc()
+        self.request_seconds.observe(seconds)
+        if context is None:
+            return
+        for outcome in context.outcomes:
+            self.agency_calls.labels(agency=outcome.agency, status=outcome.status).inc()
+            self.agency_seconds.labels(agency=outcome.agency).observe(outcome.milliseconds / 1000)
+        if status_code >= 400:
+            return  # nothing left the gateway (the audit could not be written)
+        disclosed: set[tuple[str, str, str]] = set()
+        withheld: dict[tuple[str, str, str], str] = {}
+        for assembly in context.assemblies:
+            answered = {o.agency for o in assembly.outcomes if o.status == "ok"}
+            for (person_id, agency), decisions in assembly.disclosed.items():
+                if agency in answered:
+                    disclosed.update((person_id, agency, item) for item in decisions)
+            for entry in assembly.withheld:
+                assert entry.decision.reason is not None
+                withheld[(entry.person_id, entry.agency, entry.item)] = entry.decision.reason.value
+        for _, agency, _ in disclosed:
+            self.items_disclosed.labels(agency=agency).inc()
+        for (_, agency, _), reason in withheld.items():
+            self.items_withheld.labels(agency=agency, reason=reason).inc()
+        if context.break_glass:
+            self.break_glass_responses.inc()
+
+    def render(self) -> tuple[bytes, str]:
+        """The metrics in Prometheus' text format, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
