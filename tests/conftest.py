@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.demo.synthetic import Population, generate_population
-from tests.support import ManualClock, World, make_store_dir
+from tests.support import ManualClock, Process, World, make_store_dir
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +51,34 @@ async def clocked(
         yield running, clock
     finally:
         await running.stop()
+
+
+@pytest.fixture
+async def postgres_state() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for the gateways' shared state."""
+    base = server_url(
+        "FAME_TEST_POSTGRES_URL",
+        "PostgreSQL",
+        "FAME_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+    )
+    name = f"fame_state_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture
+def processes_factory() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for process in started:
+        process.stop()
 
 
 def server_url(variable: str, what: str, start: str) -> str:

@@ -3,9 +3,14 @@ real signed tokens, and the gateway's ASGI app in front of them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
+import os
 import shutil
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -24,8 +29,10 @@ from gateway.demo.runner import demo_person_id, seed_person_index
 from gateway.demo.stores import write_sql_stores
 from gateway.demo.synthetic import Population
 from gateway.governance import Clock, utc_now
+from gateway.person_index import PersonIndex
 from gateway.service import Gateway
 from gateway.settings import Settings, load_settings
+from gateway.state import create_schema, create_state_engine
 from gateway.tokens import generate_demo_keys, mint_token
 
 REPO = Path(__file__).resolve().parent.parent
@@ -306,3 +313,77 @@ def make_store_dir(root: Path, population: Population) -> Path:
         shutil.rmtree(store_dir)
     write_sql_stores(population, store_dir)
     return store_dir
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Process:
+    """A gateway started as its own OS process with `fame-gateway serve`."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self._log_file = log.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "--config",
+                str(config),
+                "serve",
+                "--port",
+                str(self.port),
+            ],
+            cwd=REPO,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def ready(self) -> None:
+        async with httpx.AsyncClient() as client:
+            for _ in range(150):
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"gateway exited: {self.log.read_text()}")
+                try:
+                    if (await client.get(f"{self.url}/healthz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"gateway did not come up: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log_file.close()
+
+
+async def prepare_shared_state(
+    root: Path, population: Population, store_dir: Path, trust_url: str, state_database: str
+) -> Settings:
+    """Config, keys, state schema and person index for gateway processes sharing a state
+    database (started with `Process`)."""
+    config = build_config(
+        root, trust_url=trust_url, store_dir=store_dir, state_database=state_database
+    )
+    settings = load_settings(config)
+    generate_demo_keys(settings)
+    engine = create_state_engine(settings.state_database)
+    try:
+        await create_schema(engine)
+        await seed_person_index(PersonIndex(engine), population, settings.agencies)
+    finally:
+        await engine.dispose()
+    return settings
