@@ -209,7 +209,8 @@ class AuditLog:
                         "rule": decision.rule,
                         "basis": decision.basis.value if decision.basis else None,
                     }
-                    if ok and decision.basis is Basis.STATUTORY:
+                    # An agency reading its own record shares nothing under a duty.
+                    if ok and decision.basis is Basis.STATUTORY and decision.rule != "own record":
                         statutory.add(person_id)
             for withheld in assembly.withheld:
                 entry = agency_entry(withheld.person_id, withheld.agency)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from gateway.errors import ConfigError, ConfigErrors, GatewayError
 from gateway.settings import Settings, load_settings
@@ -194,6 +196,52 @@ def _report_usage(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _audit_records(args: argparse.Namespace, person: str | None) -> tuple[Settings, list[Any]]:
+    from gateway.audit_reports import disclosure_records
+    from gateway.state import create_state_engine
+    from gateway.usage import parse_when
+
+    settings = _settings(args.config)
+    since = parse_when(args.since) if args.since else None
+    until = parse_when(args.until) if args.until else None
+
+    async def run() -> list[Any]:
+        engine = create_state_engine(settings.state_database)
+        try:
+            return list(
+                await disclosure_records(engine, person_id=person, since=since, until=until)
+            )
+        finally:
+            await engine.dispose()
+
+    return settings, asyncio.run(run())
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text)
+        print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _audit_subject_report(args: argparse.Namespace) -> int:
+    from gateway.audit_reports import subject_report_html
+
+    settings, records = _audit_records(args, args.person)
+    _write(subject_report_html(args.label or args.person, records, settings), args.output)
+    return 0
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    from gateway.audit_reports import fhir_audit_events, fhir_bundle
+
+    settings, records = _audit_records(args, args.person)
+    bundle = fhir_bundle(fhir_audit_events(records, settings))
+    _write(json.dumps(bundle, indent=2) + "\n", args.output)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo.runner import run_demo
 
@@ -237,6 +285,22 @@ def main(argv: list[str] | None = None) -> int:
         "verify", help="check every link of the hash chain; exit 1 naming the first broken record"
     )
     verify.set_defaults(run=_audit_verify)
+    subject = audit_commands.add_parser(
+        "subject-report", help="who has seen a person's record: a report for the person (HTML)"
+    )
+    subject.add_argument("person", help="the gateway person id")
+    subject.add_argument("--label", help="the person's name as the report should address them")
+    export = audit_commands.add_parser(
+        "export", help="disclosures as FHIR R4 AuditEvent resources (a collection Bundle)"
+    )
+    export.add_argument("--format", choices=("fhir",), default="fhir")
+    export.add_argument("--person", help="only this person's disclosures")
+    for sub_command in (subject, export):
+        sub_command.add_argument("--since", metavar="DATE")
+        sub_command.add_argument("--until", metavar="DATE")
+        sub_command.add_argument("--output", metavar="FILE", help="default: stdout")
+    subject.set_defaults(run=_audit_subject_report)
+    export.set_defaults(run=_audit_export)
     report = commands.add_parser("report", help="figures from the disclosure audit")
     report_commands = report.add_subparsers(dest="report_command", required=True)
     usage_cmd = report_commands.add_parser(

@@ -9,6 +9,7 @@ from typing import Any
 import graphene
 from graphql import GraphQLError
 
+from gateway.audit_reports import disclosure_records
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME
 from gateway.context import RequestContext
 from gateway.governance import GovernanceError, GrantReview, person_facts
@@ -215,6 +216,37 @@ class Usage(graphene.ObjectType):  # type: ignore[misc]
     sources = graphene.List(graphene.NonNull(SourceAvailability), required=True)
 
 
+class WithheldEntry(graphene.ObjectType):  # type: ignore[misc]
+    """An item withheld, and why."""
+
+    item = graphene.String(required=True)
+    reason = graphene.String(required=True)
+
+
+class AgencyDisclosure(graphene.ObjectType):  # type: ignore[misc]
+    """What one agency's records gave, and kept back, in one disclosure."""
+
+    agency = graphene.ID(required=True)
+    outcome = graphene.String(required=True, description="ok, an error code, or not asked")
+    disclosed = graphene.List(graphene.NonNull(graphene.String), required=True)
+    withheld = graphene.List(graphene.NonNull(WithheldEntry), required=True)
+
+
+class Disclosure(graphene.ObjectType):  # type: ignore[misc]
+    """One audit record: who saw what about the person, when, why and on what basis."""
+
+    seq = graphene.Int(required=True, description="The record's number in the audit chain.")
+    at = graphene.DateTime(required=True)
+    practitioner = graphene.String(required=True)
+    requester_agency = graphene.ID(required=True)
+    roles = graphene.List(graphene.NonNull(graphene.String), required=True)
+    purpose = graphene.String(required=True)
+    agencies = graphene.List(graphene.NonNull(AgencyDisclosure), required=True)
+    statutory = graphene.Boolean(required=True, description="Something was shared under a duty.")
+    break_glass = graphene.ID(description="The break-glass grant relied on, if any.")
+    break_glass_reason = graphene.String()
+
+
 class Explanation(graphene.ObjectType):  # type: ignore[misc]
     """Why a requester can or cannot see an item, and what decided it."""
 
@@ -371,6 +403,58 @@ class GovernanceQuery(graphene.ObjectType):  # type: ignore[misc]
         until=graphene.DateTime(),
         description="Information-governance roles: usage per agency and role, and availability.",
     )
+
+    disclosures = graphene.List(
+        graphene.NonNull(Disclosure),
+        required=True,
+        person_id=graphene.ID(required=True),
+        start=graphene.Argument(graphene.DateTime, name="from"),
+        end=graphene.Argument(graphene.DateTime, name="to"),
+        description="Information-governance roles: who has seen this person's record.",
+    )
+
+    @staticmethod
+    async def resolve_disclosures(
+        _root: None,
+        info: Any,
+        person_id: str,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """The person's disclosure records, oldest first."""
+        context: RequestContext = info.context
+        _require_governance_role(context)
+        records = await disclosure_records(
+            context.gateway.state_engine, person_id=person_id, since=_utc(start), until=_utc(end)
+        )
+        return [
+            {
+                "seq": record.seq,
+                "at": record.at,
+                "practitioner": record.practitioner,
+                "requester_agency": record.requester_agency,
+                "roles": list(record.roles),
+                "purpose": record.purpose,
+                "agencies": [
+                    {
+                        "agency": agency,
+                        "outcome": record.outcomes.get(agency, "not asked"),
+                        "disclosed": sorted(record.disclosed.get(agency, {})),
+                        "withheld": [
+                            {"item": item, "reason": entry.reason}
+                            for item, entry in sorted(record.withheld.get(agency, {}).items())
+                        ],
+                    }
+                    for agency in sorted(
+                        set(record.disclosed) | set(record.withheld) | set(record.outcomes)
+                    )
+                ],
+                "statutory": record.statutory,
+                "break_glass": record.break_glass,
+                "break_glass_reason": record.break_glass_reason,
+            }
+            for record in records
+        ]
 
     @staticmethod
     async def resolve_usage(
