@@ -26,6 +26,7 @@ _COMMON_KEYS = {
     "source",
     "items",
     "tables",
+    "break_glass_webhook",
 }
 
 
@@ -46,6 +47,8 @@ class AgencyConfig:
     teams_matter: bool
     items: frozenset[str]
     source: Any
+    #: Where to POST a notice when a break-glass grant discloses this agency's data.
+    break_glass_webhook: str | None = None
 
 
 class Problems:
@@ -144,6 +147,16 @@ def parse_agency(
             "is set but the agency maps no demographics items",
             "Map demographics.* items, or remove demographics_rank.",
         )
+    webhook = doc.get("break_glass_webhook")
+    if webhook is not None and (
+        not isinstance(webhook, str) or not webhook.startswith(("https://", "http://"))
+    ):
+        problems.add(
+            "break_glass_webhook",
+            f"is {webhook!r}",
+            "Write the https:// URL that should receive break-glass notices, or leave it out.",
+        )
+        webhook = None
     source = None
     if kind is not None:
         source = kind.parse_source(doc, config_dir, problems)
@@ -160,6 +173,7 @@ def parse_agency(
         teams_matter=teams_matter,
         items=frozenset(item for item in raw_items if item in ITEMS),
         source=source,
+        break_glass_webhook=webhook,
     )
 
 

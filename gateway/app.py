@@ -154,9 +154,26 @@ class GraphQLEndpoint:
                     and any(d.break_glass == grant.id for d in decisions.values())
                 }
                 try:
-                    await governance.reviews.notify(grant, agencies, governance.clock())
+                    added = await governance.reviews.notify(grant, agencies, governance.clock())
                 except Exception:  # the audit already holds the disclosure; keep answering
                     log.exception("break-glass notification for grant %s failed", grant.id)
+                    continue
+                for agency_id in added:
+                    url = self.gateway.settings.agency(agency_id).break_glass_webhook
+                    if url is not None:
+                        self.gateway.post_in_background(
+                            url,
+                            {
+                                "event": "break_glass_disclosure",
+                                "grant": grant.id,
+                                "agency": agency_id,
+                                "personId": grant.person_id,
+                                "practitioner": grant.practitioner,
+                                "requesterAgency": grant.agency,
+                                "reason": grant.reason,
+                                "expiresAt": grant.expires_at.isoformat(),
+                            },
+                        )
 
     def _response(self, result: ExecutionResult, context: RequestContext) -> dict[str, Any]:
         response: dict[str, Any] = {}

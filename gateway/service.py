@@ -55,6 +55,7 @@ class Gateway:
         self._refs = {agency.id: AgencyRef(agency.id, agency.name) for agency in settings.agencies}
         self._status: dict[str, str] = {agency.id: "unknown" for agency in settings.agencies}
         self.http: aiohttp.ClientSession | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self.started = False
 
     async def start(self, *, check_sources: bool = True) -> list[SourceCheck]:
@@ -93,6 +94,8 @@ class Gateway:
 
     async def stop(self) -> None:
         """Close connectors, the HTTP session and the state database."""
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
         for connector in self.connectors.values():
             await connector.close()
         if self.http is not None:
@@ -101,6 +104,25 @@ class Gateway:
         await self.audit.close()
         await self.state_engine.dispose()
         self.started = False
+
+    def post_in_background(self, url: str, body: Mapping[str, object]) -> None:
+        """POST a JSON notice without holding up the response; failures are logged."""
+
+        async def send() -> None:
+            if self.http is None:
+                return
+            try:
+                async with self.http.post(
+                    url, json=body, timeout=aiohttp.ClientTimeout(total=5)
+                ) as response:
+                    if response.status >= 300:
+                        log.warning("webhook %s answered HTTP %s", url, response.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("webhook %s failed: %s", url, type(exc).__name__)
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def agency_ref(self, agency_id: str) -> AgencyRef:
         """The agency's reference as shown on records."""

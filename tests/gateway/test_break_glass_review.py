@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
 from sqlalchemy import select
 
+from gateway.demo.synthetic import Population
 from gateway.state import break_glass_notifications
-from tests.support import World
+from tests.support import DEMO_CONFIG, World
 
 REASON = "Found collapsed in the waiting room, no carer present"
 REVIEWS = """{ breakGlassReviews(pending: %s) { grant { id reason } practitioner agency
@@ -78,3 +83,37 @@ async def test_a_caldicott_guardian_reviews_each_grant_once(world: World) -> Non
     ]
     assert reviewed["note"] == "Confirmed with the duty GP"
     assert reviewed["reviewedBy"] == "cg-morgan@shire-adult-social-care"
+
+
+async def test_an_agency_with_a_webhook_gets_the_notice_posted(
+    tmp_path: Path, population: Population, store_dir: Path
+) -> None:
+    received: list[dict[str, object]] = []
+    arrived = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        arrived.set()
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/notices", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    council = (DEMO_CONFIG / "agencies" / "shire-adult-social-care.toml").read_text()
+    council = f'break_glass_webhook = "http://127.0.0.1:{port}/notices"\n' + council
+    world = World(tmp_path, population, store_dir)
+    try:
+        await world.start(agencies={"shire-adult-social-care": council})
+        grant_id = await _break_glass(world)
+        await asyncio.wait_for(arrived.wait(), timeout=10)
+        (notice,) = received
+        assert notice["event"] == "break_glass_disclosure"
+        assert notice["grant"] == grant_id and notice["agency"] == "shire-adult-social-care"
+        assert notice["reason"] == REASON and notice["practitioner"] == "dr-lewis"
+    finally:
+        await world.stop()
+        await runner.cleanup()

@@ -3,14 +3,17 @@ source agency's availability, checked against the requests the test makes."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import subprocess
+import sys
 from collections import Counter
 from typing import Any
 
 from gateway.tokens import mint_token
 from gateway.usage import Availability, UsageRow, parse_when, summarise, usage, usage_table
-from tests.support import World
+from tests.support import REPO, World
 
 INVOLVEMENTS = '{ person(id: "%s") { involvements { team } } }'
 RICH = """{ person(id: "%s") { involvements { team } alerts { summary }
@@ -294,3 +297,33 @@ async def test_usage_is_served_to_governance_roles_and_metrics_are_exposed(world
     assert metrics.status_code == 200
     assert 'fame_requests_total{outcome="ok"}' in metrics.text
     assert 'fame_agency_calls_total{agency="shire-community-health",status="ok"}' in metrics.text
+
+
+async def test_report_usage_command_prints_the_figures(world: World) -> None:
+    await world.query('{ person(id: "%s") { involvements { team } } }' % world.person_id(0))
+    assert world.settings is not None
+    command = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "--config",
+        str(world.settings.config_dir / "gateway.toml"),
+        "report",
+        "usage",
+        "--since",
+        "2020-01-01",
+    ]
+    done = await asyncio.to_thread(
+        subprocess.run, command, cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "shire-adult-social-care" in done.stdout and "social_worker" in done.stdout
+    bad = await asyncio.to_thread(
+        subprocess.run,
+        [*command[:-1], "yesterday-ish"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "yesterday-ish" in bad.stderr
