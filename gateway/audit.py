@@ -146,10 +146,10 @@ class AuditLog:
                     )
                 ).first()
                 if head is None:
-                    seq, prev = 0, GENESIS
-                    await conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
-                else:
-                    seq, prev = int(head[0]), str(head[1])
+                    raise AuditUnavailable(
+                        "the audit chain has no head row; start the gateway to create the schema"
+                    )
+                seq, prev = int(head[0]), str(head[1])
                 chained = []
                 for row in rows:
                     seq += 1

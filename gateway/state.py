@@ -19,7 +19,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 metadata = MetaData()
@@ -166,6 +168,16 @@ def create_state_engine(url: str) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create the state tables where they do not exist yet."""
+    """Create the state tables where they do not exist yet, and the audit chain's head.
+
+    The head row exists before the first append, so that appends from several
+    processes always lock the same row instead of racing to create it.
+    """
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+    try:
+        async with engine.begin() as conn:
+            if (await conn.execute(select(audit_head.c.id))).first() is None:
+                await conn.execute(audit_head.insert().values(id=1, seq=0, hash="0" * 64))
+    except IntegrityError:
+        pass  # another process created it first
