@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -97,24 +97,6 @@ class PersonIndex:
                 .offset(offset)
             )
             return [row[0] for row in rows]
-
-    async def count_of_agency(self, agency_id: str) -> int:
-        """How many people the agency holds a record for."""
-        async with self._engine.connect() as conn:
-            result = await conn.execute(
-                select(func.count(func.distinct(person_links.c.person_id))).where(
-                    person_links.c.agency_id == agency_id
-                )
-            )
-            return int(result.scalar_one())
-
-    async def by_nhs_number(self, nhs_number: str) -> str | None:
-        """The person id holding this NHS number, if any."""
-        async with self._engine.connect() as conn:
-            result = await conn.execute(
-                select(persons.c.id).where(persons.c.nhs_number == nhs_number)
-            )
-            return result.scalar_one_or_none()
 
     async def find_exact(
         self,
