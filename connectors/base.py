@@ -123,6 +123,12 @@ class AgencyUnavailable(ConnectorError):
     code = "AGENCY_UNAVAILABLE"
 
 
+class CircuitOpen(ConnectorError):
+    """The agency failed repeatedly of late, so it is not asked until a probe succeeds."""
+
+    code = "CIRCUIT_OPEN"
+
+
 class Connector(Protocol):
     """An agency's system, as the gateway sees it."""
 

@@ -293,8 +293,11 @@ class HttpConnector:
                 headers["Authorization"] = f"Bearer {os.environ.get(self._source.token_env, '')}"
             self._session = aiohttp.ClientSession(
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self._agency.timeout_seconds),
-                connector=aiohttp.TCPConnector(limit=32),
+                timeout=aiohttp.ClientTimeout(
+                    total=self._agency.timeout_seconds,
+                    sock_connect=self._agency.resilience.connect_timeout_seconds,
+                ),
+                connector=aiohttp.TCPConnector(limit=self._agency.resilience.max_concurrent_calls),
             )
 
     async def close(self) -> None:
@@ -376,6 +379,8 @@ class HttpConnector:
             if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
                 raise ConnectorError(self.agency_id, f"{name} sent a truncated answer") from exc
             raise AgencyUnavailable(self.agency_id, f"{name} could not be reached") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise ConnectorError(self.agency_id, f"{name} sent a truncated answer") from exc
         except aiohttp.ClientError as exc:
             raise ConnectorError(self.agency_id, f"{name}'s answer could not be read") from exc
         try:

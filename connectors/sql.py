@@ -303,7 +303,16 @@ class SqlConnector:
             # No pre-ping: it would cost every fetch a second round trip to the
             # agency. Connections are recycled instead, and a dead one fails
             # that fetch as AGENCY_UNAVAILABLE.
-            self._engine = create_async_engine(self._source.url, pool_recycle=1800)
+            resilience = self._agency.resilience
+            self._engine = create_async_engine(
+                self._source.url,
+                pool_recycle=1800,
+                # The agency's guard already holds calls to max_concurrent_calls,
+                # so the pool never makes anyone wait and never grows past it.
+                pool_size=resilience.max_concurrent_calls,
+                max_overflow=0,
+                connect_args=_connect_timeout(self._source.url, resilience.connect_timeout_seconds),
+            )
 
     async def close(self) -> None:
         """Dispose of the engine and its pooled connections."""
@@ -513,6 +522,16 @@ class SqlConnector:
             for name in self._source.tables
             if name in names
         }
+
+
+def _connect_timeout(url: str, seconds: float) -> dict[str, object]:
+    """The driver's own connect-timeout argument (SQLite opens a file: none)."""
+    driver = make_url(url).get_driver_name()
+    if driver == "asyncpg":
+        return {"timeout": seconds}
+    if driver == "aiomysql":
+        return {"connect_timeout": seconds}
+    return {}
 
 
 def _bind_date(value: dt.date, bind_type: Any) -> object:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gateway.catalogue import ITEMS
 from gateway.errors import ConfigError, ConfigErrors
+from gateway.resilience import Resilience
 
 _COMMON_KEYS = {
     "name",
@@ -27,6 +28,8 @@ _COMMON_KEYS = {
     "items",
     "tables",
     "break_glass_webhook",
+    "cache_seconds",
+    *Resilience.__dataclass_fields__,
 }
 
 
@@ -49,6 +52,9 @@ class AgencyConfig:
     source: Any
     #: Where to POST a notice when a break-glass grant discloses this agency's data.
     break_glass_webhook: str | None = None
+    #: How long the gateway may keep the agency's answers in memory; 0 keeps none.
+    cache_seconds: float = 0.0
+    resilience: Resilience = field(default_factory=Resilience)
 
 
 class Problems:
@@ -157,6 +163,16 @@ def parse_agency(
             "Write the https:// URL that should receive break-glass notices, or leave it out.",
         )
         webhook = None
+    cache_seconds = doc.get("cache_seconds", 0)
+    if not _number(cache_seconds) or not 0 <= cache_seconds <= 3600:
+        problems.add(
+            "cache_seconds",
+            f"is {cache_seconds!r}",
+            "Write how many seconds answers may be kept in memory, from 0 (never, the "
+            "default) to 3600.",
+        )
+        cache_seconds = 0
+    resilience = _resilience(doc, float(timeout), problems)
     source = None
     if kind is not None:
         source = kind.parse_source(doc, config_dir, problems)
@@ -174,7 +190,50 @@ def parse_agency(
         items=frozenset(item for item in raw_items if item in ITEMS),
         source=source,
         break_glass_webhook=webhook,
+        cache_seconds=float(cache_seconds),
+        resilience=resilience,
     )
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: key -> (smallest, largest, whole numbers only, what it means)
+_RESILIENCE_RANGES: Mapping[str, tuple[float, float, bool, str]] = {
+    "connect_timeout_seconds": (0.05, 30, False, "seconds to open a connection"),
+    "max_concurrent_calls": (1, 1000, True, "calls to the agency in flight at once"),
+    "retries": (0, 3, True, "retries after a connection failure"),
+    "circuit_failures": (1, 1000, True, "failures that open the circuit"),
+    "circuit_window_seconds": (1, 3600, False, "seconds in which those failures count"),
+    "circuit_open_seconds": (0.1, 3600, False, "seconds an open circuit waits before a probe"),
+}
+
+
+def _resilience(doc: Mapping[str, Any], timeout: float, problems: Problems) -> Resilience:
+    defaults = Resilience()
+    values: dict[str, Any] = {
+        "connect_timeout_seconds": min(defaults.connect_timeout_seconds, timeout)
+    }
+    for key, (low, high, whole, meaning) in _RESILIENCE_RANGES.items():
+        if key not in doc:
+            continue
+        value = doc[key]
+        if not _number(value) or (whole and not isinstance(value, int)) or not low <= value <= high:
+            kind = "a whole number" if whole else "a number"
+            problems.add(
+                key, f"is {value!r}", f"Write {kind} of {meaning}, from {low:g} to {high:g}."
+            )
+            continue
+        values[key] = value
+    if values["connect_timeout_seconds"] > timeout:
+        problems.add(
+            "connect_timeout_seconds",
+            f"is longer than timeout_seconds ({timeout:g})",
+            "Make it at most timeout_seconds, which bounds the whole call.",
+        )
+        values["connect_timeout_seconds"] = timeout
+    return Resilience(**values)
 
 
 def load_agencies(directory: Path, config_dir: Path | None = None) -> tuple[AgencyConfig, ...]:

@@ -67,6 +67,7 @@ class GraphQLEndpoint:
 
     async def _post(self, request: Request) -> Response:
         """Run one query: nothing reaches an agency until every check has passed."""
+        received = time.monotonic()
         gateway = self.gateway
         try:
             requester = await gateway.authenticator.authenticate(
@@ -119,6 +120,7 @@ class GraphQLEndpoint:
             requester=requester,
             gateway=gateway,
             query_hash=hashlib.sha256(query.encode()).hexdigest(),
+            deadline=received + gateway.settings.limits.deadline_seconds,
         )
         request.state.fame_context = context
         try:
@@ -193,10 +195,11 @@ class GraphQLEndpoint:
         for outcome in context.outcomes:
             self.gateway.note_outcome(outcome.agency, outcome.status)
             entry = sources.setdefault(
-                outcome.agency, {"status": "ok", "ms": 0.0, "calls": 0, "people": 0}
+                outcome.agency, {"status": "ok", "ms": 0.0, "calls": 0, "people": 0, "cached": 0}
             )
-            entry["calls"] += 1
+            entry["calls"] += int(outcome.called)
             entry["people"] += outcome.people
+            entry["cached"] += outcome.cached
             entry["ms"] = round(max(entry["ms"], outcome.milliseconds), 1)
             if outcome.status != "ok":
                 entry["status"] = outcome.status
@@ -253,6 +256,10 @@ def create_app(gateway: Gateway) -> Starlette:
 
     endpoint = GraphQLEndpoint(gateway)
 
+    async def readyz(_request: Request) -> Response:
+        ready, body = await gateway.readiness()
+        return _json(body, 200 if ready else 503)
+
     async def metrics(_request: Request) -> Response:
         body, content_type = gateway.metrics.render()
         return Response(body, media_type=content_type)
@@ -266,6 +273,7 @@ def create_app(gateway: Gateway) -> Starlette:
                 max_body_size=gateway.settings.limits.max_body_bytes,
             ),
             Route("/healthz", _healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
         lifespan=lifespan,

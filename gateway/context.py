@@ -27,6 +27,8 @@ class RequestContext:
     gateway: Gateway
     query_hash: str = ""
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: ``time.monotonic()`` by which every agency call of the request must have ended.
+    deadline: float | None = None
     outcomes: list[SourceOutcome] = field(default_factory=list)
     agency_errors: list[tuple[Path, ConnectorError]] = field(default_factory=list)
     withheld: list[dict[str, Any]] = field(default_factory=list)

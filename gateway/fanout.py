@@ -23,12 +23,14 @@ from connectors.base import (
     Row,
 )
 from gateway.agencies import AgencyConfig
+from gateway.cache import AnswerCache, CacheKey, RequesterKey, ranges_key, requester_key
 from gateway.catalogue import record_set_of
 from gateway.governance import Governance, Judge, person_facts
 from gateway.person_index import Links, PersonIndex
 from gateway.planner import Plan
 from gateway.policy import Decision, Grant
 from gateway.requester import Requester
+from gateway.resilience import AgencyGuard
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +45,19 @@ class AgencyRef:
 
 @dataclass(frozen=True)
 class SourceOutcome:
-    """How one agency answered one request: ``status`` is ``ok`` or an error code."""
+    """How one agency answered one request: ``status`` is ``ok`` or an error code.
+
+    ``cached`` counts the people answered from the cache; ``called`` is False
+    when the cache answered for everyone and the agency was not asked.
+    """
 
     agency: str
     status: str
     milliseconds: float
     people: int
     message: str | None = None
+    cached: int = 0
+    called: bool = True
 
 
 @dataclass
@@ -101,7 +109,12 @@ class Assembly:
 
 
 class Fanout:
-    """Plans per-agency requests for a batch of people, fetches them concurrently, assembles."""
+    """Plans per-agency requests for a batch of people, fetches them concurrently, assembles.
+
+    Each agency is called through its ``AgencyGuard`` (limits, deadline,
+    circuit, retries) and, where the agency allows caching, through the
+    ``AnswerCache``, consulted only for what the policy has just permitted.
+    """
 
     def __init__(
         self,
@@ -109,6 +122,9 @@ class Fanout:
         connectors: Mapping[str, Connector],
         index: PersonIndex,
         governance: Governance,
+        *,
+        guards: Mapping[str, AgencyGuard] | None = None,
+        cache: AnswerCache | None = None,
     ) -> None:
         self._agencies = {agency.id: agency for agency in agencies}
         self._order = {agency.id: position for position, agency in enumerate(agencies)}
@@ -116,17 +132,29 @@ class Fanout:
         self._connectors = connectors
         self._index = index
         self._governance = governance
+        self._guards = dict(guards or {})
+        self._cache = cache
 
     async def assemble(
-        self, requester: Requester, person_ids: Sequence[str], plan: Plan
+        self,
+        requester: Requester,
+        person_ids: Sequence[str],
+        plan: Plan,
+        deadline: float | None = None,
     ) -> Assembly:
-        """Fetch what ``plan`` needs about ``person_ids`` with one call per agency."""
+        """Fetch what ``plan`` needs about ``person_ids`` with one call per agency.
+
+        ``deadline`` (``time.monotonic()`` seconds) bounds every agency call.
+        """
         links = await self._index.links(person_ids)
         judge = await self._governance.judge(requester, list(links))
         requests, withheld, decided = self._requests(judge, links, plan)
         started = time.perf_counter()
         results = await asyncio.gather(
-            *(self._fetch(agency_id, request, started) for agency_id, request in requests.items())
+            *(
+                self._fetch(agency_id, request, started, deadline, judge, links)
+                for agency_id, request in requests.items()
+            )
         )
         views = {
             person_id: PersonView(
@@ -229,12 +257,66 @@ class Fanout:
         return best[2] if best else None
 
     async def _fetch(
-        self, agency_id: str, request: FetchRequest, started: float
+        self,
+        agency_id: str,
+        request: FetchRequest,
+        started: float,
+        deadline: float | None,
+        judge: Judge,
+        links: Mapping[str, Links],
+    ) -> tuple[SourceOutcome, FetchResult, ConnectorError | None]:
+        people = len(request.local_ids)
+        cache = self._cache
+        if cache is None or not cache.enabled_for(agency_id):
+            return await self._call(agency_id, request, started, deadline, people)
+        keys = _cache_keys(agency_id, request, judge, links)
+        hits: FetchResult = {}
+        missing: list[FetchGroup] = []
+        for group in request.groups:
+            absent = []
+            for local_id in group.local_ids:
+                records = cache.get(keys[(local_id, group.items)])
+                if records is None:
+                    absent.append(local_id)
+                else:
+                    hits[local_id] = records
+            if absent:
+                missing.append(FetchGroup(tuple(absent), group.items))
+        cached = people - sum(len(group.local_ids) for group in missing)
+        if not missing:
+            elapsed = (time.perf_counter() - started) * 1000
+            return (
+                SourceOutcome(agency_id, "ok", elapsed, people, cached=cached, called=False),
+                hits,
+                None,
+            )
+        outcome, result, error = await self._call(
+            agency_id, FetchRequest(tuple(missing), request.ranges), started, deadline, people
+        )
+        if error is None:
+            for group in missing:
+                for local_id in group.local_ids:
+                    # An id the agency does not know is kept too: it would answer the same.
+                    cache.put(keys[(local_id, group.items)], result.get(local_id, {}))
+            result = {**result, **hits}
+            outcome = SourceOutcome(agency_id, "ok", outcome.milliseconds, people, cached=cached)
+        return outcome, result, error
+
+    async def _call(
+        self,
+        agency_id: str,
+        request: FetchRequest,
+        started: float,
+        deadline: float | None,
+        people: int,
     ) -> tuple[SourceOutcome, FetchResult, ConnectorError | None]:
         connector = self._connectors[agency_id]
-        people = len(request.local_ids)
+        guard = self._guards.get(agency_id)
         try:
-            result = await connector.fetch(request)
+            if guard is None:
+                result = await connector.fetch(request)
+            else:
+                result = await guard.call(lambda: connector.fetch(request), deadline)
         except ConnectorError as exc:
             elapsed = (time.perf_counter() - started) * 1000
             return SourceOutcome(agency_id, exc.code, elapsed, people, str(exc)), {}, exc
@@ -277,3 +359,29 @@ class Fanout:
                     for row in rows:
                         row["agency"] = ref
                         target.append(row)
+
+
+def _cache_keys(
+    agency_id: str, request: FetchRequest, judge: Judge, links: Mapping[str, Links]
+) -> dict[tuple[str, frozenset[str]], CacheKey]:
+    owners = {
+        link.local_id: person_id
+        for person_id, person_links in links.items()
+        for link in person_links.get(agency_id, ())
+    }
+    ranges = ranges_key(request.ranges)
+    requesters: dict[str, RequesterKey] = {}
+    keys: dict[tuple[str, frozenset[str]], CacheKey] = {}
+    for group in request.groups:
+        for local_id in group.local_ids:
+            person_id = owners[local_id]
+            who = requesters.get(person_id)
+            if who is None:
+                grant = judge.grant_for(person_id)
+                who = requesters[person_id] = requester_key(
+                    judge.requester, grant.id if grant else None
+                )
+            keys[(local_id, group.items)] = CacheKey(
+                who, person_id, agency_id, local_id, group.items, ranges
+            )
+    return keys

@@ -63,10 +63,20 @@ class GovernanceError(GatewayError):
 
 
 class ConsentRegistry:
-    """Consent and objection records, per person."""
+    """Consent and objection records, per person.
+
+    ``listeners`` are told the person's id after every change this process
+    makes, so that anything kept about the person (the answer cache) can be
+    dropped before the next request.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self.listeners: list[Callable[[str], None]] = []
+
+    def _changed(self, person_id: str) -> None:
+        for listener in self.listeners:
+            listener(person_id)
 
     async def for_people(self, person_ids: Iterable[str]) -> dict[str, list[Consent]]:
         """Every record (in force or not) about these people, by person."""
@@ -125,6 +135,7 @@ class ConsentRegistry:
                     reference=reference,
                 )
             )
+        self._changed(person_id)
         stored = await self.get(consent_id)
         assert stored is not None
         return stored
@@ -144,6 +155,7 @@ class ConsentRegistry:
             raise GovernanceError(f"consent record {consent_id} was already withdrawn")
         stored = await self.get(consent_id)
         assert stored is not None
+        self._changed(stored.person_id)
         return stored
 
 

@@ -9,10 +9,18 @@ request. No label ever carries a person, a practitioner or a value.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
 
 from gateway.context import RequestContext
+from gateway.resilience import CircuitState, GuardState
+
+#: The circuit state as a number, for alerting: 0 closed, 1 half-open, 2 open.
+_CIRCUIT_LEVEL = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
 
 #: Agency answer times run from a few milliseconds (local SQL) to the connector timeout.
 _AGENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -29,11 +37,57 @@ def request_outcome(context: RequestContext | None, status_code: int) -> str:
     return "ok"
 
 
+class GuardCollector(Collector):
+    """Reads each agency guard when scraped: circuit state, calls in flight, retries."""
+
+    def __init__(self, states: Callable[[], Mapping[str, GuardState]]) -> None:
+        self._states = states
+
+    def collect(self) -> Iterator[Metric]:
+        """The guards' figures as they stand at the scrape."""
+        circuit = GaugeMetricFamily(
+            "fame_agency_circuit_state",
+            "Each agency's circuit: 0 closed, 1 half-open (probing), 2 open (not asked).",
+            labels=["agency"],
+        )
+        in_flight = GaugeMetricFamily(
+            "fame_agency_in_flight", "Calls to each agency under way.", labels=["agency"]
+        )
+        waiting = GaugeMetricFamily(
+            "fame_agency_waiting",
+            "Calls waiting for one of an agency's connection slots.",
+            labels=["agency"],
+        )
+        attempts = CounterMetricFamily(
+            "fame_agency_attempts",
+            "Attempts made to reach each agency, retries included.",
+            labels=["agency"],
+        )
+        retries = CounterMetricFamily(
+            "fame_agency_retries",
+            "Retries after a connection failure (kept within 20% of attempts).",
+            labels=["agency"],
+        )
+        for agency, state in sorted(self._states().items()):
+            circuit.add_metric([agency], _CIRCUIT_LEVEL[state.circuit])
+            in_flight.add_metric([agency], state.in_flight)
+            waiting.add_metric([agency], state.waiting)
+            attempts.add_metric([agency], state.calls)
+            retries.add_metric([agency], state.retries)
+        yield from (circuit, in_flight, waiting, attempts, retries)
+
+
 class GatewayMetrics:
     """The gateway's counters and histograms, in a registry of their own."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        guards: Callable[[], Mapping[str, GuardState]] | None = None,
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        if guards is not None:
+            self.registry.register(GuardCollector(guards))
         self.requests = Counter(
             "fame_requests",
             "GraphQL requests by outcome: ok, partial (an agency failed), rejected (4xx), "
@@ -71,6 +125,12 @@ class GatewayMetrics:
             ["agency", "reason"],
             registry=self.registry,
         )
+        self.cache_hits = Counter(
+            "fame_cache_hits",
+            "People whose part of an answer came from the in-memory cache, by agency.",
+            ["agency"],
+            registry=self.registry,
+        )
         self.break_glass_responses = Counter(
             "fame_break_glass_responses",
             "Responses that disclosed something under a break-glass grant.",
@@ -87,6 +147,10 @@ class GatewayMetrics:
         if context is None:
             return
         for outcome in context.outcomes:
+            if outcome.cached:
+                self.cache_hits.labels(agency=outcome.agency).inc(outcome.cached)
+            if not outcome.called:
+                continue
             self.agency_calls.labels(agency=outcome.agency, status=outcome.status).inc()
             self.agency_seconds.labels(agency=outcome.agency).observe(outcome.milliseconds / 1000)
         if status_code >= 400:

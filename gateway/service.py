@@ -7,18 +7,21 @@ import logging
 from collections.abc import Mapping
 
 import aiohttp
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.base import Connector, SourceCheck
 from connectors.registry import create_connector
 from gateway.audit import AuditLog
 from gateway.auth import Authenticator
+from gateway.cache import AnswerCache
 from gateway.documents import DocumentCache
 from gateway.errors import ConfigError, ConfigErrors
 from gateway.fanout import AgencyRef, Fanout
 from gateway.governance import Clock, Governance, utc_now
 from gateway.metrics import GatewayMetrics
 from gateway.person_index import PersonIndex
+from gateway.resilience import AgencyGuard, CircuitState
 from gateway.settings import Settings
 from gateway.state import create_schema, create_state_engine
 
@@ -47,9 +50,29 @@ class Gateway:
         self.state_engine: AsyncEngine = create_state_engine(settings.state_database)
         self.index = PersonIndex(self.state_engine)
         self.governance = Governance(settings.protocol, self.state_engine, clock)
-        self.metrics = GatewayMetrics()
         self.audit = AuditLog(settings.state_database, settings.audit_signing_key_file)
-        self.fanout = Fanout(settings.agencies, self.connectors, self.index, self.governance)
+        self.guards = {
+            agency.id: AgencyGuard(
+                agency.id, agency.name, agency.timeout_seconds, agency.resilience
+            )
+            for agency in settings.agencies
+        }
+        self.cache = AnswerCache(
+            {agency.id: agency.cache_seconds for agency in settings.agencies},
+            settings.limits.cache_max_entries,
+        )
+        self.governance.consents.listeners.append(self.cache.forget_person)
+        self.metrics = GatewayMetrics(
+            guards=lambda: {agency: guard.state() for agency, guard in self.guards.items()}
+        )
+        self.fanout = Fanout(
+            settings.agencies,
+            self.connectors,
+            self.index,
+            self.governance,
+            guards=self.guards,
+            cache=self.cache,
+        )
         self.authenticator = Authenticator(settings.issuers, settings.default_purpose)
         self.documents = DocumentCache(self.schema, settings.limits)
         self._refs = {agency.id: AgencyRef(agency.id, agency.name) for agency in settings.agencies}
@@ -124,14 +147,54 @@ class Gateway:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Whether the gateway can answer now, with each part's state.
+
+        Ready means started with a state database that answers: without it
+        nothing can be audited, so nothing may be disclosed. An agency that is
+        down does not make the gateway unready: its part of each answer fails
+        and the rest still arrives, which a load balancer should not prevent.
+        """
+        database: dict[str, object] = {"ok": True}
+        try:
+            async with asyncio.timeout(2.0), self.state_engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure means not ready; say which kind
+            database = {
+                "ok": False,
+                "detail": f"{type(exc).__name__}: the state database did not answer",
+            }
+        agencies: dict[str, object] = {}
+        for agency in self.settings.agencies:
+            state = self.guards[agency.id].state()
+            agencies[agency.id] = {
+                "status": self.agency_status(agency.id),
+                "circuit": state.circuit.value,
+                "inFlight": state.in_flight,
+            }
+        ready = self.started and bool(database["ok"])
+        return ready, {
+            "status": "ready" if ready else "not_ready",
+            "started": self.started,
+            "stateDatabase": database,
+            "agencies": agencies,
+        }
+
     def agency_ref(self, agency_id: str) -> AgencyRef:
         """The agency's reference as shown on records."""
         return self._refs.get(agency_id) or AgencyRef(agency_id, agency_id)
 
     def agency_status(self, agency_id: str) -> str:
-        """ok, unreachable, misconfigured or unknown: the last known state of the agency."""
+        """ok, unreachable, misconfigured, circuit_open or unknown: the agency's last known
+        state (circuit_open while its circuit refuses calls)."""
+        guard = self.guards.get(agency_id)
+        if guard is not None and guard.breaker.state is CircuitState.OPEN:
+            return "circuit_open"
         return self._status.get(agency_id, "unknown")
 
     def note_outcome(self, agency_id: str, status: str) -> None:
         """Remember how an agency last answered."""
-        self._status[agency_id] = "ok" if status == "ok" else "unreachable"
+        if status == "ok":
+            self._status[agency_id] = "ok"
+        elif status != "CIRCUIT_OPEN":  # the circuit's own state says that
+            self._status[agency_id] = "unreachable"

@@ -32,13 +32,17 @@ _TOP_KEYS = {
 
 @dataclass(frozen=True)
 class Limits:
-    """What a request may cost before it is executed."""
+    """What a request may cost, and how long it may take."""
 
     max_body_bytes: int = 64 * 1024
     max_depth: int = 12
     max_aliases: int = 30
     max_fields: int = 400
     max_batch: int = 500
+    #: Seconds from receipt by which every agency call of a request has ended.
+    deadline_seconds: float = 5.0
+    #: Agency answers (per person) the in-memory cache keeps at most.
+    cache_max_entries: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -270,12 +274,26 @@ def _limits(raw: Any, problems: Problems) -> Limits:
         problems.add("limits", f"is {raw!r}", "Write a [limits] table.")
         return Limits()
     defaults = Limits()
-    values: dict[str, int] = {}
+    values: dict[str, Any] = {}
     for key, value in raw.items():
         if not hasattr(defaults, key):
             problems.add(
                 f"limits.{key}", "is not a limit", f"Use: {', '.join(Limits.__dataclass_fields__)}."
             )
+            continue
+        if key == "deadline_seconds":
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not 0.1 <= value <= 120
+            ):
+                problems.add(
+                    "limits.deadline_seconds",
+                    f"is {value!r}",
+                    "Write the seconds a request may take at most, from 0.1 to 120.",
+                )
+                continue
+            values[key] = float(value)
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.add(f"limits.{key}", f"is {value!r}", "Write a whole number of at least 1.")

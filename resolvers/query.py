@@ -33,7 +33,31 @@ class AgencyStatus(graphene.ObjectType):  # type: ignore[misc]
     kind = graphene.String(required=True, description="The connector kind: sql or http.")
     status = graphene.String(
         required=True,
-        description="ok, unreachable or unknown: the outcome of its last call or check.",
+        description=(
+            "ok, unreachable, misconfigured, circuit_open or unknown: the outcome of its last "
+            "call or check, or circuit_open while the gateway is not asking it."
+        ),
+    )
+    circuit = graphene.String(
+        required=True,
+        description=(
+            "closed (calls pass), open (calls are refused at once after repeated failures) "
+            "or half_open (one probe call is let through)."
+        ),
+    )
+    in_flight = graphene.Int(required=True, description="Calls to the agency under way now.")
+    waiting = graphene.Int(
+        required=True, description="Calls waiting for one of the agency's connection slots."
+    )
+    max_concurrent_calls = graphene.Int(
+        required=True, description="Calls the gateway lets be in flight to the agency at once."
+    )
+    timeout_seconds = graphene.Float(
+        required=True, description="How long one call to the agency may take."
+    )
+    cache_seconds = graphene.Float(
+        required=True,
+        description="How long the agency's answers may be kept in memory; 0: never.",
     )
     items = graphene.List(
         graphene.NonNull(graphene.String),
@@ -69,7 +93,9 @@ class Query(GovernanceQuery):
         """Plan the selection, ask each agency once, return the assembled view."""
         context: RequestContext = info.context
         plan = plan_people(info)
-        assembly = await context.gateway.fanout.assemble(context.requester, [id], plan)
+        assembly = await context.gateway.fanout.assemble(
+            context.requester, [id], plan, context.deadline
+        )
         context.record(tuple(info.path.as_list()), assembly, plan)
         return assembly.views.get(id)
 
@@ -93,7 +119,9 @@ class Query(GovernanceQuery):
             requester.agency, first, offset, team=requester.team if team_scoped else None
         )
         plan = plan_people(info)
-        assembly = await context.gateway.fanout.assemble(requester, person_ids, plan)
+        assembly = await context.gateway.fanout.assemble(
+            requester, person_ids, plan, context.deadline
+        )
         shown = [p for p in person_ids if p in assembly.views]
         context.record(tuple(info.path.as_list()), assembly, plan, shown)
         return [assembly.views[p] for p in shown]
@@ -115,13 +143,22 @@ class Query(GovernanceQuery):
     def resolve_agencies(_root: None, info: Any) -> list[dict[str, object]]:
         """Every registered agency with its connector's last known state."""
         gateway = info.context.gateway
-        return [
-            {
-                "id": agency.id,
-                "name": agency.name,
-                "kind": agency.kind,
-                "status": gateway.agency_status(agency.id),
-                "items": sorted(agency.items),
-            }
-            for agency in gateway.settings.agencies
-        ]
+        shown = []
+        for agency in gateway.settings.agencies:
+            state = gateway.guards[agency.id].state()
+            shown.append(
+                {
+                    "id": agency.id,
+                    "name": agency.name,
+                    "kind": agency.kind,
+                    "status": gateway.agency_status(agency.id),
+                    "circuit": state.circuit.value,
+                    "in_flight": state.in_flight,
+                    "waiting": state.waiting,
+                    "max_concurrent_calls": agency.resilience.max_concurrent_calls,
+                    "timeout_seconds": agency.timeout_seconds,
+                    "cache_seconds": agency.cache_seconds,
+                    "items": sorted(agency.items),
+                }
+            )
+        return shown

@@ -49,11 +49,12 @@ def build_config(
     agencies: Mapping[str, str] | None = None,
     protocol: str | None = None,
     state_database: str | None = None,
+    settings_edits: Mapping[str, str] | None = None,
 ) -> Path:
     """Copy the demo config under ``root``, pointed at this world's stores and trust API.
 
     ``agencies`` replaces or adds agency files (id -> TOML text); ``protocol``
-    replaces the sharing protocol.
+    replaces the sharing protocol; ``settings_edits`` replaces text in gateway.toml.
     """
     config = root / "config"
     (config / "agencies").mkdir(parents=True, exist_ok=True)
@@ -72,6 +73,9 @@ def build_config(
         state_database or f"sqlite+aiosqlite:///{(root / 'state.sqlite').as_posix()}",
     )
     settings = settings.replace("../.demo/keys/", f"{(root / 'keys').as_posix()}/")
+    for before, after in (settings_edits or {}).items():
+        assert before in settings, f"{before!r} is not in the demo gateway.toml"
+        settings = settings.replace(before, after)
     (config / "gateway.toml").write_text(extra_settings + "\n" + settings)
     return config / "gateway.toml"
 
@@ -219,7 +223,7 @@ class World:
 
     async def start(self, **config: Any) -> World:
         """Start the trust API, write the config, start the gateway and seed the index."""
-        trust_url = await self.trust.start()
+        trust_url = self.trust.base_url or await self.trust.start()
         config_file = build_config(
             self.root, trust_url=trust_url, store_dir=self.store_dir, **config
         )

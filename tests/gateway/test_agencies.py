@@ -11,6 +11,7 @@ from connectors.http import HttpSource
 from connectors.sql import SqlSource
 from gateway.agencies import load_agencies
 from gateway.errors import ConfigError, ConfigErrors
+from gateway.resilience import Resilience
 from tests.support import REPO
 
 SQL_AGENCY = """\
@@ -202,6 +203,56 @@ def test_timeout_out_of_range(tmp_path: Path, value: str) -> None:
     )
     error = only_problem(tmp_path, file, "timeout_seconds")
     assert "0.1 to 60" in error.fix
+
+
+def test_resilience_and_cache_keys_load_with_safe_defaults(tmp_path: Path) -> None:
+    write(tmp_path, SQL_AGENCY, "plain")
+    write(
+        tmp_path,
+        edited(
+            SQL_AGENCY,
+            "timeout_seconds = 1.5",
+            "timeout_seconds = 1.5\nconnect_timeout_seconds = 0.25\nmax_concurrent_calls = 4\n"
+            "retries = 0\ncircuit_failures = 3\ncircuit_window_seconds = 10\n"
+            "circuit_open_seconds = 5\ncache_seconds = 30",
+        ),
+        "tuned",
+    )
+    plain, tuned = load_agencies(tmp_path / "agencies", tmp_path)
+    assert plain.cache_seconds == 0, "caching is off unless the agency allows it"
+    assert plain.resilience == Resilience(connect_timeout_seconds=1.0)
+    assert tuned.cache_seconds == 30
+    assert tuned.resilience == Resilience(
+        connect_timeout_seconds=0.25,
+        max_concurrent_calls=4,
+        retries=0,
+        circuit_failures=3,
+        circuit_window_seconds=10,
+        circuit_open_seconds=5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "says"),
+    [
+        ("cache_seconds = -1", "cache_seconds", "0 (never, the default) to 3600"),
+        ('cache_seconds = "forever"', "cache_seconds", "3600"),
+        ("max_concurrent_calls = 0", "max_concurrent_calls", "whole number of calls"),
+        ("max_concurrent_calls = 2.5", "max_concurrent_calls", "whole number"),
+        ("retries = 9", "retries", "from 0 to 3"),
+        ("circuit_failures = true", "circuit_failures", "failures that open the circuit"),
+        ("circuit_open_seconds = 0", "circuit_open_seconds", "from 0.1 to 3600"),
+        ("connect_timeout_seconds = 1.6", "connect_timeout_seconds", "at most timeout_seconds"),
+    ],
+)
+def test_resilience_and_cache_keys_out_of_range(
+    tmp_path: Path, line: str, key: str, says: str
+) -> None:
+    file = write(
+        tmp_path, edited(SQL_AGENCY, "timeout_seconds = 1.5", f"timeout_seconds = 1.5\n{line}")
+    )
+    error = only_problem(tmp_path, file, key)
+    assert says in error.fix
 
 
 def test_demographics_rank_without_demographics_items(tmp_path: Path) -> None:

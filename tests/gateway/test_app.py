@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support import World
 
@@ -133,6 +136,35 @@ async def test_health_and_graphiql(world: World) -> None:
     assert page.status_code == 200 and "GraphiQL" in page.text
     plain = await world.client.get("/graphql")
     assert plain.status_code == 405
+
+
+async def test_readyz_needs_the_state_database_not_every_agency(
+    world: World, tmp_path: Path
+) -> None:
+    assert world.client is not None and world.gateway is not None
+    await world.trust.stop()
+    ready = await world.client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "ready" and body["stateDatabase"] == {"ok": True}
+    assert set(body["agencies"]) == {a.id for a in world.gateway.settings.agencies}
+    assert body["agencies"]["riverside-gp"] == {"status": "ok", "circuit": "closed", "inFlight": 0}
+
+    working = world.gateway.state_engine
+    world.gateway.state_engine = create_async_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'no-such-directory' / 'state.sqlite'}"
+    )
+    try:
+        down = await world.client.get("/readyz")
+    finally:
+        await world.gateway.state_engine.dispose()
+        world.gateway.state_engine = working
+    assert down.status_code == 503
+    assert down.json()["status"] == "not_ready"
+    assert down.json()["stateDatabase"]["ok"] is False
+    assert "did not answer" in down.json()["stateDatabase"]["detail"]
+    health = await world.client.get("/healthz")
+    assert health.status_code == 200, "the process itself is alive"
 
 
 async def test_sources_extension_reports_each_agency(world: World) -> None:

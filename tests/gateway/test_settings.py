@@ -83,6 +83,7 @@ def test_settings_are_read_as_written(config: Path) -> None:
     edit(config, LISTEN, 'listen = { host = "0.0.0.0", port = 8080 }')
     edit(config, 'mode = "demo"', 'mode = "production"')
     edit(config, "max_depth = 10", "max_depth = 7")
+    edit(config, "deadline_seconds = 5.0", "deadline_seconds = 3")
     settings = load_settings(config)
 
     directory = config.parent.resolve()
@@ -91,7 +92,13 @@ def test_settings_are_read_as_written(config: Path) -> None:
     assert settings.limits.max_depth == 7
     assert settings.limits.max_body_bytes == 65536
     assert settings.limits == Limits(
-        max_body_bytes=65536, max_depth=7, max_aliases=30, max_fields=400, max_batch=500
+        max_body_bytes=65536,
+        max_depth=7,
+        max_aliases=30,
+        max_fields=400,
+        max_batch=500,
+        deadline_seconds=3.0,
+        cache_max_entries=10_000,
     )
     # Relative paths are resolved against the settings file's directory.
     state = (directory / ".." / ".demo" / "gateway-state.sqlite").resolve()
@@ -195,6 +202,13 @@ def test_limit_that_is_not_a_positive_whole_number(config: Path, value: str) -> 
     edit(config, "max_depth = 10", f"max_depth = {value}")
     error = only_problem(config, "limits.max_depth")
     assert "whole number" in error.fix
+
+
+@pytest.mark.parametrize("value", ["0", "600", '"soon"', "true"])
+def test_deadline_out_of_range(config: Path, value: str) -> None:
+    edit(config, "deadline_seconds = 5.0", f"deadline_seconds = {value}")
+    error = only_problem(config, "limits.deadline_seconds")
+    assert "0.1 to 120" in error.fix
 
 
 def test_unknown_setting(config: Path) -> None:
