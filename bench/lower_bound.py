@@ -101,8 +101,32 @@ def _compile_record(node: FieldNode) -> Entry:
             row.append((key, "agency", parts))
         else:
             field, kind = items[sub.name.value]
-            row.append((key, field, _CONVERT[kind]))
-    return (node.alias.value if node.alias else node.name.value, rs_name, (is_list, row))
+            row.append((key, field, kind))
+    return (node.alias.value if node.alias else node.name.value, rs_name, (is_list, _builder(row)))
+
+
+def _builder(shape: list[tuple[str, str, Any]]) -> Callable[[list[Row]], list[dict[str, Any]]]:
+    """A function building the response rows of one record list, generated once per document:
+    plain dict displays, no per-leaf dispatch. Keys and fields are GraphQL names (the
+    grammar allows letters, digits and _ only), written with repr()."""
+    lines = ["def build(rows):", "    out = []", "    for row in rows:"]
+    entries = []
+    scope: dict[str, Any] = {}
+    for index, (key, field, how) in enumerate(shape):
+        if field == "agency":
+            inner = ", ".join(f"{k!r}: row['agency'][{f!r}]" for k, f in how)
+            entries.append(f"{key!r}: {{{inner}}}")
+        elif how is ValueKind.STRING:
+            entries.append(f"{key!r}: row.get({field!r})")
+        else:
+            scope[f"c{index}"] = _CONVERT[how]
+            lines.append(f"        v{index} = row.get({field!r})")
+            entries.append(f"{key!r}: None if v{index} is None else c{index}(v{index})")
+    lines.append("        out.append({" + ", ".join(entries) + "})")
+    lines.append("    return out")
+    exec("\n".join(lines), scope)
+    built: Callable[[list[Row]], list[dict[str, Any]]] = scope["build"]
+    return built
 
 
 def compile_person(selection_set: SelectionSetNode | None) -> list[Entry]:
@@ -124,21 +148,6 @@ def compile_person(selection_set: SelectionSetNode | None) -> list[Entry]:
     return entries
 
 
-def _build_rows(rows: list[Row], shape: list[tuple[str, str, Any]]) -> list[dict[str, Any]]:
-    built = []
-    for row in rows:
-        out: dict[str, Any] = {}
-        for key, field, how in shape:
-            if field == "agency":
-                agency = row["agency"]
-                out[key] = {k: agency[f] for k, f in how}
-            else:
-                value = row.get(field)
-                out[key] = None if value is None else how(value)
-        built.append(out)
-    return built
-
-
 def build_person(
     person_id: str, records: dict[str, list[Row]], entries: list[Entry]
 ) -> dict[str, Any]:
@@ -158,11 +167,11 @@ def build_person(
 
 
 def _record_value(records: dict[str, list[Row]], rs_name: str, payload: Any) -> Any:
-    is_list, shape = payload
+    is_list, build = payload
     rows = records.get(rs_name, [])
     if is_list:
-        return _build_rows(rows, shape)
-    return _build_rows(rows[:1], shape)[0] if rows else None
+        return build(rows)
+    return build(rows[:1])[0] if rows else None
 
 
 # --- the hand-written calls ------------------------------------------------------------------
@@ -219,22 +228,27 @@ def _http_fields(agency: Agency) -> str:
 def _http_records(agency: Agency, body: dict[str, Any]) -> AgencyRecords:
     ref = {"id": agency.id, "name": agency.name}
     result: AgencyRecords = {}
+    parts = [
+        (
+            part.key,
+            part.many,
+            part.record_set,
+            [(field, item.partition(".")[2]) for field, item in part.fields if item is not None],
+        )
+        for part in agency.documents
+    ]
     for document in body[agency.results_key]:
         person: dict[str, list[Row]] = {}
-        for part in agency.documents:
-            value = document.get(part.key)
+        for key, many, record_set, fields in parts:
+            value = document.get(key)
             if value is None:
                 continue
-            elements = value if part.many else [value]
             rows = []
-            for element in elements:
-                row: Row = {}
-                for field, item in part.fields:
-                    if item is not None:
-                        row[item.partition(".")[2]] = element.get(field)
+            for element in value if many else (value,):
+                row: Row = {name: element.get(field) for field, name in fields}
                 row["agency"] = ref
                 rows.append(row)
-            person[part.record_set] = rows
+            person[record_set] = rows
         result[str(document[agency.id_field])] = person
     return result
 

@@ -387,6 +387,26 @@ def write_results(
         *targets_table(targets),
         "",
     ]
+    by_key = {(m.workload, m.variant): m for m in measurements}
+    small, large = (
+        by_key.get(("W2 caseload 50", "gateway")),
+        by_key.get(("W2 caseload 200", "gateway")),
+    )
+    if small is not None and large is not None:
+        lines += [
+            f"Batching: the gateway's source calls per query are {small.calls_per_query:g} for "
+            f"50 people and {large.calls_per_query:g} for 200 (naive: "
+            + ", ".join(
+                f"{by_key[(w, 'naive')].calls_per_query:g}"
+                for w in ("W2 caseload 50", "W2 caseload 200")
+                if (w, "naive") in by_key
+            )
+            + "). Each agency is asked once per request; an SQL agency is charged one "
+            "statement per mapped table the view reads (the connector runs them one after "
+            "another on one connection), where the lower bound reads all of an agency's "
+            "tables in one statement.",
+            "",
+        ]
     if w3.available:
         lines += [
             f"W3 runs a second gateway process whose agency files set `cache_seconds = "
