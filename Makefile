@@ -18,14 +18,19 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway resolvers connectors tests
-	$(BIN)/ruff format --check gateway resolvers connectors tests
+	$(BIN)/ruff check gateway resolvers connectors bench tests
+	$(BIN)/ruff format --check gateway resolvers connectors bench tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Needs PostgreSQL and MariaDB on 127.0.0.1 (FAME_BENCH_POSTGRES_URL / FAME_BENCH_MARIADB_URL
+# override); writes bench/RESULTS.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 schema: $(STAMP)
 	$(BIN)/fame-gateway schema --write schema.graphql

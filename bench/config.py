@@ -1,0 +1,192 @@
+"""The gateway's configuration for the benchmark: agency files, a protocol, keys, the index.
+
+The gateway is configured exactly as a deployment would be, from files: one agency file
+per source (SQL URLs by environment variable, as secrets must be), a sharing protocol
+that shares every mapped item for every purpose (the policy still runs for every item:
+what the benchmark measures is the machinery, not a particular protocol), real signing
+keys and real signed tokens, and a person index in its own state database.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from bench.world import AGENCIES, REQUESTER_AGENCY, REQUESTER_ROLES, REQUESTERS, Agency, World
+from gateway.agencies import Problems, parse_agency
+from gateway.person_index import PersonIndex
+from gateway.protocol import PURPOSES
+from gateway.settings import Settings, load_settings
+from gateway.state import create_schema, create_state_engine
+from gateway.tokens import generate_demo_keys, mint_token
+
+_ROLES = ("social_worker", "gp", "nurse", "housing_officer")
+_ISSUER = "https://login.bench-social-care.invalid"
+
+
+def dsn_variable(agency: Agency) -> str:
+    """The environment variable that carries an SQL agency's URL to the gateway."""
+    return "FAME_BENCH_" + agency.id.removeprefix("bench-").upper().replace("-", "_") + "_DSN"
+
+
+def agency_file(agency: Agency, world: World, cache_seconds: int | None) -> str:
+    """The agency's registration file, as its integrator would write it."""
+    lines = [
+        f'name = "{agency.name}"',
+        f'kind = "{agency.kind}"',
+        # Generous: the benchmark reports latency; a timeout would only hide it.
+        "timeout_seconds = 10.0",
+        "teams_matter = false",
+    ]
+    if agency.demographics_rank is not None:
+        lines.append(f"demographics_rank = {agency.demographics_rank}")
+    if cache_seconds is not None:
+        lines.append(f"cache_seconds = {cache_seconds}")
+    if agency.kind == "sql":
+        lines += ["", "[source]", f'url_env = "{dsn_variable(agency)}"']
+        for table in agency.tables:
+            lines += ["", f"[tables.{table.name}]", f'key = "{table.key}"']
+            if table.order_by:
+                lines.append(f'order_by = "{table.order_by}"')
+    else:
+        lines += [
+            "",
+            "[source]",
+            f'base_url = "{world.urls[agency.id]}"',
+            f'path = "{agency.path}"',
+            'ids_param = "ids"',
+            'fields_param = "fields"',
+            f'results_key = "{agency.results_key}"',
+            f'id_field = "{agency.id_field}"',
+        ]
+    lines += ["", "[items]"]
+    lines += [f'"{item}" = "{target}"' for item, target in sorted(agency.items.items())]
+    return "\n".join(lines) + "\n"
+
+
+def protocol_file() -> str:
+    """A protocol sharing every item the bench agencies map, implied, with every role."""
+    roles = "[" + ", ".join(f'"{r}"' for r in _ROLES) + "]"
+    purposes = "[" + ", ".join(f'"{p}"' for p in PURPOSES) + "]"
+    lines = [
+        'title = "Benchmark protocol (synthetic)"',
+        'version = "bench"',
+        "[categories]",
+        'everything = "Everything the benchmark agencies map"',
+        "[roles]",
+        *(f'{role} = "{role}"' for role in _ROLES),
+        "[purposes]",
+        *(f'{purpose} = "{purpose}"' for purpose in PURPOSES),
+        "[break_glass]",
+        f"roles = {roles}",
+        "hours = 4",
+        "[governance]",
+        'roles = ["social_worker"]',
+    ]
+    for agency in AGENCIES:
+        items = ", ".join(f'"{item}"' for item in sorted(agency.items))
+        lines += [
+            "[[clause]]",
+            f'id = "ALL-{agency.id}"',
+            f'title = "Everything {agency.name} maps"',
+            f'agencies = ["{agency.id}"]',
+            f"items = [{items}]",
+            'category = "everything"',
+            f"roles = {roles}",
+            f"purposes = {purposes}",
+            'basis = "implied"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def settings_file(root: Path) -> str:
+    """gateway.toml: demo mode (so the run can mint tokens), SQLite state in ``root``."""
+    return f"""mode = "demo"
+agencies_dir = "agencies"
+state_database = "sqlite+aiosqlite:///{(root / "state.sqlite").as_posix()}"
+audit_signing_key_file = "{(root / "keys" / "gateway-audit.pem").as_posix()}"
+default_purpose = "direct_care"
+graphiql = false
+listen = {{ host = "127.0.0.1", port = 8000 }}
+
+[limits]
+max_batch = 500
+
+[[issuers]]
+agency = "{REQUESTER_AGENCY}"
+issuer = "{_ISSUER}"
+audience = "fame-gateway"
+algorithms = ["RS256"]
+jwks_file = "{(root / "keys" / f"{REQUESTER_AGENCY}.jwks.json").as_posix()}"
+"""
+
+
+def cache_supported() -> bool:
+    """Whether this gateway's agency files accept ``cache_seconds`` (the per-agency cache)."""
+    agency = AGENCIES[-1]
+    doc = tomllib.loads(
+        agency_file(agency, World({}, {a.id: "http://127.0.0.1:1" for a in AGENCIES}, []), 30)
+    )
+    problems = Problems(Path(f"{agency.id}.toml"))
+    parse_agency(Path(f"{agency.id}.toml"), doc, Path("."), problems)
+    return not any(error.key == "cache_seconds" for error in problems.errors)
+
+
+def write_config(root: Path, world: World, *, cache_seconds: int | None = None) -> Path:
+    """Write gateway.toml, the agency files and the protocol under ``root``; returns the
+    settings file."""
+    (root / "agencies").mkdir(parents=True, exist_ok=True)
+    (root / "keys").mkdir(exist_ok=True)
+    for agency in AGENCIES:
+        (root / "agencies" / f"{agency.id}.toml").write_text(
+            agency_file(agency, world, cache_seconds)
+        )
+    (root / "sharing-protocol.toml").write_text(protocol_file())
+    settings = root / "gateway.toml"
+    settings.write_text(settings_file(root))
+    return settings
+
+
+def gateway_environment(world: World) -> dict[str, str]:
+    """The environment variables the gateway reads the SQL agencies' URLs from."""
+    return {dsn_variable(a): world.dsns[a.id] for a in AGENCIES if a.kind == "sql"}
+
+
+async def prepare_gateway(settings_path: Path, world: World) -> Settings:
+    """Keys, the state schema and the person index for a gateway configured at
+    ``settings_path`` (the SQL URLs must be in the environment)."""
+    settings = load_settings(settings_path)
+    generate_demo_keys(settings)
+    engine = create_state_engine(settings.state_database)
+    try:
+        await create_schema(engine)
+        index = PersonIndex(engine)
+        for person in world.people:
+            await index.register(
+                [(agency_id, local_id, None) for agency_id, local_id in person.local_ids.items()],
+                nhs_number=person.nhs_number,
+                person_id=person.id,
+                given_name=person.given_name,
+                family_name=person.family_name,
+                date_of_birth=person.date_of_birth,
+                postcode=person.postcode,
+            )
+    finally:
+        await engine.dispose()
+    return settings
+
+
+def tokens(settings: Settings) -> Mapping[str, str]:
+    """Practitioner id -> a real signed token from the requesting agency's issuer."""
+    return {
+        practitioner: mint_token(
+            settings,
+            subject=practitioner,
+            agency=REQUESTER_AGENCY,
+            team=None,
+            roles=REQUESTER_ROLES,
+            name=name,
+        )
+        for practitioner, name in REQUESTERS
+    }

@@ -1,0 +1,158 @@
+"""The load generator (one process, aiohttp, closed loop) and the servers' own figures.
+
+A closed loop keeps ``concurrency`` requests in flight: each worker sends its next
+request as soon as its previous answer has been read. A slice stops issuing at its
+deadline and waits for what is in flight, so nothing one variant started is still
+running, or calling a source, when the next variant's slice begins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all its threads, in seconds."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """A variant's server process on 127.0.0.1, with its log in a file."""
+
+    def __init__(
+        self, name: str, argv: Sequence[str], log: Path, env: Mapping[str, str], cwd: Path
+    ) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log = log
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, *argv, "--port", str(self.port)],
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self.proc.pid
+
+    async def ready(self, session: aiohttp.ClientSession, within: float = 60.0) -> None:
+        """Wait until ``/healthz`` answers; raise with the log if the process died."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-4000:]}")
+            try:
+                async with session.get(f"{self.url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not come up:\n{self.log.read_text()[-4000:]}")
+
+    def stop(self) -> None:
+        """Terminate the process (kill it if it will not stop)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prepared request: URL, encoded body and headers."""
+
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
+
+
+@dataclass
+class Slice:
+    """What one closed-loop run saw."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+    elapsed: float = 0.0
+
+
+async def closed_loop(
+    session: aiohttp.ClientSession,
+    request: Request,
+    concurrency: int,
+    *,
+    seconds: float | None = None,
+    count: int | None = None,
+) -> Slice:
+    """Keep ``concurrency`` requests in flight for ``seconds`` (or until ``count`` are done)."""
+    result = Slice()
+    started = time.perf_counter()
+    deadline = started + seconds if seconds is not None else float("inf")
+    remaining = [count if count is not None else -1]
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline and remaining[0] != 0:
+            remaining[0] -= 1
+            sent = time.perf_counter()
+            async with session.post(request.url, data=request.body, headers=request.headers) as r:
+                body = await r.read()
+                status = r.status
+            result.latencies.append(time.perf_counter() - sent)
+            # A cheap check: any GraphQL error (or HTTP failure) makes the answer an error.
+            if status != 200 or b'"errors"' in body:
+                result.errors += 1
+                if result.first_error is None:
+                    result.first_error = f"HTTP {status}: {body[:500]!r}"
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.elapsed = time.perf_counter() - started
+    return result
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of ``values`` (NaN when empty)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-fraction * len(ordered) // 1))))
+    return ordered[rank - 1]

@@ -1,0 +1,148 @@
+"""Figures per variant and workload, the targets, and ``bench/RESULTS.md``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bench.load import Slice, percentile
+from bench.world import SLOWEST_SECONDS
+
+
+@dataclass
+class Measurement:
+    """Everything measured for one variant under one workload, over all its slices."""
+
+    variant: str
+    workload: str
+    concurrency: int
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+    seconds: float = 0.0
+    cpu: float = 0.0
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def add(self, piece: Slice, cpu: float, calls: dict[str, int]) -> None:
+        """Fold one slice in: its latencies, errors, time, CPU and source calls."""
+        self.latencies.extend(piece.latencies)
+        self.errors += piece.errors
+        self.first_error = self.first_error or piece.first_error
+        self.seconds += piece.elapsed
+        self.cpu += cpu
+        for agency, count in calls.items():
+            self.calls[agency] = self.calls.get(agency, 0) + count
+
+    @property
+    def queries(self) -> int:
+        """Answers received."""
+        return len(self.latencies)
+
+    @property
+    def p50_ms(self) -> float:
+        """Median latency, ms."""
+        return percentile(self.latencies, 0.50) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        """99th percentile latency, ms (nearest rank: with few queries, close to the max)."""
+        return percentile(self.latencies, 0.99) * 1000
+
+    @property
+    def overhead_ms(self) -> float:
+        """p50 minus the slowest source's latency, ms."""
+        return self.p50_ms - SLOWEST_SECONDS * 1000
+
+    @property
+    def rps(self) -> float:
+        """Answers per second over the variant's own slices."""
+        return self.queries / self.seconds if self.seconds else float("nan")
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU (user + system, all threads) per query, ms."""
+        return self.cpu * 1000 / self.queries if self.queries else float("nan")
+
+    @property
+    def calls_per_query(self) -> float:
+        """Calls the sources themselves counted, per query."""
+        return sum(self.calls.values()) / self.queries if self.queries else float("nan")
+
+    def calls_detail(self) -> str:
+        """Calls per query per agency, e.g. ``gp 4, social-care 4, ...``."""
+        if not self.queries:
+            return ""
+        return ", ".join(
+            f"{agency.removeprefix('bench-')} {count / self.queries:g}"
+            for agency, count in sorted(self.calls.items())
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of the issue: what it asks, what was measured, whether it is met."""
+
+    name: str
+    wanted: str
+    measured: str
+    met: bool
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def table(measurements: Sequence[Measurement]) -> list[str]:
+    """The results table (markdown lines)."""
+    lines = [
+        "| workload | variant | queries | errors | p50 ms | p99 ms | overhead ms "
+        "| source calls / query | req/s | CPU ms / query |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for m in measurements:
+        calls = _f(m.calls_per_query, 2)
+        detail = m.calls_detail()
+        lines.append(
+            f"| {m.workload} | {m.variant} | {m.queries} | {m.errors} | {_f(m.p50_ms)} "
+            f"| {_f(m.p99_ms)} | {_f(m.overhead_ms)} | {calls}"
+            + (f" ({detail})" if detail else "")
+            + f" | {_f(m.rps)} | {_f(m.cpu_ms, 2)} |"
+        )
+    return lines
+
+
+def ratios(measurements: Sequence[Measurement]) -> list[str]:
+    """Gateway against the lower bound and the naive variant, workload by workload."""
+    by_key = {(m.workload, m.variant): m for m in measurements}
+    workloads = list(dict.fromkeys(m.workload for m in measurements))
+    lines = [
+        "| workload | p50 gateway / lower bound | p50 gateway / naive "
+        "| req/s gateway / lower bound | req/s gateway / naive "
+        "| CPU gateway / lower bound | CPU gateway / naive |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for workload in workloads:
+        gateway = by_key.get((workload, "gateway"))
+        lower = by_key.get((workload, "lower bound"))
+        naive = by_key.get((workload, "naive"))
+        if gateway is None or lower is None or naive is None:
+            continue
+        cells = [
+            gateway.p50_ms / lower.p50_ms,
+            gateway.p50_ms / naive.p50_ms,
+            gateway.rps / lower.rps,
+            gateway.rps / naive.rps,
+            gateway.cpu_ms / lower.cpu_ms,
+            gateway.cpu_ms / naive.cpu_ms,
+        ]
+        lines.append(f"| {workload} | " + " | ".join(f"{_f(c, 2)}x" for c in cells) + " |")
+    return lines
+
+
+def targets_table(targets: Sequence[Target]) -> list[str]:
+    """The targets, each MET or NOT MET with the figure."""
+    lines = ["| target | wanted | measured | |", "|---|---|---|---|"]
+    for t in targets:
+        lines.append(f"| {t.name} | {t.wanted} | {t.measured} | {'MET' if t.met else 'NOT MET'} |")
+    return lines

@@ -1,0 +1,126 @@
+"""The benchmark's three variants answer the W1 view with the same data.
+
+Tiny and untimed: three people, real PostgreSQL and MariaDB databases and real HTTP
+agencies on 127.0.0.1 (with their injected latency), and the gateway, the lower bound
+and the naive variant driven in-process through their ASGI apps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiohttp import web
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from bench import lower_bound, naive
+from bench.config import gateway_environment, prepare_gateway, tokens, write_config
+from bench.sources import HttpAgency, SqlSources
+from bench.world import AGENCIES, CASELOAD_QUERY, PERSON_QUERY, REQUESTERS, World, people
+from gateway.app import create_app
+from gateway.service import Gateway
+from tests.conftest import server_url
+
+pytestmark = [pytest.mark.postgres, pytest.mark.mariadb]
+
+
+@contextlib.asynccontextmanager
+async def http_agencies(population: list[Any]) -> AsyncIterator[dict[str, str]]:
+    runners = []
+    urls = {}
+    try:
+        for agency in AGENCIES:
+            if agency.kind != "http":
+                continue
+            runner = web.AppRunner(HttpAgency(agency, population).app, shutdown_timeout=0.5)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            urls[agency.id] = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        yield urls
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def asgi_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://v") as client,
+    ):
+        yield client
+
+
+async def data_of(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], **kw: Any
+) -> Any:
+    response = await client.post(
+        "/graphql",
+        content=orjson.dumps({"query": query, "variables": variables}),
+        headers={"Content-Type": "application/json", **kw.get("headers", {})},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body.get("errors"), body
+    return body["data"]
+
+
+async def test_lower_bound_and_naive_return_the_gateways_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    urls = {
+        "postgresql": make_url(
+            server_url(
+                "FAME_TEST_POSTGRES_URL",
+                "PostgreSQL",
+                "FAME_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+            )
+        ),
+        "mariadb": make_url(
+            server_url(
+                "FAME_TEST_MARIADB_URL",
+                "MariaDB",
+                "FAME_TEST_MARIADB_URL=mysql+aiomysql://root@127.0.0.1:3306/test",
+            )
+        ),
+    }
+    population = people(3)
+    sql = SqlSources(urls, uuid.uuid4().hex[:8])
+    await sql.create(population)
+    try:
+        async with http_agencies(population) as http_urls:
+            world = World(dsns=sql.dsns, urls=http_urls, people=population)
+            for name, value in gateway_environment(world).items():
+                monkeypatch.setenv(name, value)
+            settings = await prepare_gateway(write_config(tmp_path, world), world)
+            token = tokens(settings)[REQUESTERS[0][0]]
+            gateway = Gateway(settings)
+            await gateway.start()
+            try:
+                async with (
+                    asgi_client(create_app(gateway)) as gw,
+                    asgi_client(lower_bound.create_app(world)) as lb,
+                    asgi_client(naive.create_app(world)) as nv,
+                ):
+                    for query, variables in (
+                        (PERSON_QUERY, {"id": population[0].id}),
+                        (CASELOAD_QUERY, {"first": 3}),
+                    ):
+                        expected = await data_of(
+                            gw, query, variables, headers={"Authorization": f"Bearer {token}"}
+                        )
+                        assert expected and all(expected.values())
+                        assert await data_of(lb, query, variables) == expected
+                        assert await data_of(nv, query, variables) == expected
+            finally:
+                await gateway.stop()
+    finally:
+        await sql.drop()
