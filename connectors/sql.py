@@ -19,10 +19,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Date, DateTime, String, bindparam, column, inspect, select, table
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Select,
+    String,
+    bindparam,
+    cast,
+    column,
+    inspect,
+    literal_column,
+    null,
+    select,
+    table,
+    union_all,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.expression import ColumnElement, Executable, TableClause
 
 from connectors.base import (
     AgencyTimeout,
@@ -33,7 +48,7 @@ from connectors.base import (
     SourceCheck,
 )
 from connectors.values import coerce
-from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
+from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -47,8 +62,20 @@ _ASYNC_DRIVERS = {
     "mariadb": "mariadb+aiomysql",
 }
 # Large batches are split so no statement carries thousands of parameters;
-# the chunks still share one connection, so the agency sees one call.
+# the chunks still share one connection.
 _CHUNK = 500
+_MAX_IDS = 2000
+
+
+@dataclass(frozen=True)
+class _Branch:
+    """One table read inside a statement: its ids and where its values are in a row."""
+
+    ids_name: str
+    ids: list[str]
+    key_label: str
+    #: (label in the row, record set, catalogue field, value kind) per item.
+    fields: tuple[tuple[str, str, str, ValueKind], ...]
 
 
 @dataclass(frozen=True)
@@ -290,7 +317,7 @@ class SqlConnector:
         self._agency = agency
         self._source: SqlSource = agency.source
         self._engine: AsyncEngine | None = None
-        self._date_columns: set[tuple[str, str]] | None = None
+        self._column_types: dict[tuple[str, str], Any] | None = None
 
     @property
     def agency_id(self) -> str:
@@ -339,12 +366,10 @@ class SqlConnector:
         try:
             async with asyncio.timeout(self._agency.timeout_seconds):
                 async with self._connect() as conn:
-                    if self._date_columns is None:
-                        self._date_columns = await conn.run_sync(self._reflect_date_columns)
-                    for (table_name, items), local_ids in sorted(selects.items()):
-                        await self._fetch_table(
-                            conn, table_name, list(items), list(local_ids), request, result
-                        )
+                    if self._column_types is None:
+                        self._column_types = await conn.run_sync(self._reflect_column_types)
+                    for statement, branches in self._statements(selects, request):
+                        await self._run(conn, statement, branches, result)
         except TimeoutError as exc:
             raise AgencyTimeout(
                 self.agency_id,
@@ -367,27 +392,147 @@ class SqlConnector:
             raise AgencyUnavailable(self.agency_id, f"{self._agency.name}'s connector is closed")
         return self._engine.connect()
 
-    async def _fetch_table(
+    def _statements(
         self,
-        conn: AsyncConnection,
-        table_name: str,
-        items: list[str],
-        local_ids: list[str],
+        selects: Mapping[tuple[str, tuple[str, ...]], list[str]],
         request: FetchRequest,
-        result: FetchResult,
-    ) -> None:
-        spec = self._source.tables[table_name]
-        columns = [self._source.items[item].column for item in items]
-        selected = list(dict.fromkeys([spec.key, *columns]))
-        source_table = table(table_name, *(column(name) for name in selected))
-        if spec.order_by and spec.order_by not in selected:
-            source_table.append_column(column(spec.order_by))
-        key_col = source_table.c[spec.key]
-        stmt = select(*(source_table.c[name] for name in selected)).where(
-            key_col.in_(bindparam("ids", expanding=True))
+    ) -> list[tuple[Executable, list[_Branch]]]:
+        """As few statements as the batch allows: normally one for the whole fetch.
+
+        Each (table, columns) read is a branch; several branches are joined by
+        UNION ALL, each writing its columns into slots of its own (NULL in the
+        others), so that an agency with four mapped tables still sees one call
+        costing one round trip. A branch also reads its table's ``order_by``
+        column, to order by; it is never returned. Huge batches are split so that no statement
+        carries more than ``_MAX_IDS`` ids.
+        """
+        pieces: list[tuple[str, tuple[str, ...], list[str]]] = []
+        for (table_name, items), local_ids in sorted(selects.items()):
+            for start in range(0, len(local_ids), _CHUNK):
+                pieces.append((table_name, items, local_ids[start : start + _CHUNK]))
+        batches: list[list[tuple[str, tuple[str, ...], list[str]]]] = [[]]
+        carried = 0
+        for piece in pieces:
+            if batches[-1] and carried + len(piece[2]) > _MAX_IDS:
+                batches.append([])
+                carried = 0
+            batches[-1].append(piece)
+            carried += len(piece[2])
+        return [self._statement(batch, request) for batch in batches]
+
+    def _statement(
+        self, pieces: list[tuple[str, tuple[str, ...], list[str]]], request: FetchRequest
+    ) -> tuple[Executable, list[_Branch]]:
+        single = len(pieces) == 1
+        widths = [len(self._read_columns(table_name, items)) for table_name, items, _ in pieces]
+        total = sum(widths)
+        nulls = [] if single else self._typed_nulls(pieces)
+        selects = []
+        branches: list[_Branch] = []
+        order_slots: list[str] = []
+        offset = 0
+        for index, (table_name, items, local_ids) in enumerate(pieces):
+            spec = self._source.tables[table_name]
+            read = self._read_columns(table_name, items)
+            mapped = {self._source.items[item].column for item in items}
+            source_table = table(table_name, *(column(name) for name in {spec.key, *read}))
+            key_col = source_table.c[spec.key]
+            ids_name = f"ids_{index}"
+            if single:
+                # One read: a plain SELECT of the key and the columns, nothing else.
+                labels = {name: name for name in read}
+                listed: list[ColumnElement[Any]] = [
+                    key_col,
+                    *(
+                        source_table.c[name]
+                        for name in read
+                        if name != spec.key and (name != spec.order_by or name in mapped)
+                    ),
+                ]
+                key_label = spec.key
+            else:
+                labels = {name: f"c{offset + position}" for position, name in enumerate(read)}
+                slots = {labels[name]: source_table.c[name] for name in read}
+                listed = [
+                    literal_column(str(index)).label("b"),
+                    cast(key_col, String()).label("k"),
+                    *(
+                        slots.get(f"c{slot}", nulls[slot]).label(f"c{slot}")
+                        for slot in range(total)
+                    ),
+                ]
+                key_label = "k"
+            stmt = select(*listed).where(key_col.in_(bindparam(ids_name, expanding=True)))
+            stmt = self._date_bounds(stmt, source_table, table_name, items, request, index)
+            if single:
+                order = [key_col]
+                if spec.order_by:
+                    order.append(source_table.c[spec.order_by])
+                stmt = stmt.order_by(*order)
+            elif spec.order_by:
+                order_slots.append(labels[spec.order_by])
+            selects.append(stmt)
+            branches.append(
+                _Branch(
+                    ids_name=ids_name,
+                    ids=local_ids,
+                    key_label=key_label,
+                    fields=tuple(
+                        (
+                            labels[self._source.items[item].column],
+                            record_set_of(item),
+                            ITEMS[item].field,
+                            ITEMS[item].kind,
+                        )
+                        for item in items
+                    ),
+                )
+            )
+            offset += widths[index]
+        if single:
+            return selects[0], branches
+        # Rows of one branch carry NULL in every other branch's slots, so ordering
+        # by all the order slots in turn orders each branch by its own column.
+        combined = union_all(*selects).order_by(
+            literal_column("b"), literal_column("k"), *(literal_column(o) for o in order_slots)
         )
-        record_sets = sorted({record_set_of(item) for item in items})
-        for rs_name in record_sets:
+        return combined, branches
+
+    def _typed_nulls(
+        self, pieces: list[tuple[str, tuple[str, ...], list[str]]]
+    ) -> list[ColumnElement[Any]]:
+        """A NULL for each slot, typed like the column the slot holds where that matters.
+
+        PostgreSQL resolves UNION types pairwise from the left, so a slot that is
+        NULL in the first two branches would become text and clash with a later
+        date or number; a typed NULL avoids that. The other databases resolve
+        over all branches and take a plain NULL.
+        """
+        typed = self._engine is not None and self._engine.dialect.name == "postgresql"
+        nulls: list[ColumnElement[Any]] = []
+        for table_name, items, _ in pieces:
+            for name in self._read_columns(table_name, items):
+                kind = self._column_type(table_name, name) if typed else None
+                nulls.append(cast(null(), kind) if kind is not None else null())
+        return nulls
+
+    def _read_columns(self, table_name: str, items: tuple[str, ...]) -> list[str]:
+        spec = self._source.tables[table_name]
+        read = list(dict.fromkeys(self._source.items[item].column for item in items))
+        if spec.order_by and spec.order_by not in read:
+            read.append(spec.order_by)
+        return read
+
+    def _date_bounds(
+        self,
+        stmt: Select[Any],
+        source_table: TableClause,
+        table_name: str,
+        items: tuple[str, ...],
+        request: FetchRequest,
+        index: int,
+    ) -> Select[Any]:
+        for rs_name in sorted({record_set_of(item) for item in items}):
             date_field = RECORD_SETS_BY_NAME[rs_name].date_field
             bounds = request.ranges.get(rs_name)
             if date_field is None or bounds is None or bounds.open:
@@ -395,63 +540,69 @@ class SqlConnector:
             ref = self._source.items.get(f"{rs_name}.{date_field}")
             if ref is None:
                 continue
-            date_col = source_table.c[ref.column] if ref.column in selected else column(ref.column)
+            date_col = (
+                source_table.c[ref.column] if ref.column in source_table.c else column(ref.column)
+            )
             bind_type = (
-                Date() if (table_name, ref.column) in (self._date_columns or ()) else String()
+                Date()
+                if isinstance(self._column_type(table_name, ref.column), Date | DateTime)
+                else String()
             )
             if bounds.start is not None:
                 stmt = stmt.where(
                     date_col
-                    >= bindparam("date_from", _bind_date(bounds.start, bind_type), type_=bind_type)
+                    >= bindparam(
+                        f"date_from_{index}",
+                        _bind_date(bounds.start, bind_type),
+                        type_=bind_type,
+                    )
                 )
             if bounds.end is not None:
                 stmt = stmt.where(
                     date_col
-                    <= bindparam("date_to", _bind_date(bounds.end, bind_type), type_=bind_type)
+                    <= bindparam(
+                        f"date_to_{index}", _bind_date(bounds.end, bind_type), type_=bind_type
+                    )
                 )
-        order = [key_col]
-        if spec.order_by:
-            order.append(source_table.c[spec.order_by])
-        stmt = stmt.order_by(*order)
-        fields = [
-            (
-                self._source.items[item].column,
-                record_set_of(item),
-                ITEMS[item].field,
-                ITEMS[item].kind,
-            )
-            for item in items
-        ]
-        for start in range(0, len(local_ids), _CHUNK):
-            chunk = local_ids[start : start + _CHUNK]
-            rows = await conn.execute(stmt, {"ids": chunk})
-            asked = set(chunk)
-            for row in rows:
-                mapping = row._mapping
-                local_id = str(mapping[spec.key])
-                if local_id not in asked:
-                    # Collations that ignore case or trailing spaces can answer
-                    # for ids spelled differently: only exact ids asked for count.
-                    continue
-                records = result.setdefault(local_id, {})
-                built: dict[str, dict[str, object]] = {}
-                for column_name, rs_name, field, kind in fields:
-                    built.setdefault(rs_name, {})[field] = coerce(kind, mapping[column_name])
-                for rs_name, values in built.items():
-                    records.setdefault(rs_name, []).append(values)
+        return stmt
 
-    def _reflect_date_columns(self, sync_conn: Any) -> set[tuple[str, str]]:
+    @staticmethod
+    async def _run(
+        conn: AsyncConnection, statement: Executable, branches: list[_Branch], result: FetchResult
+    ) -> None:
+        rows = await conn.execute(statement, {b.ids_name: b.ids for b in branches})
+        asked = [set(branch.ids) for branch in branches]
+        single = len(branches) == 1
+        for row in rows:
+            mapping = row._mapping
+            index = 0 if single else int(mapping["b"])
+            branch = branches[index]
+            local_id = str(mapping[branch.key_label])
+            if local_id not in asked[index]:
+                # Collations that ignore case or trailing spaces can answer
+                # for ids spelled differently: only exact ids asked for count.
+                continue
+            records = result.setdefault(local_id, {})
+            built: dict[str, dict[str, object]] = {}
+            for label, rs_name, field, kind in branch.fields:
+                built.setdefault(rs_name, {})[field] = coerce(kind, mapping[label])
+            for rs_name, values in built.items():
+                records.setdefault(rs_name, []).append(values)
+
+    def _reflect_column_types(self, sync_conn: Any) -> dict[tuple[str, str], Any]:
         inspector = inspect(sync_conn)
-        found: set[tuple[str, str]] = set()
+        found: dict[tuple[str, str], Any] = {}
         for name in self._source.tables:
             try:
                 cols = inspector.get_columns(name)
             except Exception:
                 continue
             for col in cols:
-                if isinstance(col["type"], Date | DateTime):
-                    found.add((name, col["name"]))
+                found[(name, col["name"])] = col["type"]
         return found
+
+    def _column_type(self, table_name: str, column_name: str) -> Any:
+        return (self._column_types or {}).get((table_name, column_name))
 
     async def check(self) -> SourceCheck:
         """Connect and confirm every mapped table and column exists."""

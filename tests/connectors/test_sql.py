@@ -85,10 +85,44 @@ class Statement:
 
     @property
     def columns(self) -> list[str]:
-        """The columns a plain SELECT lists, unqualified and unquoted."""
+        """The table columns a SELECT lists, unqualified and unquoted (without the NULLs,
+        branch numbers and labels of a UNION ALL branch)."""
         match = _SELECT.match(self.sql)
         assert match is not None, self.sql
-        return [part.strip().rsplit(".", 1)[-1].strip('`"') for part in match["columns"].split(",")]
+        columns = []
+        for part in match["columns"].split(","):
+            expression = re.sub(r"\s+AS\s+[`\"]?\w+[`\"]?\s*$", "", part.strip(), flags=re.I)
+            cast = re.match(r"CAST\((.+?)\s+AS\s+\w+(\(\d+\))?\)$", expression, re.I)
+            if cast:
+                expression = cast[1]
+            if expression.upper() == "NULL" or expression.isdigit():
+                continue
+            columns.append(expression.rsplit(".", 1)[-1].strip('`"'))
+        return columns
+
+    @property
+    def branches(self) -> list[Statement]:
+        """Each SELECT of a UNION ALL (the statement itself when plain), as statements."""
+        body = re.split(r"\)?\s+ORDER BY\s", self.sql, flags=re.I)[0]
+        parts = [
+            part.strip().lstrip("(").rstrip(")")
+            for part in re.split(r"\s+UNION ALL\s+", body, flags=re.I)
+        ]
+        if len(parts) == 1:
+            return [self]
+        branches = []
+        offset = 0
+        for part in parts:
+            if re.search(r"\$\d+", part):  # asyncpg: $1, $2, ... numbered over the statement
+                values = tuple(self.values[int(n) - 1] for n in re.findall(r"\$(\d+)", part))
+            elif "%s" in part:  # aiomysql: in order
+                count = part.count("%s")
+                values = self.values[offset : offset + count]
+                offset += count
+            else:  # SQLite's expanded text: the literals themselves
+                values = tuple(v.replace("''", "'") for v in _LITERAL.findall(part))
+            branches.append(Statement(part, values))
+        return branches
 
 
 _SELECT = re.compile(
@@ -109,12 +143,16 @@ class StatementLog:
         return self._collect()
 
     def reads_of(self, table_name: str) -> list[Statement]:
-        """The SELECTs that read one of the agency's tables."""
-        return [s for s in self.statements if s.table == table_name]
+        """The SELECTs (UNION ALL branches included) that read one of the agency's tables."""
+        return [b for s in self.statements for b in s.branches if b.table == table_name]
 
     def data_reads(self) -> list[Statement]:
-        """The SELECTs that read any of the agency's tables."""
-        return [s for s in self.statements if s.table in TABLES]
+        """The SELECTs (UNION ALL branches included) that read any of the agency's tables."""
+        return [b for s in self.statements for b in s.branches if b.table in TABLES]
+
+    def data_statements(self) -> list[Statement]:
+        """The statements, each whole, that read any of the agency's tables."""
+        return [s for s in self.statements if any(b.table in TABLES for b in s.branches)]
 
 
 # --------------------------------------------------------------------------- databases
@@ -459,6 +497,8 @@ async def test_every_mapped_item_at_once_never_touches_private_columns(
         local_id: expected_records(population, local_id, agency.items) for local_id in batch
     }
     assert {s.table for s in sql_log.data_reads()} == TABLES
+    # Every table in one statement: the agency sees one call, one round trip.
+    assert len(sql_log.data_statements()) == 1, [s.sql for s in sql_log.data_statements()]
     selected = {
         f"{statement.table}.{column}"
         for statement in sql_log.data_reads()
