@@ -13,12 +13,13 @@ import datetime as dt
 import os
 import re
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from cachetools import LRUCache
 from sqlalchemy import (
     Date,
     DateTime,
@@ -318,6 +319,7 @@ class SqlConnector:
         self._source: SqlSource = agency.source
         self._engine: AsyncEngine | None = None
         self._column_types: dict[tuple[str, str], Any] | None = None
+        self._shapes: LRUCache[Hashable, tuple[Executable, list[_Branch]]] = LRUCache(256)
 
     @property
     def agency_id(self) -> str:
@@ -403,8 +405,8 @@ class SqlConnector:
         UNION ALL, each writing its columns into slots of its own (NULL in the
         others), so that an agency with four mapped tables still sees one call
         costing one round trip. A branch also reads its table's ``order_by``
-        column, to order by; it is never returned. Huge batches are split so that no statement
-        carries more than ``_MAX_IDS`` ids.
+        column, to order by; it is never returned. Huge batches are split so
+        that no statement carries more than ``_MAX_IDS`` ids.
         """
         pieces: list[tuple[str, tuple[str, ...], list[str]]] = []
         for (table_name, items), local_ids in sorted(selects.items()):
@@ -418,7 +420,25 @@ class SqlConnector:
                 carried = 0
             batches[-1].append(piece)
             carried += len(piece[2])
-        return [self._statement(batch, request) for batch in batches]
+        return [self._shaped_statement(batch, request) for batch in batches]
+
+    def _shaped_statement(
+        self, pieces: list[tuple[str, tuple[str, ...], list[str]]], request: FetchRequest
+    ) -> tuple[Executable, list[_Branch]]:
+        # Building the statement costs more than running it on a near database:
+        # keep one per shape (tables, items, date bounds); only the ids change.
+        shape = (
+            tuple((table_name, items) for table_name, items, _ in pieces),
+            tuple(sorted(request.ranges.items())),
+        )
+        found = self._shapes.get(shape)
+        if found is None:
+            found = self._shapes[shape] = self._statement(pieces, request)
+            return found
+        statement, branches = found
+        return statement, [
+            replace(branch, ids=piece[2]) for branch, piece in zip(branches, pieces, strict=True)
+        ]
 
     def _statement(
         self, pieces: list[tuple[str, tuple[str, ...], list[str]]], request: FetchRequest

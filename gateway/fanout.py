@@ -146,8 +146,10 @@ class Fanout:
 
         ``deadline`` (``time.monotonic()`` seconds) bounds every agency call.
         """
-        links = await self._index.links(person_ids)
-        judge = await self._governance.judge(requester, list(links))
+        # Links, consents and grants are independent reads: one round trip's wait, not three.
+        links, judge = await asyncio.gather(
+            self._index.links(person_ids), self._governance.judge(requester, person_ids)
+        )
         requests, withheld, decided = self._requests(judge, links, plan)
         started = time.perf_counter()
         results = await asyncio.gather(

@@ -8,6 +8,7 @@ through any gateway process is read by the very next query of every process.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -444,6 +445,8 @@ class Governance:
 
     async def judge(self, requester: Requester, person_ids: Sequence[str]) -> Judge:
         """A Judge for this requester over these people, with facts read now."""
-        consents_by_person = await self.consents.for_people(person_ids)
-        grants = await self.grants.of_practitioner(requester, person_ids)
+        consents_by_person, grants = await asyncio.gather(
+            self.consents.for_people(person_ids),
+            self.grants.of_practitioner(requester, person_ids),
+        )
         return Judge(requester, self.protocol, consents_by_person, grants, self.clock())

@@ -154,7 +154,10 @@ audit_signatures = Table(
 
 def create_state_engine(url: str) -> AsyncEngine:
     """An engine for the state database; SQLite gets WAL so readers never block the writer."""
-    engine = create_async_engine(url, pool_pre_ping=True)
+    # A server database may drop idle connections (restart, failover): ping on
+    # checkout. A SQLite file cannot, and the ping would cost every read a hop.
+    server = not url.startswith("sqlite")
+    engine = create_async_engine(url, pool_pre_ping=server)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
