@@ -81,7 +81,7 @@ class Measurement:
 
 @dataclass(frozen=True)
 class Target:
-    """One target of the issue: what it asks, what was measured, whether it is met."""
+    """One performance target: what it asks, what was measured, whether it is met."""
 
     name: str
     wanted: str

@@ -228,7 +228,7 @@ def evaluate(
     w3: W3Result,
     memory: Mapping[str, float],
 ) -> list[Target]:
-    """Each target of the issue, met or not, with the figure."""
+    """Each performance target, met or not, with the figure."""
     by_key = {(m.workload, m.variant): m for m in measurements}
     slowest = SLOWEST_SECONDS * 1000
     targets: list[Target] = []

@@ -40,6 +40,24 @@ async def test_concurrent_requests_chain_contiguously(world: World) -> None:
     assert report.records == len(seqs)
 
 
+async def test_appends_that_arrive_together_commit_together(world: World) -> None:
+    assert world.gateway is not None and world.settings is not None
+    results = await asyncio.gather(
+        *(world.query(QUERY % world.person_id(n % 5)) for n in range(30))
+    )
+    assert all("errors" not in r for r in results)
+    async with world.gateway.state_engine.connect() as conn:
+        records = len((await conn.execute(select(disclosures.c.seq))).all())
+        signed = len((await conn.execute(select(audit_signatures.c.seq))).all())
+    # 60 appends (an intent and a disclosure per request), fewer transactions:
+    # each transaction signs its head once.
+    assert records == 60
+    assert 1 <= signed < 60, signed
+    key = load_signing_key(world.settings.audit_signing_key_file)  # type: ignore[arg-type]
+    report = await verify_chain(world.gateway.state_engine, key.public_key())
+    assert report.ok, report
+
+
 async def _tampered(world: World, statement: str) -> tuple[bool, int | None, str]:
     assert world.gateway is not None
     engine = world.gateway.state_engine
