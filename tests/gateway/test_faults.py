@@ -218,11 +218,15 @@ async def test_a_hanging_agency_does_not_slow_the_others(
         await _answers(world, 5)  # warm connections and caches of parsed documents
         baseline = await _answers(world, 50)
         agency.mode = "hang"
+        asked = agency.stats.requests
         hanging = await _answers(world, 50)
         for result in hanging:
             assert result["extensions"]["sources"][TRUST]["status"] == "AGENCY_TIMEOUT"
             assert result["data"]["person"]["socialCare"]["carePackages"]
-        assert agency.stats.max_in_flight <= 4, "the concurrency limit held the trust's calls"
+        # Four calls hang until their timeout; the rest wait for a slot and give up
+        # ("busy"), bar the few that catch a slot freed as they do. Without the limit
+        # all 50 would have gone to the hung agency.
+        assert agency.stats.requests - asked <= 2 * 4, agency.stats
         for other in others:
             before = statistics.median(r["extensions"]["sources"][other]["ms"] for r in baseline)
             during = statistics.median(r["extensions"]["sources"][other]["ms"] for r in hanging)
