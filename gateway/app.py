@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -12,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, GraphQLError, execute
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+)
 from graphql.pyutils import is_awaitable
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -123,10 +131,16 @@ class GraphQLEndpoint:
             deadline=received + gateway.settings.limits.deadline_seconds,
         )
         request.state.fame_context = context
-        try:
-            await gateway.audit.intent(context)
-        except AuditUnavailable:
-            return _audit_failed("before any agency was contacted")
+        # The intent record is written while the request is planned and decided;
+        # the fan-out waits for it before any agency is called. A mutation waits
+        # for it before anything at all is changed.
+        intent = asyncio.ensure_future(gateway.audit.intent(context))
+        context.intent = intent
+        if _is_mutation(prepared.document, operation):
+            try:
+                await intent
+            except AuditUnavailable:
+                return _audit_failed("before anything was changed")
         result = execute(
             gateway.schema,
             prepared.document,
@@ -137,6 +151,10 @@ class GraphQLEndpoint:
         if is_awaitable(result):
             result = await result  # type: ignore[misc]
         assert isinstance(result, ExecutionResult)
+        try:
+            await intent
+        except AuditUnavailable:
+            return _audit_failed("before any agency was contacted")
         try:
             await gateway.audit.record(context)
         except AuditUnavailable:
@@ -210,6 +228,15 @@ class GraphQLEndpoint:
             extensions["breakGlass"] = list(context.break_glass.values())
         response["extensions"] = extensions
         return response
+
+
+def _is_mutation(document: DocumentNode, operation: str | None) -> bool:
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            operation is None or (definition.name and definition.name.value == operation)
+        ):
+            return definition.operation is OperationType.MUTATION
+    return False
 
 
 def _audit_failed(when: str) -> Response:

@@ -4,7 +4,7 @@ the response's ``errors`` and ``extensions`` and for the disclosure audit."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ class RequestContext:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     #: ``time.monotonic()`` by which every agency call of the request must have ended.
     deadline: float | None = None
+    #: The intent record being written; agencies are called only once it is.
+    intent: Awaitable[None] | None = None
     outcomes: list[SourceOutcome] = field(default_factory=list)
     agency_errors: list[tuple[Path, ConnectorError]] = field(default_factory=list)
     withheld: list[dict[str, Any]] = field(default_factory=list)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connectors.base import (
@@ -141,16 +141,21 @@ class Fanout:
         person_ids: Sequence[str],
         plan: Plan,
         deadline: float | None = None,
+        ready: Awaitable[None] | None = None,
     ) -> Assembly:
         """Fetch what ``plan`` needs about ``person_ids`` with one call per agency.
 
-        ``deadline`` (``time.monotonic()`` seconds) bounds every agency call.
+        ``deadline`` (``time.monotonic()`` seconds) bounds every agency call;
+        no agency is called before ``ready`` (the audit's intent record) is done,
+        and not at all if it fails.
         """
         # Links, consents and grants are independent reads: one round trip's wait, not three.
         links, judge = await asyncio.gather(
             self._index.links(person_ids), self._governance.judge(requester, person_ids)
         )
         requests, withheld, decided = self._requests(judge, links, plan)
+        if ready is not None:
+            await ready
         started = time.perf_counter()
         results = await asyncio.gather(
             *(

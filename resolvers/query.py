@@ -94,7 +94,7 @@ class Query(GovernanceQuery):
         context: RequestContext = info.context
         plan = plan_people(info)
         assembly = await context.gateway.fanout.assemble(
-            context.requester, [id], plan, context.deadline
+            context.requester, [id], plan, context.deadline, context.intent
         )
         context.record(tuple(info.path.as_list()), assembly, plan)
         return assembly.views.get(id)
@@ -120,7 +120,7 @@ class Query(GovernanceQuery):
         )
         plan = plan_people(info)
         assembly = await context.gateway.fanout.assemble(
-            requester, person_ids, plan, context.deadline
+            requester, person_ids, plan, context.deadline, context.intent
         )
         shown = [p for p in person_ids if p in assembly.views]
         context.record(tuple(info.path.as_list()), assembly, plan, shown)

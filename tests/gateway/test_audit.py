@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, text, update
 
 from gateway.audit import load_signing_key, verify_chain
 from gateway.demo.synthetic import Population
-from gateway.state import audit_head, audit_signatures, disclosures
+from gateway.state import audit_head, audit_signatures, consents, disclosures
 from tests.support import REPO, World, attach_sqlite_trace
 
 QUERY = '{ person(id: "%s") { involvements { team } health { medications { name } } } }'
@@ -145,6 +145,16 @@ async def test_with_the_audit_database_unwritable_nothing_is_disclosed(
         assert world.trust.calls == []
         assert trace.selects("riverside-gp") == []
         assert trace.selects("shire-adult-social-care") == []
+        # A mutation changes nothing when its intent cannot be recorded.
+        consent = await world.post(
+            """mutation { recordConsent(input: {personId: "%s", category: "health.physical",
+            recipientAgency: "shire-adult-social-care", decision: PERMIT,
+            reference: "Signed form"}) { id } }"""
+            % world.person_id(0)
+        )
+        assert consent.status_code == 503
+        async with world.gateway.state_engine.connect() as conn:
+            assert (await conn.execute(select(consents.c.id))).all() == []
     finally:
         await world.stop()
         detach()
