@@ -30,6 +30,7 @@ from starlette.routing import Route
 from gateway.audit import AuditUnavailable
 from gateway.context import RequestContext
 from gateway.errors import AuthenticationError
+from gateway.execution import FastExecutionContext
 from gateway.service import Gateway
 from gateway.settings import load_settings
 
@@ -147,6 +148,7 @@ class GraphQLEndpoint:
             context_value=context,
             variable_values=variables,
             operation_name=operation,
+            execution_context_class=FastExecutionContext,
         )
         if is_awaitable(result):
             result = await result  # type: ignore[misc]

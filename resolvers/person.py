@@ -9,6 +9,7 @@ import graphene
 
 from connectors.base import DateRange, Row
 from gateway.catalogue import RECORD_SETS_BY_NAME, SECTIONS
+from gateway.execution import source_only
 from gateway.fanout import PersonView
 from gateway.planner import PERSON_RECORD_FIELDS, section_field_name
 from resolvers.records import RECORD_TYPES, SECTION_TYPES, AgencyRef, record_list_field
@@ -17,6 +18,7 @@ from resolvers.scalars import Date
 _TIMELINE = RECORD_SETS_BY_NAME["timeline"]
 
 
+@source_only
 def _resolve_timeline(
     view: PersonView,
     _info: Any,
@@ -68,7 +70,7 @@ def _person_attrs() -> dict[str, Any]:
                 "Who the person is, from the most authoritative agency holding them "
                 "(the GP practice where registered)."
             ),
-            resolver=lambda view, _info: view.demographics,
+            resolver=source_only(lambda view, _info: view.demographics),
         ),
     }
     for field_name, rs in PERSON_RECORD_FIELDS.items():
@@ -95,7 +97,7 @@ def _person_attrs() -> dict[str, Any]:
         attrs[section_field_name(section)] = graphene.Field(
             SECTION_TYPES[section],
             description=SECTIONS[section][1],
-            resolver=lambda view, _info: view,
+            resolver=source_only(lambda view, _info: view),
         )
     return attrs
 

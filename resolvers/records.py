@@ -8,6 +8,7 @@ from typing import Any
 import graphene
 
 from gateway.catalogue import RECORD_SETS, SECTIONS, RecordSetSpec, ValueKind
+from gateway.execution import source_only
 from gateway.fanout import PersonView
 from resolvers.scalars import Date
 
@@ -56,7 +57,7 @@ def rows_resolver(record_set: str) -> Callable[..., object]:
     def resolve(view: PersonView, _info: Any) -> object:
         return view.rows(record_set)
 
-    return resolve
+    return source_only(resolve)
 
 
 def record_list_field(rs: RecordSetSpec) -> graphene.List:
