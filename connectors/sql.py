@@ -13,7 +13,7 @@ import datetime as dt
 import os
 import re
 from collections import defaultdict
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,8 +48,8 @@ from connectors.base import (
     FetchResult,
     SourceCheck,
 )
-from connectors.values import coerce
-from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
+from connectors.values import coercer
+from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -75,8 +75,8 @@ class _Branch:
     ids_name: str
     ids: list[str]
     key_label: str
-    #: (label in the row, record set, catalogue field, value kind) per item.
-    fields: tuple[tuple[str, str, str, ValueKind], ...]
+    #: (label in the row, record set, catalogue field, coercer or None) per item.
+    fields: tuple[tuple[str, str, str, Callable[[object], object] | None], ...]
 
 
 @dataclass(frozen=True)
@@ -502,7 +502,7 @@ class SqlConnector:
                             labels[self._source.items[item].column],
                             record_set_of(item),
                             ITEMS[item].field,
-                            ITEMS[item].kind,
+                            coercer(ITEMS[item].kind),
                         )
                         for item in items
                     ),
@@ -604,8 +604,14 @@ class SqlConnector:
                 continue
             records = result.setdefault(local_id, {})
             built: dict[str, dict[str, object]] = {}
-            for label, rs_name, field, kind in branch.fields:
-                built.setdefault(rs_name, {})[field] = coerce(kind, mapping[label])
+            for label, rs_name, field, convert in branch.fields:
+                value = mapping[label]
+                if value is not None and convert is not None:
+                    value = convert(value)
+                row_of = built.get(rs_name)
+                if row_of is None:
+                    row_of = built[rs_name] = {}
+                row_of[field] = value
             for rs_name, values in built.items():
                 records.setdefault(rs_name, []).append(values)
 

@@ -226,15 +226,13 @@ class Fanout:
                 items = plan.items_for(agency_id, agency.items)
                 if agency_id != demographics_source:
                     items = frozenset(i for i in items if not i.startswith("demographics."))
-                permitted: set[str] = set()
-                for item in sorted(items):
-                    decision = judge.decide(facts, agency_id, item)
-                    if decision.permitted:
-                        permitted.add(item)
-                        permitted_decisions.setdefault((person_id, agency_id), {})[item] = decision
-                    else:
-                        withheld.append(Withheld(person_id, agency_id, item, decision))
+                permitted, refused = judge.decide_items(facts, agency_id, items)
+                withheld.extend(
+                    Withheld(person_id, agency_id, item, decision) for item, decision in refused
+                )
                 if permitted:
+                    # A copy: the judge shares its answer with people decided alike.
+                    permitted_decisions[(person_id, agency_id)] = dict(permitted)
                     groups[agency_id][frozenset(permitted)].extend(
                         link.local_id for link in agency_links
                     )

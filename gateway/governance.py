@@ -389,6 +389,9 @@ class Judge:
     grants: Sequence[Grant]
     now: dt.datetime
     _memo: dict[tuple[object, ...], Decision] = field(default_factory=dict)
+    _sets: dict[tuple[object, ...], tuple[dict[str, Decision], list[tuple[str, Decision]]]] = field(
+        default_factory=dict
+    )
 
     def decide(self, facts: PersonFacts, agency: str, item: str) -> Decision:
         """The decision for one item of one agency about one person."""
@@ -423,6 +426,47 @@ class Judge:
             )
             self._memo[key] = decision
         return decision
+
+    def decide_items(
+        self, facts: PersonFacts, agency: str, items: frozenset[str]
+    ) -> tuple[Mapping[str, Decision], Sequence[tuple[str, Decision]]]:
+        """Every item of one agency about one person: (permitted, withheld), in item order.
+
+        For people without consent records the answer depends on the person only
+        through the relationship and grant, so whole item sets are shared like
+        single decisions: a caseload of 200 decides each distinct case once.
+        """
+        if self.consents.get(facts.person_id):
+            return self._split(facts, agency, items)
+        related = relationship(self.requester, facts, self.protocol) is not None
+        grant = None
+        if not related:
+            grant = next(
+                (
+                    g.id
+                    for g in self.grants
+                    if g.person_id == facts.person_id and g.active(self.now)
+                ),
+                None,
+            )
+        key = ("items", agency, items, related, grant)
+        found = self._sets.get(key)
+        if found is None:
+            found = self._sets[key] = self._split(facts, agency, items)
+        return found
+
+    def _split(
+        self, facts: PersonFacts, agency: str, items: frozenset[str]
+    ) -> tuple[dict[str, Decision], list[tuple[str, Decision]]]:
+        permitted: dict[str, Decision] = {}
+        withheld: list[tuple[str, Decision]] = []
+        for item in sorted(items):
+            decision = self.decide(facts, agency, item)
+            if decision.permitted:
+                permitted[item] = decision
+            else:
+                withheld.append((item, decision))
+        return permitted, withheld
 
     def grant_for(self, person_id: str) -> Grant | None:
         """The requester's active grant for this person, if any."""
