@@ -57,7 +57,8 @@ class Server:
         self.log = log
         self._log = log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, *argv, "--port", str(self.port)],
+            # faulthandler: a crash in a C extension still leaves a traceback in the log.
+            [sys.executable, "-X", "faulthandler", *argv, "--port", str(self.port)],
             cwd=cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
