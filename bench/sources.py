@@ -34,6 +34,7 @@ from aiohttp import web
 from sqlalchemy.engine import URL, make_url
 
 from bench.world import AGENCIES, Agency, Person, http_documents, people, sql_rows
+from gateway.demo.community_api import project
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_MARIADB_URL = "mysql://root@127.0.0.1:3306/mysql"
@@ -340,22 +341,6 @@ def parse_fields(text: str) -> Projection:
                 break
             node = child
     return projection
-
-
-def project(document: Mapping[str, Any], projection: Projection) -> dict[str, Any]:
-    """The parts of ``document`` the projection names."""
-    result: dict[str, Any] = {}
-    for key, sub in projection.items():
-        if key.endswith("[]"):
-            name = key[:-2]
-            elements = document.get(name) or []
-            result[name] = [e if sub is None else project(e, sub) for e in elements]
-        else:
-            value = document.get(key)
-            if sub is not None and isinstance(value, Mapping):
-                value = project(value, sub)
-            result[key] = value
-    return result
 
 
 class HttpAgency:
