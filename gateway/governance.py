@@ -407,18 +407,7 @@ class Judge:
                 self.grants,
                 self.now,
             )
-        related = relationship(self.requester, facts, self.protocol) is not None
-        grant = None
-        if not related:
-            grant = next(
-                (
-                    g.id
-                    for g in self.grants
-                    if g.person_id == facts.person_id and g.active(self.now)
-                ),
-                None,
-            )
-        key = (agency, item, related, grant)
+        key = (agency, item, *self._case(facts))
         decision = self._memo.get(key)
         if decision is None:
             decision = decide(
@@ -426,6 +415,16 @@ class Judge:
             )
             self._memo[key] = decision
         return decision
+
+    def _case(self, facts: PersonFacts) -> tuple[bool, str | None]:
+        """What a decision without consent records depends on: relationship, else grant."""
+        if relationship(self.requester, facts, self.protocol) is not None:
+            return True, None
+        grant = next(
+            (g.id for g in self.grants if g.person_id == facts.person_id and g.active(self.now)),
+            None,
+        )
+        return False, grant
 
     def decide_items(
         self, facts: PersonFacts, agency: str, items: frozenset[str]
@@ -438,18 +437,7 @@ class Judge:
         """
         if self.consents.get(facts.person_id):
             return self._split(facts, agency, items)
-        related = relationship(self.requester, facts, self.protocol) is not None
-        grant = None
-        if not related:
-            grant = next(
-                (
-                    g.id
-                    for g in self.grants
-                    if g.person_id == facts.person_id and g.active(self.now)
-                ),
-                None,
-            )
-        key = ("items", agency, items, related, grant)
+        key = ("items", agency, items, *self._case(facts))
         found = self._sets.get(key)
         if found is None:
             found = self._sets[key] = self._split(facts, agency, items)
