@@ -169,6 +169,8 @@ class GraphQLEndpoint:
         governance = self.gateway.governance
         for assembly in context.assemblies:
             for person_id, grant in assembly.grants.items():
+                if not grant.break_glass:
+                    continue
                 agencies = {
                     agency
                     for (person, agency), decisions in assembly.disclosed.items()

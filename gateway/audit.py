@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from gateway.context import RequestContext
 from gateway.errors import ConfigError
 from gateway.governance import utc_now
-from gateway.policy import Decision
+from gateway.policy import Decision, Grant
 from gateway.protocol import Basis
 from gateway.requester import Requester
 from gateway.state import audit_head, audit_signatures, disclosures
@@ -226,7 +226,7 @@ class AuditLog:
         now = utc_now()
         per_person: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         statutory: set[str] = set()
-        grants: dict[str, tuple[str, str]] = {}
+        grants: dict[str, Grant] = {}
 
         def agency_entry(person_id: str, agency: str) -> dict[str, Any]:
             return per_person[person_id].setdefault(
@@ -267,13 +267,17 @@ class AuditLog:
                     "reason": withheld.decision.reason.value,
                     "rule": withheld.decision.rule,
                 }
-            for person_id, grant in assembly.grants.items():
-                grants[person_id] = (grant.id, grant.reason)
+            grants.update(assembly.grants)
         rows = []
         for person_id, agencies in sorted(per_person.items()):
             row = _base(context, "disclosure", person_id, agencies, now)
             row["statutory"] = person_id in statutory
-            row["break_glass"], row["break_glass_reason"] = grants.get(person_id, (None, None))
+            grant = grants.get(person_id)
+            if grant is not None:
+                # Under a grant the effective purpose is the grant's, not the one asserted.
+                row["purpose"] = grant.purpose
+                if grant.break_glass:
+                    row["break_glass"], row["break_glass_reason"] = grant.id, grant.reason
             rows.append(row)
         return rows
 

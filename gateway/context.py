@@ -78,6 +78,8 @@ class RequestContext:
                     }
                 )
         for person_id, grant in assembly.grants.items():
+            if not grant.break_glass:
+                continue
             self.break_glass[grant.id] = {
                 "grant": grant.id,
                 "personId": person_id,

@@ -190,9 +190,9 @@ class Fanout:
             view.demographics = demographics[0] if demographics else None
         grants = {}
         for person_id in views:
-            grant = judge.grant_for(person_id)
+            grant = judge.grant_for(person_facts(person_id, links[person_id]))
             if grant is not None and any(
-                d.break_glass == grant.id
+                d.grant == grant.id
                 for (p, _), items in decided.items()
                 if p == person_id
                 for d in items.values()
@@ -382,7 +382,7 @@ def _cache_keys(
             person_id = owners[local_id]
             who = requesters.get(person_id)
             if who is None:
-                grant = judge.grant_for(person_id)
+                grant = judge.grant_for(person_facts(person_id, links[person_id]))
                 who = requesters[person_id] = requester_key(
                     judge.requester, grant.id if grant else None
                 )

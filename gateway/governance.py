@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.errors import GatewayError
 from gateway.person_index import Links
 from gateway.policy import (
+    EMERGENCY,
     Consent,
     ConsentDecision,
     Decision,
@@ -27,6 +28,7 @@ from gateway.policy import (
     Involvement,
     PersonFacts,
     decide,
+    grant_in_force,
     relationship,
 )
 from gateway.protocol import SharingProtocol
@@ -213,9 +215,15 @@ class GrantRegistry:
         return _grant(row) if row is not None else None
 
     async def grant(
-        self, requester: Requester, person_id: str, reason: str, now: dt.datetime, hours: float
+        self,
+        requester: Requester,
+        person_id: str,
+        reason: str,
+        now: dt.datetime,
+        hours: float,
+        purpose: str = EMERGENCY,
     ) -> Grant:
-        """Record a grant for this requester and person, expiring after ``hours``."""
+        """Record a grant of ``purpose`` for this requester and person, expiring after ``hours``."""
         grant_id = str(uuid.uuid4())
         async with self._engine.begin() as conn:
             await conn.execute(
@@ -225,6 +233,7 @@ class GrantRegistry:
                     practitioner=requester.practitioner,
                     agency=requester.agency,
                     reason=reason,
+                    purpose=purpose,
                     granted_at=now,
                     expires_at=now + dt.timedelta(hours=hours),
                 )
@@ -358,6 +367,7 @@ def _grant(row: RowMapping) -> Grant:
         granted_at=_when(row["granted_at"]),
         expires_at=_when(row["expires_at"]),
         ended_at=_aware(row["ended_at"]),
+        purpose=str(row["purpose"]),
     )
 
 
@@ -417,14 +427,10 @@ class Judge:
         return decision
 
     def _case(self, facts: PersonFacts) -> tuple[bool, str | None]:
-        """What a decision without consent records depends on: relationship, else grant."""
-        if relationship(self.requester, facts, self.protocol) is not None:
-            return True, None
-        grant = next(
-            (g.id for g in self.grants if g.person_id == facts.person_id and g.active(self.now)),
-            None,
-        )
-        return False, grant
+        """What a decision without consent records depends on: relationship and grant."""
+        grant = grant_in_force(self.requester, facts, self.protocol, self.grants, self.now)
+        related = relationship(self.requester, facts, self.protocol) is not None
+        return related, grant.id if grant is not None else None
 
     def decide_items(
         self, facts: PersonFacts, agency: str, items: frozenset[str]
@@ -456,11 +462,9 @@ class Judge:
                 withheld.append((item, decision))
         return permitted, withheld
 
-    def grant_for(self, person_id: str) -> Grant | None:
-        """The requester's active grant for this person, if any."""
-        return next(
-            (g for g in self.grants if g.person_id == person_id and g.active(self.now)), None
-        )
+    def grant_for(self, facts: PersonFacts) -> Grant | None:
+        """The grant whose purpose the requester's decisions about this person rest on."""
+        return grant_in_force(self.requester, facts, self.protocol, self.grants, self.now)
 
 
 class Governance:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from gateway.catalogue import record_set_of
@@ -103,9 +103,22 @@ class Consent:
         return self.recipient in requester.roles
 
 
+#: The purpose a break-glass grant establishes.
+EMERGENCY = "emergency"
+#: The purpose a recorded safeguarding reason establishes.
+SAFEGUARDING = "safeguarding"
+
+
 @dataclass(frozen=True)
 class Grant:
-    """A break-glass grant: one requester, one person, the emergency purpose, until expiry."""
+    """A time-limited grant to one requester about one person, establishing a purpose.
+
+    ``purpose`` is ``emergency`` for break-glass, which stands in for a
+    relationship with the person; ``safeguarding`` for a recorded safeguarding
+    reason (an enquiry or referral), which needs a relationship as well. Either
+    way, while the grant is in force the requester's decisions about that
+    person are made for the grant's purpose, and the audit records it.
+    """
 
     id: str
     person_id: str
@@ -115,6 +128,12 @@ class Grant:
     granted_at: dt.datetime
     expires_at: dt.datetime
     ended_at: dt.datetime | None = None
+    purpose: str = EMERGENCY
+
+    @property
+    def break_glass(self) -> bool:
+        """Whether this is emergency access standing in for a relationship."""
+        return self.purpose == EMERGENCY
 
     def active(self, now: dt.datetime) -> bool:
         """Whether the grant is in force at ``now``."""
@@ -131,8 +150,9 @@ class Grant:
 class Decision:
     """Permit, or withhold with a reason; names the clause or rule relied on.
 
-    ``break_glass`` is the grant used, when access rested on one; ``consent``
-    the consent record that decided, when one did.
+    ``break_glass`` is the break-glass grant used, when access rested on one;
+    ``grant`` the grant (break-glass or safeguarding) whose purpose the decision
+    was made for; ``consent`` the consent record that decided, when one did.
     """
 
     permitted: bool
@@ -142,6 +162,7 @@ class Decision:
     break_glass: str | None = None
     consent: str | None = None
     detail: str = ""
+    grant: str | None = None
 
 
 def relationship(
@@ -163,13 +184,39 @@ def relationship(
 
 
 def active_grant(
-    requester: Requester, person_id: str, grants: Sequence[Grant], now: dt.datetime
+    requester: Requester,
+    person_id: str,
+    grants: Sequence[Grant],
+    now: dt.datetime,
+    purpose: str = EMERGENCY,
 ) -> Grant | None:
-    """The requester's own active break-glass grant for this person, if any."""
+    """The requester's own active grant for this person and purpose, if any."""
     for grant in grants:
-        if grant.person_id == person_id and grant.held_by(requester) and grant.active(now):
+        if (
+            grant.person_id == person_id
+            and grant.purpose == purpose
+            and grant.held_by(requester)
+            and grant.active(now)
+        ):
             return grant
     return None
+
+
+def grant_in_force(
+    requester: Requester,
+    person: PersonFacts,
+    protocol: SharingProtocol,
+    grants: Sequence[Grant],
+    now: dt.datetime,
+) -> Grant | None:
+    """The grant whose purpose the requester's decisions about the person are made for.
+
+    With a relationship, a safeguarding grant (a recorded reason) if one is in
+    force; without one, only a break-glass grant can stand in.
+    """
+    if relationship(requester, person, protocol) is not None:
+        return active_grant(requester, person.person_id, grants, now, SAFEGUARDING)
+    return active_grant(requester, person.person_id, grants, now, EMERGENCY)
 
 
 def decide(
@@ -201,7 +248,11 @@ def decide(
             detail=f"clause {clause.id} seals this item to {agency}",
         )
     related = relationship(requester, person, protocol)
-    grant = None if related is not None else active_grant(requester, person.person_id, grants, now)
+    grant = (
+        active_grant(requester, person.person_id, grants, now, SAFEGUARDING)
+        if related is not None
+        else active_grant(requester, person.person_id, grants, now, EMERGENCY)
+    )
     if related is None and grant is None:
         return Decision(
             False,
@@ -218,13 +269,18 @@ def decide(
                 + " has no current involvement with the person and no break-glass grant"
             ),
         )
-    grant_id = grant.id if grant is not None else None
     if own_agency:
         # An agency's own records reach its own practitioners with a relationship;
         # the protocol governs sharing between agencies.
-        return Decision(True, "own record", basis=clause.basis, break_glass=grant_id)
-    purpose = "emergency" if grant is not None else requester.purpose
-    return _by_clause(requester, person, item, clause, purpose, consents, now, grant_id)
+        return _with_grant(Decision(True, "own record", basis=clause.basis), grant)
+    purpose = grant.purpose if grant is not None else requester.purpose
+    return _with_grant(_by_clause(requester, person, item, clause, purpose, consents, now), grant)
+
+
+def _with_grant(decision: Decision, grant: Grant | None) -> Decision:
+    if grant is None:
+        return decision
+    return replace(decision, grant=grant.id, break_glass=grant.id if grant.break_glass else None)
 
 
 def _by_clause(
@@ -235,7 +291,6 @@ def _by_clause(
     purpose: str,
     consents: Sequence[Consent],
     now: dt.datetime,
-    grant_id: str | None,
 ) -> Decision:
     if not clause.roles & requester.roles:
         return Decision(
@@ -243,7 +298,6 @@ def _by_clause(
             clause.id,
             Reason.ROLE_NOT_PERMITTED,
             clause.basis,
-            break_glass=grant_id,
             detail=f"clause {clause.id} is for roles {', '.join(sorted(clause.roles))}",
         )
     if purpose not in clause.purposes:
@@ -252,7 +306,6 @@ def _by_clause(
             clause.id,
             Reason.PURPOSE_NOT_PERMITTED,
             clause.basis,
-            break_glass=grant_id,
             detail=f"clause {clause.id} serves {', '.join(sorted(clause.purposes))}, not {purpose}",
         )
     if clause.basis is Basis.STATUTORY:
@@ -260,7 +313,6 @@ def _by_clause(
             True,
             clause.id,
             basis=Basis.STATUTORY,
-            break_glass=grant_id,
             detail=f"clause {clause.id}: shared under a statutory duty, whatever the consent",
         )
     applicable = [
@@ -277,12 +329,11 @@ def _by_clause(
             clause.id,
             Reason.OBJECTION,
             clause.basis,
-            break_glass=grant_id,
             consent=objection.id,
             detail=f"the person objected (record {objection.id})",
         )
     if clause.basis is Basis.IMPLIED:
-        return Decision(True, clause.id, basis=Basis.IMPLIED, break_glass=grant_id)
+        return Decision(True, clause.id, basis=Basis.IMPLIED)
     permit = next((c for c in applicable if c.decision is ConsentDecision.PERMIT), None)
     if permit is None:
         return Decision(
@@ -290,7 +341,6 @@ def _by_clause(
             clause.id,
             Reason.NO_CONSENT,
             clause.basis,
-            break_glass=grant_id,
             detail=f"clause {clause.id} needs the person's explicit consent; none is in force",
         )
-    return Decision(True, clause.id, basis=Basis.EXPLICIT, break_glass=grant_id, consent=permit.id)
+    return Decision(True, clause.id, basis=Basis.EXPLICIT, consent=permit.id)

@@ -80,6 +80,8 @@ break_glass_grants = Table(
     Column("practitioner", String(200), nullable=False),
     Column("agency", String(64), nullable=False),
     Column("reason", Text, nullable=False),
+    # emergency (break-glass) or safeguarding (a recorded enquiry or referral)
+    Column("purpose", String(32), nullable=False, default="emergency"),
     Column("granted_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True), nullable=True),
