@@ -10,7 +10,7 @@ keys and real signed tokens, and a person index in its own state database.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bench.world import AGENCIES, REQUESTER_AGENCY, REQUESTER_ROLES, REQUESTERS, Agency, World
@@ -37,7 +37,8 @@ def agency_file(agency: Agency, world: World, cache_seconds: int | None) -> str:
         f'kind = "{agency.kind}"',
         # Generous: the benchmark reports latency; a timeout would only hide it.
         "timeout_seconds = 10.0",
-        "teams_matter = false",
+        # The bench's practitioners carry no team: any of an agency's staff relate.
+        'relationships = "agency"',
     ]
     if agency.demographics_rank is not None:
         lines.append(f"demographics_rank = {agency.demographics_rank}")
@@ -65,25 +66,67 @@ def agency_file(agency: Agency, world: World, cache_seconds: int | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def protocol_preamble(
+    title: str,
+    roles: Sequence[str],
+    governance_roles: Sequence[str],
+    categories: Sequence[str] = ("everything",),
+) -> list[str]:
+    """A protocol's lines up to its clauses: every role may claim the asserted purposes,
+    safeguarding is reasoned, emergency is break-glass, audit is for ``governance_roles``."""
+
+    def listed(names: Sequence[str]) -> str:
+        return "[" + ", ".join(f'"{name}"' for name in names) + "]"
+
+    care = [role for role in roles if role not in governance_roles]
+    return [
+        f'title = "{title}"',
+        'version = "synthetic"',
+        "[categories]",
+        *(f'"{category}" = "{category}"' for category in categories),
+        "[roles]",
+        *(f'{role} = "{role}"' for role in roles),
+        "[purposes.direct_care]",
+        'description = "Care of the person."',
+        'established = "asserted"',
+        f"roles = {listed(care)}",
+        "[purposes.care_planning]",
+        'description = "Planning care together."',
+        'established = "asserted"',
+        f"roles = {listed(care)}",
+        "[purposes.safeguarding]",
+        'description = "Protecting a person at risk."',
+        'established = "reasoned"',
+        f"roles = {listed(care)}",
+        "hours = 72",
+        "reference_pattern = '^S42-[0-9]{4}-[0-9]{3,6}$'",
+        'reference_hint = "a s.42 enquiry number such as S42-2026-00123"',
+        "[purposes.emergency]",
+        'description = "Break-glass."',
+        'established = "break_glass"',
+        "[purposes.audit]",
+        'description = "Information governance."',
+        'established = "asserted"',
+        f"roles = {listed(governance_roles)}",
+        "[break_glass]",
+        f"roles = {listed(care)}",
+        "hours = 4",
+        "[break_glass.reasons]",
+        'risk_to_life = "An immediate risk to life."',
+        "[governance]",
+        f"roles = {listed(governance_roles)}",
+        "[consent_forms.signed_form]",
+        'description = "A signed form."',
+        "pattern = '\\b[A-Z]{2,4}-[0-9]{1,8}\\b'",
+        "own_words = true",
+    ]
+
+
 def protocol_file() -> str:
     """A protocol sharing every item the bench agencies map, implied, with every role."""
     roles = "[" + ", ".join(f'"{r}"' for r in _ROLES) + "]"
     purposes = "[" + ", ".join(f'"{p}"' for p in PURPOSES) + "]"
-    lines = [
-        'title = "Benchmark protocol (synthetic)"',
-        'version = "bench"',
-        "[categories]",
-        'everything = "Everything the benchmark agencies map"',
-        "[roles]",
-        *(f'{role} = "{role}"' for role in _ROLES),
-        "[purposes]",
-        *(f'{purpose} = "{purpose}"' for purpose in PURPOSES),
-        "[break_glass]",
-        f"roles = {roles}",
-        "hours = 4",
-        "[governance]",
-        'roles = ["social_worker"]',
-    ]
+    lines = protocol_preamble("Benchmark protocol (synthetic)", (*_ROLES, "ig_lead"), ("ig_lead",))
     for agency in AGENCIES:
         items = ", ".join(f'"{item}"' for item in sorted(agency.items))
         lines += [

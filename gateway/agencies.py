@@ -17,13 +17,16 @@ from typing import Any
 from gateway.catalogue import ITEMS
 from gateway.errors import ConfigError, ConfigErrors
 from gateway.resilience import Resilience
+from gateway.services import AGENCY, SCOPES, TEAM, AgencyServices, Service
+from gateway.services import DEFAULT as DEFAULT_SERVICES
 
 _COMMON_KEYS = {
     "name",
     "kind",
     "timeout_seconds",
     "demographics_rank",
-    "teams_matter",
+    "relationships",
+    "services",
     "source",
     "items",
     "tables",
@@ -47,7 +50,6 @@ class AgencyConfig:
     file: Path
     timeout_seconds: float
     demographics_rank: int | None
-    teams_matter: bool
     items: frozenset[str]
     source: Any
     #: Where to POST a notice when a break-glass grant discloses this agency's data.
@@ -55,6 +57,8 @@ class AgencyConfig:
     #: How long the gateway may keep the agency's answers in memory; 0 keeps none.
     cache_seconds: float = 0.0
     resilience: Resilience = field(default_factory=Resilience)
+    #: Which of the agency's own teams relate to which of its people (need-to-know).
+    services: AgencyServices = DEFAULT_SERVICES
 
 
 class Problems:
@@ -92,6 +96,15 @@ def parse_agency(
 
     agency_id = file.stem
     for key in sorted(set(doc) - _COMMON_KEYS):
+        if key == "teams_matter":
+            problems.add(
+                key,
+                "is no longer a key: relationships are per team for every agency",
+                "Remove it. Group teams that share their people into [services.<id>] tables "
+                '(teams = [...]), or write relationships = "agency" if any of your staff may '
+                "see anyone your agency holds.",
+            )
+            continue
         problems.add(
             key,
             "is not a key an agency file takes",
@@ -127,10 +140,7 @@ def parse_agency(
             "Write a whole number from 1 (most authoritative), or leave it out.",
         )
         rank = None
-    teams_matter = doc.get("teams_matter", False)
-    if not isinstance(teams_matter, bool):
-        problems.add("teams_matter", f"is {teams_matter!r}", "Write true or false.")
-        teams_matter = False
+    services = _services(doc, problems)
     raw_items = doc.get("items")
     if not isinstance(raw_items, dict) or not raw_items:
         problems.add(
@@ -186,13 +196,98 @@ def parse_agency(
         file=file,
         timeout_seconds=float(timeout),
         demographics_rank=rank,
-        teams_matter=teams_matter,
         items=frozenset(item for item in raw_items if item in ITEMS),
         source=source,
         break_glass_webhook=webhook,
         cache_seconds=float(cache_seconds),
         resilience=resilience,
+        services=services,
     )
+
+
+def _services(doc: Mapping[str, Any], problems: Problems) -> AgencyServices:
+    """``relationships`` and ``[services.<id>]``: need-to-know inside the agency."""
+    scope = doc.get("relationships", TEAM)
+    if scope not in SCOPES:
+        problems.add(
+            "relationships",
+            f"is {scope!r}",
+            f'Write "{TEAM}" (a team relates to the people its service holds: the default) '
+            f'or "{AGENCY}" (any team to anyone the agency holds).',
+        )
+        scope = TEAM
+    raw = doc.get("services", {})
+    if not isinstance(raw, dict):
+        problems.add("services", "is not a table", "Write one [services.<id>] table per service.")
+        raw = {}
+    services: list[Service] = []
+    owner: dict[str, str] = {}
+    for service_id, body in raw.items():
+        where = f"services.{service_id}"
+        if not isinstance(body, dict):
+            problems.add(where, "is not a table", f"Write [{where}] with name and teams.")
+            continue
+        for key in sorted(set(body) - _SERVICE_KEYS):
+            problems.add(
+                f"{where}.{key}",
+                "is not a service key",
+                f"Use: {', '.join(sorted(_SERVICE_KEYS))}.",
+            )
+        name = body.get("name", service_id)
+        teams = body.get("teams")
+        if (
+            not isinstance(teams, list)
+            or not teams
+            or not all(isinstance(t, str) and t for t in teams)
+        ):
+            problems.add(
+                f"{where}.teams",
+                f"is {teams!r}",
+                "List the team names your identity provider puts in practitioners' tokens "
+                'and the person index holds on links, e.g. teams = ["District Nursing"].',
+            )
+            teams = []
+        for team in teams:
+            if team in owner:
+                problems.add(
+                    f"{where}.teams",
+                    f"names {team!r}, which service {owner[team]} already lists",
+                    "Put each team in one service.",
+                )
+            owner[team] = service_id
+        category = body.get("category")
+        if category is not None and (not isinstance(category, str) or not category):
+            problems.add(
+                f"{where}.category",
+                f"is {category!r}",
+                'Write a protocol category, e.g. category = "health.mental", or leave it out.',
+            )
+            category = None
+        open_to = body.get("open_to", [])
+        if not isinstance(open_to, list) or not all(isinstance(o, str) for o in open_to):
+            problems.add(f"{where}.open_to", f"is {open_to!r}", "List service ids of this file.")
+            open_to = []
+        services.append(
+            Service(
+                id=service_id,
+                name=str(name),
+                teams=frozenset(teams),
+                category=category,
+                open_to=frozenset(open_to),
+            )
+        )
+    known = {service.id for service in services}
+    for service in services:
+        for other in sorted(service.open_to - known):
+            problems.add(
+                f"services.{service.id}.open_to",
+                f"names {other!r}, which is not a service of this agency",
+                f"Use one of: {', '.join(sorted(known))}.",
+            )
+    return AgencyServices(scope=str(scope), services=tuple(services))
+
+
+_SERVICE_KEYS = {"name", "teams", "category", "open_to"}
 
 
 def _number(value: object) -> bool:

@@ -31,6 +31,7 @@ from gateway.audit import AuditUnavailable
 from gateway.context import RequestContext
 from gateway.errors import AuthenticationError
 from gateway.execution import FastExecutionContext
+from gateway.purposes import PurposeError
 from gateway.service import Gateway
 from gateway.settings import load_settings
 
@@ -81,9 +82,12 @@ class GraphQLEndpoint:
         try:
             requester = await gateway.authenticator.authenticate(
                 request.headers.get("authorization"),
+                gateway.settings.protocol,
                 request.headers.get("fame-purpose-of-use"),
                 gateway.http,
             )
+        except PurposeError as exc:
+            return _request_error(str(exc), exc.code, exc.status)
         except AuthenticationError as exc:
             return _json(
                 {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]},
@@ -165,15 +169,17 @@ class GraphQLEndpoint:
         return _json(self._response(result, context))
 
     async def _notify_break_glass(self, context: RequestContext) -> None:
-        # Each agency whose data a grant disclosed gets a notice its systems can read.
+        # Each agency whose data a grant delivered gets a notice its systems can read; an
+        # agency whose call failed disclosed nothing and is told nothing.
         governance = self.gateway.governance
         for assembly in context.assemblies:
+            delivered = assembly.delivered
             for person_id, grant in assembly.grants.items():
                 if not grant.break_glass:
                     continue
                 agencies = {
                     agency
-                    for (person, agency), decisions in assembly.disclosed.items()
+                    for (person, agency), decisions in delivered.items()
                     if person == person_id
                     and any(d.break_glass == grant.id for d in decisions.values())
                 }

@@ -1,10 +1,11 @@
 """The disclosure audit: who saw what about whom, on what basis, and what was withheld.
 
 Append-only and hash-chained in the state database. For every request an
-``intent`` record is written before any agency is called, then one
-``disclosure`` record per person before the response leaves. If either cannot
-be written the request fails closed. Values are never written: only item
-names, clauses, bases and reasons.
+``intent`` record is written before any agency is called, then, before the
+response leaves, one ``disclosure`` record per person id asked about and one
+``lookup`` record per person whose index entry was shown. If any cannot be
+written the request fails closed. Values are never written: only item names,
+clauses, bases and reasons.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from gateway.audit_records import DISCLOSURE, INTENT, LOOKUP
 from gateway.context import RequestContext
 from gateway.errors import ConfigError
-from gateway.governance import utc_now
 from gateway.policy import Decision, Grant
 from gateway.protocol import Basis
 from gateway.requester import Requester
 from gateway.state import audit_head, audit_signatures, disclosures
+from gateway.times import utc_now
 
 GENESIS = "0" * 64
 #: Every column that the hash covers, in a fixed order.
@@ -54,6 +56,9 @@ _FIELDS = (
     "break_glass_reason",
     "prev_hash",
 )
+#: Columns added after the first records were written: hashed (by name) only when set, so
+#: records written before they existed verify as they always did.
+_LATER_FIELDS = ("practitioner_name",)
 
 
 class AuditUnavailable(Exception):
@@ -67,7 +72,9 @@ def record_hash(record: dict[str, Any]) -> str:
     """The hash of a record: SHA-256 over its fields (prev_hash included), canonical JSON."""
     # orjson writes exactly what json.dumps(separators=(",", ":"), ensure_ascii=False)
     # does for these values (strings, integers, booleans, null), many times faster.
-    canonical = orjson.dumps([record.get(name) for name in _FIELDS])
+    values: list[Any] = [record.get(name) for name in _FIELDS]
+    values += [[name, record[name]] for name in _LATER_FIELDS if record.get(name) is not None]
+    canonical = orjson.dumps(values)
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -213,10 +220,11 @@ class AuditLog:
 
     async def intent(self, context: RequestContext) -> None:
         """Record, before any agency is called, that this requester is asking."""
-        await self.append([_base(context, "intent", None, {}, utc_now())])
+        await self.append([_base(context, INTENT, None, {}, utc_now())])
 
     async def record(self, context: RequestContext) -> int:
-        """Record what the request disclosed and withheld, one record per person."""
+        """Record what the request disclosed and withheld, one record per person, and one
+        lookup record per person whose index entry it showed."""
         rows = self._rows(context)
         await self.append(rows)
         return len(rows)
@@ -248,12 +256,17 @@ class AuditLog:
             return found
 
         for assembly in context.assemblies:
+            # An id asked about is recorded whether or not anyone has it: the attempt is
+            # the guardian's to see, and an unknown id costs the same write as a real one.
+            for person_id in assembly.asked:
+                per_person.setdefault(person_id, {})
             status = {outcome.agency: outcome.status for outcome in assembly.outcomes}
-            for (person_id, agency), decisions in assembly.disclosed.items():
+            delivered = assembly.delivered
+            for key, decisions in assembly.permitted.items():
+                person_id, agency = key
                 entry = agency_entry(person_id, agency)
                 entry["outcome"] = status.get(agency, "not asked")
-                ok = entry["outcome"] == "ok"
-                # An item counts as disclosed only if its agency answered.
+                ok = key in delivered
                 target = entry["disclosed"] if ok else entry.setdefault("not_delivered", {})
                 for item, decision in decisions.items():
                     description, under_duty = describe(decision)
@@ -270,7 +283,7 @@ class AuditLog:
             grants.update(assembly.grants)
         rows = []
         for person_id, agencies in sorted(per_person.items()):
-            row = _base(context, "disclosure", person_id, agencies, now)
+            row = _base(context, DISCLOSURE, person_id, agencies, now)
             row["statutory"] = person_id in statutory
             grant = grants.get(person_id)
             if grant is not None:
@@ -278,6 +291,12 @@ class AuditLog:
                 row["purpose"] = grant.purpose
                 if grant.break_glass:
                     row["break_glass"], row["break_glass_reason"] = grant.id, grant.reason
+            rows.append(row)
+        for person_id in context.lookups:
+            row = _base(context, LOOKUP, person_id, {}, now)
+            grant = grants.get(person_id)
+            if grant is not None:
+                row["purpose"] = grant.purpose
             rows.append(row)
         return rows
 
@@ -296,6 +315,7 @@ def _base(
         "request_id": context.request_id,
         "query_hash": context.query_hash,
         "practitioner": requester.practitioner,
+        "practitioner_name": requester.name,
         "requester_agency": requester.agency,
         "requester_team": requester.team,
         "roles": ",".join(sorted(requester.roles)),

@@ -30,7 +30,8 @@ from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
 from gateway.errors import AuthenticationError, ConfigError
-from gateway.protocol import PURPOSES
+from gateway.protocol import SharingProtocol
+from gateway.purposes import establish
 from gateway.requester import Requester
 from gateway.settings import IssuerConfig
 
@@ -88,10 +89,15 @@ class Authenticator:
     async def authenticate(
         self,
         authorization: str | None,
+        protocol: SharingProtocol,
         purpose_header: str | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> Requester:
-        """Validate the bearer token completely; raise AuthenticationError saying what is wrong."""
+        """Validate the bearer token completely; raise AuthenticationError saying what is wrong.
+
+        Once the token is valid, the purpose of use is established (PurposeError when
+        it cannot be: a 400 or 403, never a 401, since the token itself is fine).
+        """
         if not authorization:
             raise AuthenticationError(
                 "no bearer token: send 'Authorization: Bearer <token>' with a token from "
@@ -157,7 +163,7 @@ class Authenticator:
             raise AuthenticationError(f"the token's {exc.claim!r} claim is not valid") from exc
         except ClaimError as exc:
             raise AuthenticationError(f"the token's claims are not valid ({exc.error})") from exc
-        return _requester(config, verified.claims, purpose_header or None, self._default_purpose)
+        return _requester(config, verified.claims, purpose_header, self._default_purpose, protocol)
 
     async def _keys_for(
         self, config: IssuerConfig, kid: object, session: aiohttp.ClientSession | None
@@ -207,7 +213,11 @@ def _read_jwks_file(config: IssuerConfig) -> KeySet:
 
 
 def _requester(
-    config: IssuerConfig, claims: Mapping[str, Any], purpose_header: str | None, default: str
+    config: IssuerConfig,
+    claims: Mapping[str, Any],
+    purpose_header: str | None,
+    default: str,
+    protocol: SharingProtocol,
 ) -> Requester:
     roles = claims.get("roles", [])
     if isinstance(roles, str):
@@ -217,18 +227,13 @@ def _requester(
     team = claims.get("team")
     if team is not None and not isinstance(team, str):
         raise AuthenticationError("the token's 'team' claim is not a string")
-    purpose = purpose_header or claims.get("purpose_of_use") or default
-    if purpose not in PURPOSES:
-        raise AuthenticationError(
-            f"the purpose of use {purpose!r} is not one the gateway knows; use one of: "
-            f"{', '.join(PURPOSES)}"
-        )
+    purpose = establish(protocol, roles, claims.get("purpose_of_use"), purpose_header, default)
     name = claims.get("name")
     return Requester(
         practitioner=str(claims["sub"]),
         agency=config.agency,
         team=team,
         roles=frozenset(roles),
-        purpose=str(purpose),
+        purpose=purpose,
         name=name if isinstance(name, str) else None,
     )

@@ -197,7 +197,7 @@ def _report_usage(args: argparse.Namespace) -> int:
 
 
 def _audit_records(args: argparse.Namespace, person: str | None) -> tuple[Settings, list[Any]]:
-    from gateway.audit_reports import disclosure_records
+    from gateway.audit_records import disclosure_records
     from gateway.state import create_state_engine
     from gateway.usage import parse_when
 
@@ -209,7 +209,9 @@ def _audit_records(args: argparse.Namespace, person: str | None) -> tuple[Settin
         engine = create_state_engine(settings.state_database)
         try:
             return list(
-                await disclosure_records(engine, person_id=person, since=since, until=until)
+                await disclosure_records(
+                    engine, person_id=person, since=since, until=until, lookups=True
+                )
             )
         finally:
             await engine.dispose()
@@ -234,7 +236,7 @@ def _audit_subject_report(args: argparse.Namespace) -> int:
 
 
 def _audit_export(args: argparse.Namespace) -> int:
-    from gateway.audit_reports import fhir_audit_events, fhir_bundle
+    from gateway.audit_fhir import fhir_audit_events, fhir_bundle
 
     settings, records = _audit_records(args, args.person)
     bundle = fhir_bundle(fhir_audit_events(records, settings))

@@ -4,7 +4,7 @@ the response's ``errors`` and ``extensions`` and for the disclosure audit."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,14 @@ class RequestContext:
     withheld: list[dict[str, Any]] = field(default_factory=list)
     break_glass: dict[str, dict[str, Any]] = field(default_factory=dict)
     assemblies: list[Assembly] = field(default_factory=list)
+    #: People whose index entry this request showed (findPeople, knownTo), in order, once each.
+    lookups: dict[str, None] = field(default_factory=dict)
+
+    def looked_up(self, person_ids: Iterable[str]) -> None:
+        """Note that these people's index entries are in the answer; each gets a lookup
+        record in the audit before the answer leaves, or the answer does not leave."""
+        for person_id in person_ids:
+            self.lookups.setdefault(person_id, None)
 
     def record(
         self, path: Path, assembly: Assembly, plan: Plan, order: Sequence[str] | None = None

@@ -31,3 +31,11 @@ class ConfigErrors(GatewayError):
 
 class AuthenticationError(GatewayError):
     """The bearer token is missing or not acceptable; the message says which and why."""
+
+
+class GovernanceError(GatewayError):
+    """A consent or break-glass request that cannot be accepted; says why and what to do."""
+
+    def __init__(self, message: str, code: str = "BAD_USER_INPUT") -> None:
+        self.code = code
+        super().__init__(message)

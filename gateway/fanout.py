@@ -104,8 +104,21 @@ class Assembly:
     outcomes: tuple[SourceOutcome, ...]
     errors: tuple[ConnectorError, ...]
     withheld: tuple[Withheld, ...] = ()
-    disclosed: Mapping[tuple[str, str], Mapping[str, Decision]] = field(default_factory=dict)
+    #: What the policy permitted, per (person, agency): asked for, not necessarily received.
+    permitted: Mapping[tuple[str, str], Mapping[str, Decision]] = field(default_factory=dict)
     grants: Mapping[str, Grant] = field(default_factory=dict)
+    #: Every person id asked about, known or not: each gets an audit record alike.
+    asked: tuple[str, ...] = ()
+
+    @property
+    def delivered(self) -> Mapping[tuple[str, str], Mapping[str, Decision]]:
+        """What reached the requester, per (person, agency): permitted and answered.
+
+        The audit's disclosed items, break-glass notices and metrics all read
+        this, so none of them can call disclosed what an agency failed to send.
+        """
+        ok = {o.agency for o in self.outcomes if o.status == "ok"}
+        return {key: items for key, items in self.permitted.items() if key[1] in ok}
 
 
 class Fanout:
@@ -153,7 +166,14 @@ class Fanout:
         links, judge = await asyncio.gather(
             self._index.links(person_ids), self._governance.judge(requester, person_ids)
         )
-        requests, withheld, decided = self._requests(judge, links, plan)
+        # The one place that decides whether a person is available to the requester: the
+        # others get no view, so every resolver answers for them as for an unknown id.
+        available = {
+            person_id
+            for person_id, person_links in links.items()
+            if judge.may_see(person_facts(person_id, person_links))
+        }
+        requests, withheld, decided = self._requests(judge, links, plan, available)
         if ready is not None:
             await ready
         started = time.perf_counter()
@@ -169,7 +189,7 @@ class Fanout:
                 agencies=tuple(sorted(links[person_id], key=lambda a: self._order.get(a, 1 << 30))),
             )
             for person_id in person_ids
-            if person_id in links
+            if person_id in available
         }
         outcomes: list[SourceOutcome] = []
         errors: list[ConnectorError] = []
@@ -203,12 +223,13 @@ class Fanout:
             outcomes=tuple(outcomes),
             errors=tuple(errors),
             withheld=tuple(withheld),
-            disclosed=decided,
+            permitted=decided,
             grants=grants,
+            asked=tuple(person_ids),
         )
 
     def _requests(
-        self, judge: Judge, links: Mapping[str, Links], plan: Plan
+        self, judge: Judge, links: Mapping[str, Links], plan: Plan, available: set[str]
     ) -> tuple[dict[str, FetchRequest], list[Withheld], dict[tuple[str, str], dict[str, Decision]]]:
         wants_demographics = any(item.startswith("demographics.") for item in plan.items)
         groups: dict[str, dict[frozenset[str], list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -230,11 +251,17 @@ class Fanout:
                 withheld.extend(
                     Withheld(person_id, agency_id, item, decision) for item, decision in refused
                 )
-                if permitted:
+                # Decided for the audit's account of what was refused; fetched only for
+                # people available to the requester.
+                if permitted and person_id in available:
                     # A copy: the judge shares its answer with people decided alike.
                     permitted_decisions[(person_id, agency_id)] = dict(permitted)
-                    groups[agency_id][frozenset(permitted)].extend(
-                        link.local_id for link in agency_links
+                    # One record may be held by several teams: one link each, one local id.
+                    group = groups[agency_id][frozenset(permitted)]
+                    group.extend(
+                        local_id
+                        for local_id in dict.fromkeys(link.local_id for link in agency_links)
+                        if local_id not in group
                     )
         requests = {
             agency_id: FetchRequest(
@@ -347,11 +374,13 @@ class Fanout:
         ref = self._refs[agency_id]
         asked_ids = set(request.local_ids)
         for person_id, view in views.items():
-            local_ids = [
-                link.local_id
-                for link in links[person_id].get(agency_id, ())
-                if link.local_id in asked_ids
-            ]
+            local_ids = list(
+                dict.fromkeys(
+                    link.local_id
+                    for link in links[person_id].get(agency_id, ())
+                    if link.local_id in asked_ids
+                )
+            )
             if not local_ids:
                 continue
             if not ok:

@@ -159,11 +159,9 @@ class GatewayMetrics:
         disclosed: dict[tuple[str, str], Mapping[str, object]] = {}
         withheld: dict[tuple[str, str, str], str] = {}
         for assembly in context.assemblies:
-            answered = {o.agency for o in assembly.outcomes if o.status == "ok"}
-            for key, decisions in assembly.disclosed.items():
-                if key[1] in answered:
-                    earlier = disclosed.get(key)
-                    disclosed[key] = decisions if earlier is None else {**earlier, **decisions}
+            for key, decisions in assembly.delivered.items():
+                earlier = disclosed.get(key)
+                disclosed[key] = decisions if earlier is None else {**earlier, **decisions}
             for entry in assembly.withheld:
                 assert entry.decision.reason is not None
                 withheld[(entry.person_id, entry.agency, entry.item)] = entry.decision.reason.value

@@ -37,6 +37,16 @@ class IndexEntry:
 #: A person's links: agency id -> that agency's records of the person.
 Links = dict[str, list[Link]]
 
+#: The namespace under which the demo derives person ids from NHS numbers, so that the
+#: README's query keeps working. Production ids are random (uuid4): an id derived from
+#: an NHS number could be computed by anyone holding the number.
+DEMO_NAMESPACE = uuid.UUID("6f1c1f9e-3a51-4c53-9d0c-fa3e2003f00d")
+
+
+def demo_person_id(nhs_number: str) -> str:
+    """The stable gateway person id the demo gives a synthetic person."""
+    return str(uuid.uuid5(DEMO_NAMESPACE, nhs_number))
+
 
 def name_key(value: str) -> str:
     """Surnames compare without case, spaces or punctuation (O'Brien, obrien)."""
@@ -80,13 +90,36 @@ class PersonIndex:
                 )
         return found
 
+    async def demo_ids(self, limit: int = 3) -> list[str]:
+        """Up to ``limit`` person ids derived from an NHS number as the demo derives them."""
+        # Only a version-5 UUID can be so derived; the random ids of a production index
+        # are version 4, so there this reads nothing.
+        derived: list[str] = []
+        async with self._engine.connect() as conn:
+            rows = await conn.stream(
+                select(persons.c.id, persons.c.nhs_number).where(
+                    persons.c.id.like("________-____-5%"), persons.c.nhs_number.is_not(None)
+                )
+            )
+            async for person_id, nhs_number in rows:
+                if person_id == demo_person_id(nhs_number):
+                    derived.append(person_id)
+                    if len(derived) >= limit:
+                        break
+        return derived
+
     async def people_of_agency(
-        self, agency_id: str, limit: int, offset: int = 0, team: str | None = None
+        self,
+        agency_id: str,
+        limit: int,
+        offset: int = 0,
+        teams: frozenset[str] | None = None,
     ) -> list[str]:
-        """Person ids with a current involvement of the agency (of ``team``, when given)."""
+        """Person ids with a current involvement of the agency, held by one of ``teams``
+        when given (None: by any team)."""
         condition = and_(person_links.c.agency_id == agency_id, person_links.c.current.is_(True))
-        if team is not None:
-            condition = and_(condition, person_links.c.team == team)
+        if teams is not None:
+            condition = and_(condition, person_links.c.team.in_(sorted(teams)))
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 select(person_links.c.person_id)
@@ -188,15 +221,17 @@ class PersonIndex:
                 agency_id, local_id = link[0], link[1]
                 team = link[2] if len(link) > 2 else None
                 taken = await conn.execute(
-                    select(person_links.c.person_id).where(
+                    select(person_links.c.person_id, person_links.c.team).where(
                         person_links.c.agency_id == agency_id,
                         person_links.c.local_id == local_id,
                     )
                 )
-                owner = taken.scalar_one_or_none()
-                if owner == existing:
+                held = taken.all()
+                owner = held[0][0] if held else None
+                # The same record may be held by several teams: one link per team.
+                if owner == existing and any(row[1] == team for row in held):
                     continue
-                if owner is not None:
+                if owner is not None and owner != existing:
                     raise IntegrityError(
                         f"{agency_id}/{local_id} is already linked to another person",
                         None,

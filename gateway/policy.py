@@ -170,17 +170,34 @@ def relationship(
 ) -> Involvement | None:
     """The requester's legitimate relationship with the person, if there is one.
 
-    A current involvement of the requester's agency; for agencies whose
-    relationships are per team (GP practices), of the requester's own team.
+    A current involvement of the requester's agency, held by a team the
+    requester's own team may rely on (the agency's need-to-know rules: by
+    default its own team or service). Information-governance roles alone make no
+    relationship: a Caldicott guardian sees governance data, not case records,
+    unless their own team is involved.
     """
-    team_scoped = requester.agency in protocol.team_scoped_agencies
+    services = protocol.services_of(requester.agency)
+    governance_only = requester.roles <= protocol.governance_roles
     for involvement in person.involvements:
         if not involvement.current or involvement.agency != requester.agency:
             continue
-        if team_scoped and involvement.team != requester.team:
+        if governance_only and involvement.team != requester.team:
             continue
-        return involvement
+        if services.relates(requester.team, involvement.team):
+            return involvement
     return None
+
+
+def categories_of(
+    clause: Clause, agency: str, person: PersonFacts, protocol: SharingProtocol
+) -> frozenset[str]:
+    """The consent categories an agency's item about the person falls under: the clause's,
+    and any narrower one of the agency's services that hold the person (the trust's mental
+    health teams hold ``health.mental`` records whatever clause they travel under)."""
+    held = protocol.services_of(agency).categories_held(
+        i.team for i in person.involvements if i.agency == agency and i.current
+    )
+    return frozenset({clause.category}) | held
 
 
 def active_grant(
@@ -261,11 +278,7 @@ def decide(
             clause.basis,
             detail=(
                 f"{requester.agency}"
-                + (
-                    f" team {requester.team}"
-                    if requester.agency in protocol.team_scoped_agencies
-                    else ""
-                )
+                + (f" team {requester.team}" if requester.team else "")
                 + " has no current involvement with the person and no break-glass grant"
             ),
         )
@@ -274,7 +287,10 @@ def decide(
         # the protocol governs sharing between agencies.
         return _with_grant(Decision(True, "own record", basis=clause.basis), grant)
     purpose = grant.purpose if grant is not None else requester.purpose
-    return _with_grant(_by_clause(requester, person, item, clause, purpose, consents, now), grant)
+    categories = categories_of(clause, agency, person, protocol)
+    return _with_grant(
+        _by_clause(requester, person, item, clause, categories, purpose, consents, now), grant
+    )
 
 
 def _with_grant(decision: Decision, grant: Grant | None) -> Decision:
@@ -288,6 +304,7 @@ def _by_clause(
     person: PersonFacts,
     item: str,
     clause: Clause,
+    categories: frozenset[str],
     purpose: str,
     consents: Sequence[Consent],
     now: dt.datetime,
@@ -315,14 +332,17 @@ def _by_clause(
             basis=Basis.STATUTORY,
             detail=f"clause {clause.id}: shared under a statutory duty, whatever the consent",
         )
-    applicable = [
-        c
-        for c in consents
-        if c.person_id == person.person_id
-        and c.in_force(now)
-        and c.covers(item, clause.category, requester)
-    ]
-    objection = next((c for c in applicable if c.decision is ConsentDecision.DENY), None)
+    in_force = [c for c in consents if c.person_id == person.person_id and c.in_force(now)]
+    # An objection to any category the item falls under withholds it.
+    objection = next(
+        (
+            c
+            for c in in_force
+            if c.decision is ConsentDecision.DENY
+            and any(c.covers(item, category, requester) for category in categories)
+        ),
+        None,
+    )
     if objection is not None:
         return Decision(
             False,
@@ -334,7 +354,20 @@ def _by_clause(
         )
     if clause.basis is Basis.IMPLIED:
         return Decision(True, clause.id, basis=Basis.IMPLIED)
-    permit = next((c for c in applicable if c.decision is ConsentDecision.PERMIT), None)
+    # Explicit consent must reach every category the item falls under: consent to share
+    # physical health records does not open the mental health team's.
+    permits = [
+        next(
+            (
+                c
+                for c in in_force
+                if c.decision is ConsentDecision.PERMIT and c.covers(item, category, requester)
+            ),
+            None,
+        )
+        for category in sorted(categories)
+    ]
+    permit = permits[0] if all(p is not None for p in permits) else None
     if permit is None:
         return Decision(
             False,

@@ -19,8 +19,27 @@ from typing import Any
 from gateway.agencies import Problems, read_toml
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME
 from gateway.errors import ConfigErrors
+from gateway.protocol_purposes import (
+    PURPOSES,
+    ConsentForm,
+    Establishment,
+    Purpose,
+    parse_consent_forms,
+    parse_purposes,
+    strings,
+)
+from gateway.services import AgencyServices
 
-PURPOSES = ("direct_care", "safeguarding", "emergency", "care_planning", "audit")
+__all__ = [
+    "PURPOSES",
+    "Basis",
+    "Clause",
+    "ConsentForm",
+    "Establishment",
+    "Purpose",
+    "SharingProtocol",
+    "load_protocol",
+]
 
 
 class Basis(Enum):
@@ -59,16 +78,28 @@ class SharingProtocol:
     clauses: tuple[Clause, ...]
     categories: Mapping[str, str]
     roles: Mapping[str, str]
-    purposes: Mapping[str, str]
+    purposes: Mapping[str, Purpose]
     break_glass_roles: frozenset[str]
     break_glass_hours: float
     governance_roles: frozenset[str]
-    team_scoped_agencies: frozenset[str] = frozenset()
+    #: Each agency's need-to-know rules for its own teams (from its agency file).
+    services: Mapping[str, AgencyServices] = field(default_factory=dict)
+    #: The categories a break-glass reason must be given under, with their descriptions.
+    break_glass_reasons: Mapping[str, str] = field(default_factory=dict)
+    #: The kinds of evidence a consent record may cite.
+    consent_forms: Mapping[str, ConsentForm] = field(default_factory=dict)
+    #: ``practitioner@agency`` of guardians who oversee every agency's governance data.
+    lead_guardians: frozenset[str] = frozenset()
     _index: Mapping[tuple[str, str], Clause] = field(default_factory=dict, repr=False)
 
     def clause_for(self, agency: str, item: str) -> Clause | None:
         """The clause covering this agency's item, or None when the protocol does not list it."""
         return self._index.get((agency, item))
+
+    def services_of(self, agency: str) -> AgencyServices:
+        """The agency's need-to-know rules (relationships per team when it declares none)."""
+        found = self.services.get(agency)
+        return found if found is not None else _DEFAULT_SERVICES
 
     def covers(self, agency: str, item: str) -> bool:
         """Whether the protocol lists this agency's item at all."""
@@ -83,8 +114,10 @@ _TOP = {
     "purposes",
     "break_glass",
     "governance",
+    "consent_forms",
     "clause",
 }
+_DEFAULT_SERVICES = AgencyServices()
 _CLAUSE = {
     "id",
     "title",
@@ -97,12 +130,6 @@ _CLAUSE = {
     "sealed",
     "note",
 }
-
-
-def _strings(value: Any) -> list[str] | None:
-    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
-        return list(value)
-    return None
 
 
 def _expand_items(patterns: list[str]) -> tuple[set[str], list[str]]:
@@ -123,9 +150,16 @@ def _expand_items(patterns: list[str]) -> tuple[set[str], list[str]]:
 
 
 def load_protocol(
-    file: Path, agency_ids: set[str], team_scoped: frozenset[str] = frozenset()
+    file: Path,
+    agency_ids: set[str],
+    services: Mapping[str, AgencyServices] | None = None,
 ) -> SharingProtocol:
-    """Read and validate the protocol; raise ConfigErrors naming every problem."""
+    """Read and validate the protocol; raise ConfigErrors naming every problem.
+
+    ``services`` are the agencies' need-to-know rules from their agency files;
+    their narrower categories count as carrying a category.
+    """
+    services = dict(services or {})
     problems = Problems(file)
     doc = read_toml(file)
     for key in sorted(set(doc) - _TOP):
@@ -140,17 +174,12 @@ def load_protocol(
         version = ""
     categories = _described(doc, "categories", problems)
     roles = _described(doc, "roles", problems)
-    purposes = _described(doc, "purposes", problems)
-    for purpose in purposes:
-        if purpose not in PURPOSES:
-            problems.add(
-                f"purposes.{purpose}",
-                "is not a purpose of use the gateway knows",
-                f"Use: {', '.join(PURPOSES)}.",
-            )
     break_glass = doc.get("break_glass", {})
-    bg_roles = _strings(break_glass.get("roles", [])) if isinstance(break_glass, dict) else None
-    hours = break_glass.get("hours", 4) if isinstance(break_glass, dict) else None
+    if not isinstance(break_glass, dict):
+        problems.add("break_glass", "is not a table", "Write [break_glass] with roles and hours.")
+        break_glass = {}
+    bg_roles = strings(break_glass.get("roles", []))
+    hours = break_glass.get("hours", 4)
     if bg_roles is None or any(r not in roles for r in bg_roles):
         problems.add(
             "break_glass.roles",
@@ -163,8 +192,24 @@ def load_protocol(
             "break_glass.hours", f"is {hours!r}", "Write a number of hours from 0.1 to 24."
         )
         hours = 4
+    reasons = break_glass.get("reasons")
+    if (
+        not isinstance(reasons, dict)
+        or not reasons
+        or not all(isinstance(v, str) and v for v in reasons.values())
+    ):
+        problems.add(
+            "break_glass.reasons",
+            "is missing or not a table of reason categories to descriptions",
+            "Write [break_glass.reasons] with the categories a practitioner must choose "
+            'from, e.g. unconscious = "The person cannot be asked and needs urgent care."',
+        )
+        reasons = {}
     governance = doc.get("governance", {})
-    ig_roles = _strings(governance.get("roles", [])) if isinstance(governance, dict) else None
+    if not isinstance(governance, dict):
+        problems.add("governance", "is not a table", "Write [governance] with roles.")
+        governance = {}
+    ig_roles = strings(governance.get("roles", []))
     if ig_roles is None or any(r not in roles for r in ig_roles):
         problems.add(
             "governance.roles",
@@ -172,6 +217,21 @@ def load_protocol(
             "List information-governance roles (caldicott_guardian, ...) declared under [roles].",
         )
         ig_roles = []
+    leads = strings(governance.get("lead_guardians", []))
+    if leads is None or any(
+        "@" not in lead or lead.rsplit("@", 1)[1] not in agency_ids for lead in leads
+    ):
+        problems.add(
+            "governance.lead_guardians",
+            f"is {governance.get('lead_guardians')!r}",
+            'List "practitioner@agency-id" of guardians who oversee every agency\'s '
+            "governance data, or leave it out (each guardian then sees their own agency's).",
+        )
+        leads = []
+    purposes = parse_purposes(
+        doc, roles, frozenset(bg_roles), frozenset(ig_roles), float(hours), problems
+    )
+    forms = parse_consent_forms(doc, problems)
     clauses: list[Clause] = []
     index: dict[tuple[str, str], Clause] = {}
     raw_clauses = doc.get("clause", [])
@@ -203,6 +263,8 @@ def load_protocol(
                     continue
                 index[(agency, item)] = clause
         clauses.append(clause)
+    if not problems.errors:
+        _check_categories_carried(categories, clauses, services, problems)
     if problems.errors:
         raise ConfigErrors(problems.errors)
     return SharingProtocol(
@@ -215,9 +277,34 @@ def load_protocol(
         break_glass_roles=frozenset(bg_roles),
         break_glass_hours=float(hours),
         governance_roles=frozenset(ig_roles),
-        team_scoped_agencies=team_scoped,
+        services=services,
+        break_glass_reasons=dict(reasons),
+        consent_forms=forms,
+        lead_guardians=frozenset(leads),
         _index=index,
     )
+
+
+def _check_categories_carried(
+    categories: Mapping[str, str],
+    clauses: list[Clause],
+    services: Mapping[str, AgencyServices],
+    problems: Problems,
+) -> None:
+    # A consent or objection can be recorded for any declared category; one that no
+    # clause or service carries would be a record that protects nothing.
+    carried = {clause.category for clause in clauses}
+    for agency_services in services.values():
+        carried |= {s.category for s in agency_services.services if s.category is not None}
+    for category in categories:
+        if not any(c == category or c.startswith(category + ".") for c in carried):
+            problems.add(
+                f"categories.{category}",
+                "is carried by no clause and no agency's service, so a consent or objection "
+                "recorded for it would protect nothing",
+                "Name it as the category of the clauses (or an agency file's service) whose "
+                "items it covers, or remove it.",
+            )
 
 
 def _described(doc: Mapping[str, Any], key: str, problems: Problems) -> dict[str, str]:
@@ -238,7 +325,7 @@ def _clause(
     agency_ids: set[str],
     categories: Mapping[str, str],
     roles: Mapping[str, str],
-    purposes: Mapping[str, str],
+    purposes: Mapping[str, Purpose],
     problems: Problems,
 ) -> Clause | None:
     where = f"clause[{position}]"
@@ -255,7 +342,7 @@ def _clause(
         where = f"clause {clause_id}"
     if not isinstance(title, str) or not title:
         problems.add(f"{where}.title", "is missing", "Say in a few words what is shared.")
-    agencies = _strings(raw.get("agencies"))
+    agencies = strings(raw.get("agencies"))
     if agencies is None:
         problems.add(f"{where}.agencies", "is missing", "List the owning agencies' ids.")
         agencies = []
@@ -266,7 +353,7 @@ def _clause(
                 f"names {agency!r}, which is not a registered agency",
                 f"Use one of: {', '.join(sorted(agency_ids))}.",
             )
-    patterns = _strings(raw.get("items"))
+    patterns = strings(raw.get("items"))
     items: set[str] = set()
     if patterns is None:
         problems.add(
@@ -287,7 +374,7 @@ def _clause(
             f"is {category!r}",
             f"Use a category declared under [categories]: {', '.join(sorted(categories))}.",
         )
-    clause_roles = _strings(raw.get("roles"))
+    clause_roles = strings(raw.get("roles"))
     if clause_roles is None or any(role not in roles for role in clause_roles):
         problems.add(
             f"{where}.roles",
@@ -295,7 +382,7 @@ def _clause(
             f"List roles declared under [roles]: {', '.join(sorted(roles))}.",
         )
         clause_roles = []
-    clause_purposes = _strings(raw.get("purposes"))
+    clause_purposes = strings(raw.get("purposes"))
     if clause_purposes is None or any(p not in purposes for p in clause_purposes):
         problems.add(
             f"{where}.purposes",

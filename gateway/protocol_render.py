@@ -3,97 +3,40 @@
 ``fame-gateway protocol render`` writes it. The document says, for every data item
 each agency shares, who receives it, for which purposes and on what basis, and the
 terms around it (relationships, consent, break-glass, sealed items). It is built
-once as a small document model and then written in either format, so the two
-cannot say different things. The output is deterministic (no timestamps, stable
-order) so that the rendering of the shipped protocol can be kept under version
-control and checked for drift.
+once as a small document model (:mod:`gateway.protocol_blocks`) and then written
+in either format, so the two cannot say different things; the terms of section 1
+(purposes, relationships, categories, consent evidence, break-glass, governance)
+are built in :mod:`gateway.protocol_terms`. The output is deterministic (no
+timestamps, stable order) so that the rendering of the shipped protocol can be
+kept under version control and checked for drift.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 from gateway.agencies import AgencyConfig
 from gateway.catalogue import ITEMS, RECORD_SETS
 from gateway.protocol import Clause, SharingProtocol
+from gateway.protocol_blocks import (
+    Block,
+    Bullets,
+    Heading,
+    Namer,
+    Para,
+    Table,
+    Text,
+    code,
+    codes,
+    declared_order,
+    slug,
+    strong,
+    t,
+)
+from gateway.protocol_terms import terms
 
 __all__ = ["render_html", "render_markdown"]
-
-# ----------------------------------------------------------------------------- document model
-
-
-@dataclass(frozen=True)
-class _Run:
-    """One run of inline text: its style ("" plain, "code" or "strong") and its text."""
-
-    style: str
-    text: str
-
-
-#: Inline text: runs in order.
-Text = tuple[_Run, ...]
-#: An agency's display name from its id.
-_Namer = Callable[[str], str]
-
-
-@dataclass(frozen=True)
-class _Heading:
-    level: int
-    text: Text
-    anchor: str = ""
-
-
-@dataclass(frozen=True)
-class _Para:
-    text: Text
-
-
-@dataclass(frozen=True)
-class _Bullets:
-    items: tuple[Text, ...]
-
-
-@dataclass(frozen=True)
-class _Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[Text, ...], ...]
-
-
-_Block = _Heading | _Para | _Bullets | _Table
-
-
-def _t(*parts: str | _Run | Text) -> Text:
-    """Inline text from plain strings, styled runs and other texts, in order."""
-    runs: list[_Run] = []
-    for part in parts:
-        if isinstance(part, str):
-            runs.append(_Run("", part))
-        elif isinstance(part, _Run):
-            runs.append(part)
-        else:
-            runs.extend(part)
-    return tuple(runs)
-
-
-def _code(text: str) -> _Run:
-    return _Run("code", text)
-
-
-def _strong(text: str) -> _Run:
-    return _Run("strong", text)
-
-
-def _codes(names: Iterable[str]) -> Text:
-    """Identifiers as code, separated by commas; "none" when there are none."""
-    runs: list[_Run] = []
-    for position, name in enumerate(names):
-        if position:
-            runs.append(_Run("", ", "))
-        runs.append(_code(name))
-    return tuple(runs) or (_Run("", "none"),)
-
 
 # ----------------------------------------------------------------------------- ordering
 
@@ -102,12 +45,6 @@ _ITEM_ORDER = {name: position for position, name in enumerate(ITEMS)}
 
 def _item_key(item: str) -> tuple[int, str]:
     return (_ITEM_ORDER.get(item, len(_ITEM_ORDER)), item)
-
-
-def _declared_order(names: Iterable[str], declared: Iterable[str]) -> list[str]:
-    """``names`` in the order the protocol declares them; undeclared ones last, sorted."""
-    order = {name: position for position, name in enumerate(declared)}
-    return sorted(names, key=lambda name: (order.get(name, len(order)), name))
 
 
 def _item_patterns(items: Iterable[str]) -> list[str]:
@@ -128,51 +65,23 @@ def _item_patterns(items: Iterable[str]) -> list[str]:
     return patterns
 
 
-def _hours(hours: float) -> str:
-    amount = f"{hours:g}"
-    return f"{amount} hour" if amount == "1" else f"{amount} hours"
-
-
 # ----------------------------------------------------------------------------- the document
 
-_BASES: tuple[tuple[str, str], ...] = (
-    (
-        "Explicit",
-        "Shared only while the person's recorded consent is in force: consent for the item "
-        "or for its category, given to the recipient's agency or role (or to everyone). "
-        "An objection withholds it.",
-    ),
-    (
-        "Implied",
-        "Shared with the clause's roles for the clause's purposes unless the person has "
-        "objected (to the item or its category, for the recipient's agency or role).",
-    ),
-    (
-        "Statutory",
-        "Shared under a legal duty, for the clause's purposes only, whatever the person's "
-        "consent or objection. Every disclosure is recorded in the audit trail.",
-    ),
-    (
-        "Sealed",
-        "Never leaves the owning agency: no role, purpose, consent or break-glass opens it.",
-    ),
-)
 
-
-def _document(protocol: SharingProtocol, agencies: Sequence[AgencyConfig]) -> list[_Block]:
+def _document(protocol: SharingProtocol, agencies: Sequence[AgencyConfig]) -> list[Block]:
     names = {agency.id: agency.name for agency in agencies}
-    team_scoped = set(protocol.team_scoped_agencies) | {
-        agency.id for agency in agencies if agency.teams_matter
-    }
+    # The protocol carries the agencies' rules when the gateway loaded them together;
+    # otherwise each registration's own.
+    services = {agency.id: protocol.services.get(agency.id, agency.services) for agency in agencies}
 
     def agency_name(agency_id: str) -> str:
         return names.get(agency_id, agency_id)
 
-    blocks: list[_Block] = [
-        _Heading(1, _t(protocol.title)),
-        _Para(_t(_strong("Version"), " ", protocol.version)),
-        _Para(
-            _t(
+    blocks: list[Block] = [
+        Heading(1, t(protocol.title)),
+        Para(t(strong("Version"), " ", protocol.version)),
+        Para(
+            t(
                 "This protocol lists every data item the agencies below share through the "
                 "FAME Gateway: who may receive it, for which purposes and on what basis. "
                 "What it does not list is never shared. The gateway applies it to every "
@@ -180,137 +89,24 @@ def _document(protocol: SharingProtocol, agencies: Sequence[AgencyConfig]) -> li
                 "audit trail; values are never written to the audit."
             )
         ),
-        _Para(
-            _t(
+        Para(
+            t(
                 "This document is generated from the protocol the gateway runs (",
-                _code("fame-gateway protocol render"),
+                code("fame-gateway protocol render"),
                 "); change the protocol file, not this document.",
             )
         ),
-        _Heading(2, _t("1. How the protocol is applied"), "how"),
-        _Heading(3, _t("Bases for sharing"), "bases"),
-        _Table(("Basis", "Meaning"), tuple((_t(_strong(b)), _t(m)) for b, m in _BASES)),
-        _Para(
-            _t(
-                "Whatever the basis, a recipient must hold one of the clause's roles, ask for "
-                "one of its purposes, and have a legitimate relationship with the person: "
-                "their own agency currently involved with the person, or an active "
-                "break-glass grant. A role alone is not enough."
-            )
-        ),
     ]
-    if team_scoped:
-        blocks.append(
-            _Para(
-                _t(
-                    "For ",
-                    _joined([agency_name(a) for a in sorted(team_scoped)]),
-                    " the relationship is with the practitioner's own team: a practitioner of "
-                    "another team of the same agency has none.",
-                )
-            )
-        )
-    blocks.append(
-        _Para(
-            _t(
-                "An agency's own practitioners with a relationship see the agency's own "
-                "records; the clauses govern what passes between agencies."
-            )
-        )
-    )
+    blocks += terms(protocol, services, agency_name)
 
-    blocks += [
-        _Heading(3, _t("Purposes of use"), "purposes"),
-        _Table(
-            ("Purpose", "Meaning"),
-            tuple((_t(_code(name)), _t(text)) for name, text in protocol.purposes.items()),
-        ),
-        _Heading(3, _t("Roles"), "roles"),
-        _Table(
-            ("Role", "Description", "May break glass", "Governance"),
-            tuple(
-                (
-                    _t(_code(name)),
-                    _t(text),
-                    _t("yes" if name in protocol.break_glass_roles else "no"),
-                    _t("yes" if name in protocol.governance_roles else "no"),
-                )
-                for name, text in protocol.roles.items()
-            ),
-        ),
-        _Heading(3, _t("Categories"), "categories"),
-        _Para(
-            _t(
-                "Consent and objections are recorded per category or per item. A record for a "
-                "category covers its sub-categories: one for ",
-                _code("health"),
-                " also covers ",
-                _code("health.mental"),
-                ".",
-            )
-        ),
-        _Table(
-            ("Category", "Description"),
-            tuple((_t(_code(name)), _t(text)) for name, text in protocol.categories.items()),
-        ),
-        _Heading(3, _t("Break-glass"), "break-glass"),
-    ]
-    bg_roles = _declared_order(protocol.break_glass_roles, protocol.roles)
-    if bg_roles:
-        blocks.append(
-            _Bullets(
-                (
-                    _t(
-                        "Who may: practitioners in the roles ",
-                        _codes(bg_roles),
-                        ", for a person they have no relationship with, stating the reason.",
-                    ),
-                    _t(
-                        "How long: the grant lasts ",
-                        _hours(protocol.break_glass_hours),
-                        ", covers one person, is the practitioner's alone, and can be ended "
-                        "sooner.",
-                    ),
-                    _t(
-                        "What it opens: under a grant the purpose of use is ",
-                        _code("emergency"),
-                        ". Only clauses that list that purpose and the practitioner's role "
-                        "apply; explicit items still need consent and an objection still "
-                        "withholds an implied item.",
-                    ),
-                    _t(_strong("Sealed items never open"), ", break-glass included."),
-                    _t(
-                        "Every access under a grant is marked as break-glass in the audit "
-                        "trail and reviewed by the governance roles."
-                    ),
-                )
-            )
-        )
-    else:
-        blocks.append(_Para(_t("No role may break glass under this protocol.")))
-    blocks += [
-        _Heading(3, _t("Governance"), "governance"),
-        _Para(
-            _t(
-                "The roles ",
-                _codes(_declared_order(protocol.governance_roles, protocol.roles)),
-                " sign this protocol for their agency and review the audit trail: "
-                "every disclosure and every break-glass access.",
-            )
-        ),
-    ]
-
-    blocks.append(_Heading(2, _t("2. Clauses"), "clauses"))
+    blocks.append(Heading(2, t("2. Clauses"), "clauses"))
     for clause in protocol.clauses:
         blocks += _clause_blocks(protocol, clause, agency_name)
 
-    blocks.append(_Heading(2, _t("3. Items by agency"), "items"))
+    blocks.append(Heading(2, t("3. Items by agency"), "items"))
     blocks.append(
-        _Para(
-            _t(
-                "Every item each agency shares, in catalogue order, with the clause that "
-                "governs it."
-            )
+        Para(
+            t("Every item each agency shares, in catalogue order, with the clause that governs it.")
         )
     )
     covered: dict[str, dict[str, Clause]] = {}
@@ -325,19 +121,19 @@ def _document(protocol: SharingProtocol, agencies: Sequence[AgencyConfig]) -> li
         )
 
     blocks += [
-        _Heading(2, _t("4. Sign-off"), "sign-off"),
-        _Para(
-            _t(
+        Heading(2, t("4. Sign-off"), "sign-off"),
+        Para(
+            t(
                 "Signed for each agency by its Caldicott Guardian or information governance "
                 "lead, for version ",
                 protocol.version,
                 ".",
             )
         ),
-        _Table(
+        Table(
             ("Agency", "Name", "Role", "Signature", "Date"),
             tuple(
-                (_t(agency_name(a)), _t(""), _t(""), _t(""), _t(""))
+                (t(agency_name(a)), t(""), t(""), t(""), t(""))
                 for a in sorted(set(covered) | set(mapped))
             ),
         ),
@@ -345,54 +141,47 @@ def _document(protocol: SharingProtocol, agencies: Sequence[AgencyConfig]) -> li
     return blocks
 
 
-def _joined(words: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
-
-
 def _basis_text(clause: Clause) -> Text:
     if clause.sealed:
-        return _t(_strong("SEALED"))
-    return _t(clause.basis.value)
+        return t(strong("SEALED"))
+    return t(clause.basis.value)
 
 
-def _clause_blocks(protocol: SharingProtocol, clause: Clause, agency_name: _Namer) -> list[_Block]:
+def _clause_blocks(protocol: SharingProtocol, clause: Clause, agency_name: Namer) -> list[Block]:
     agencies = sorted(clause.agencies, key=lambda a: (agency_name(a), a))
     lines: list[Text] = [
-        _t(_strong("Shared by:"), " ", ", ".join(agency_name(a) for a in agencies) or "none"),
-        _t(_strong("Items:"), " ", _codes(_item_patterns(clause.items))),
-        _t(_strong("Category:"), " ", _code(clause.category)),
+        t(strong("Shared by:"), " ", ", ".join(agency_name(a) for a in agencies) or "none"),
+        t(strong("Items:"), " ", codes(_item_patterns(clause.items))),
+        t(strong("Category:"), " ", code(clause.category)),
     ]
     if clause.sealed:
         lines.append(
-            _t(
-                _strong("Sealed:"),
+            t(
+                strong("Sealed:"),
                 " never leaves the owning agency; no role, purpose, consent or break-glass "
                 "opens it.",
             )
         )
     else:
         lines += [
-            _t(
-                _strong("Recipients:"),
+            t(
+                strong("Recipients:"),
                 " ",
-                _codes(_declared_order(clause.roles, protocol.roles)),
+                codes(declared_order(clause.roles, protocol.roles)),
             ),
-            _t(
-                _strong("Purposes:"),
+            t(
+                strong("Purposes:"),
                 " ",
-                _codes(_declared_order(clause.purposes, protocol.purposes)),
+                codes(declared_order(clause.purposes, protocol.purposes)),
             ),
-            _t(_strong("Basis:"), " ", clause.basis.value),
+            t(strong("Basis:"), " ", clause.basis.value),
         ]
-    blocks: list[_Block] = [
-        _Heading(3, _t(clause.id, " ", clause.title), _slug(clause.id)),
-        _Bullets(tuple(lines)),
+    blocks: list[Block] = [
+        Heading(3, t(clause.id, " ", clause.title), slug(clause.id)),
+        Bullets(tuple(lines)),
     ]
     if clause.note:
-        blocks.append(_Para(_t(clause.note)))
+        blocks.append(Para(t(clause.note)))
     return blocks
 
 
@@ -402,65 +191,61 @@ def _agency_blocks(
     name: str,
     covered: dict[str, Clause],
     mapped: dict[str, frozenset[str]],
-) -> list[_Block]:
-    blocks: list[_Block] = [_Heading(3, _t(name, " (", _code(agency_id), ")"), _slug(agency_id))]
+) -> list[Block]:
+    blocks: list[Block] = [Heading(3, t(name, " (", code(agency_id), ")"), slug(agency_id))]
     if not covered:
-        blocks.append(_Para(_t("This agency shares nothing under this protocol.")))
+        blocks.append(Para(t("This agency shares nothing under this protocol.")))
     else:
         rows: list[tuple[Text, ...]] = []
         for item in sorted(covered, key=_item_key):
             clause = covered[item]
             spec = ITEMS.get(item)
-            described = _t(_code(item), " — ", spec.description) if spec else _t(_code(item))
+            described = t(code(item), " — ", spec.description) if spec else t(code(item))
             if clause.sealed:
-                recipients = _t("none outside the agency")
-                purposes: Text = _t("none")
+                recipients = t("none outside the agency")
+                purposes: Text = t("none")
             else:
-                recipients = _codes(_declared_order(clause.roles, protocol.roles))
-                purposes = _codes(_declared_order(clause.purposes, protocol.purposes))
+                recipients = codes(declared_order(clause.roles, protocol.roles))
+                purposes = codes(declared_order(clause.purposes, protocol.purposes))
             rows.append(
                 (
                     described,
-                    _t(_code(clause.category)),
+                    t(code(clause.category)),
                     recipients,
                     purposes,
                     _basis_text(clause),
-                    _t(clause.id),
+                    t(clause.id),
                 )
             )
         blocks.append(
-            _Table(("Item", "Category", "Recipients", "Purposes", "Basis", "Clause"), tuple(rows))
+            Table(("Item", "Category", "Recipients", "Purposes", "Basis", "Clause"), tuple(rows))
         )
     if agency_id in mapped:
         unmapped = sorted(set(covered) - mapped[agency_id], key=_item_key)
         unlisted = sorted(mapped[agency_id] - set(covered), key=_item_key)
         if unmapped:
             blocks.append(
-                _Para(
-                    _t(
+                Para(
+                    t(
                         "Listed above but not mapped by the agency's registration, so there is "
                         "nothing to share yet: ",
-                        _codes(unmapped),
+                        codes(unmapped),
                         ".",
                     )
                 )
             )
         if unlisted:
             blocks.append(
-                _Para(
-                    _t(
-                        _strong("Mapped by the agency but in no clause, so never shared:"),
+                Para(
+                    t(
+                        strong("Mapped by the agency but in no clause, so never shared:"),
                         " ",
-                        _codes(unlisted),
+                        codes(unlisted),
                         ".",
                     )
                 )
             )
     return blocks
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower())
 
 
 # ----------------------------------------------------------------------------- writers
@@ -476,14 +261,18 @@ def _md_escape(text: str) -> str:
     )
 
 
-def _md_inline(text: Text) -> str:
+def _md_inline(text: Text, in_table: bool = False) -> str:
     out: list[str] = []
     for run in text:
         if run.style == "code":
             fence = "``" if "`" in run.text else "`"
             pad = " " if fence == "``" else ""
-            code = run.text.replace("|", "\\|").replace("\n", " ")
-            out.append(f"{fence}{pad}{code}{pad}{fence}")
+            literal = run.text.replace("\n", " ")
+            if in_table:
+                # A table cell ends at an unescaped pipe even inside code; elsewhere a
+                # backslash in code would be shown as written.
+                literal = literal.replace("|", "\\|")
+            out.append(f"{fence}{pad}{literal}{pad}{fence}")
         elif run.style == "strong":
             out.append(f"**{_md_escape(run.text)}**")
         else:
@@ -499,11 +288,11 @@ def render_markdown(protocol: SharingProtocol, agencies: Sequence[AgencyConfig])
     """
     chunks: list[str] = []
     for block in _document(protocol, agencies):
-        if isinstance(block, _Heading):
+        if isinstance(block, Heading):
             chunks.append(f"{'#' * block.level} {_md_inline(block.text)}")
-        elif isinstance(block, _Para):
+        elif isinstance(block, Para):
             chunks.append(_md_inline(block.text))
-        elif isinstance(block, _Bullets):
+        elif isinstance(block, Bullets):
             chunks.append("\n".join(f"- {_md_inline(item)}" for item in block.items))
         else:
             lines = [
@@ -511,7 +300,8 @@ def render_markdown(protocol: SharingProtocol, agencies: Sequence[AgencyConfig])
                 "|" + "|".join("---" for _ in block.header) + "|",
             ]
             lines += [
-                "| " + " | ".join(_md_inline(cell) for cell in row) + " |" for row in block.rows
+                "| " + " | ".join(_md_inline(cell, in_table=True) for cell in row) + " |"
+                for row in block.rows
             ]
             chunks.append("\n".join(lines))
     return "\n\n".join(chunks) + "\n"
@@ -550,13 +340,13 @@ def render_html(protocol: SharingProtocol, agencies: Sequence[AgencyConfig]) -> 
     """
     body: list[str] = []
     for block in _document(protocol, agencies):
-        if isinstance(block, _Heading):
+        if isinstance(block, Heading):
             anchor = f' id="{html.escape(block.anchor)}"' if block.anchor else ""
             level = block.level
             body.append(f"<h{level}{anchor}>{_html_inline(block.text)}</h{level}>")
-        elif isinstance(block, _Para):
+        elif isinstance(block, Para):
             body.append(f"<p>{_html_inline(block.text)}</p>")
-        elif isinstance(block, _Bullets):
+        elif isinstance(block, Bullets):
             items = "\n".join(f"<li>{_html_inline(item)}</li>" for item in block.items)
             body.append(f"<ul>\n{items}\n</ul>")
         else:

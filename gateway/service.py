@@ -18,12 +18,13 @@ from gateway.cache import AnswerCache
 from gateway.documents import DocumentCache
 from gateway.errors import ConfigError, ConfigErrors
 from gateway.fanout import AgencyRef, Fanout
-from gateway.governance import Clock, Governance, utc_now
+from gateway.governance import Governance
 from gateway.metrics import GatewayMetrics
 from gateway.person_index import PersonIndex
 from gateway.resilience import AgencyGuard, CircuitState
 from gateway.settings import Settings
 from gateway.state import create_schema, create_state_engine
+from gateway.times import Clock, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Gateway:
             return []
         self.audit.open()
         await create_schema(self.state_engine)
+        if not self.settings.demo:
+            await self._refuse_demo_ids()
         self.http = aiohttp.ClientSession()
         await self.authenticator.load_keys(self.http)
         for connector in self.connectors.values():
@@ -114,6 +117,22 @@ class Gateway:
                 raise ConfigErrors(problems)
         self.started = True
         return checks
+
+    async def _refuse_demo_ids(self) -> None:
+        # Ids derived from NHS numbers would let anyone holding a number compute the id,
+        # and ask whether the person exists: production indexes hold random ids only.
+        derived = await self.index.demo_ids()
+        if derived:
+            await self.audit.close()
+            await self.state_engine.dispose()
+            raise ConfigError(
+                self.settings.config_dir,
+                "state_database",
+                f"mode is production, but the person index holds ids the demo derives from "
+                f"NHS numbers (e.g. {derived[0]})",
+                "Point state_database at the production state database, not the demo's; or, "
+                'to run the demo, write mode = "demo"',
+            )
 
     async def stop(self) -> None:
         """Close connectors, the HTTP session and the state database."""

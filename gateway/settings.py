@@ -173,7 +173,7 @@ def load_settings(file: Path) -> Settings:
             protocol = load_protocol(
                 config_dir / protocol_file,
                 {a.id for a in agencies},
-                frozenset(a.id for a in agencies if a.teams_matter),
+                {a.id: a.services for a in agencies},
             )
         except ConfigErrors as exc:
             errors.extend(exc.errors)
@@ -181,6 +181,7 @@ def load_settings(file: Path) -> Settings:
             errors.append(exc)
         else:
             errors.extend(_uncovered(agencies, protocol))
+            errors.extend(_unknown_service_categories(agencies, protocol))
     errors = problems.errors + errors
     if errors:
         raise ConfigErrors(errors)
@@ -216,6 +217,24 @@ def load_settings(file: Path) -> Settings:
         quiet_withholding=detail == "quiet",
         audit_signing_key_file=signing_path.resolve() if signing_path else None,
     )
+
+
+def _unknown_service_categories(
+    agencies: tuple[AgencyConfig, ...], protocol: SharingProtocol
+) -> list[ConfigError]:
+    """Services whose narrower consent category the protocol does not declare."""
+    return [
+        ConfigError(
+            agency.file,
+            f"services.{service.id}.category",
+            f"is {service.category!r}, which the sharing protocol does not declare",
+            f"Use a category under [categories] of the protocol: "
+            f"{', '.join(sorted(protocol.categories))}.",
+        )
+        for agency in agencies
+        for service in agency.services.services
+        if service.category is not None and service.category not in protocol.categories
+    ]
 
 
 def _uncovered(agencies: tuple[AgencyConfig, ...], protocol: SharingProtocol) -> list[ConfigError]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Date,
     DateTime,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    inspect,
     select,
 )
 from sqlalchemy.exc import IntegrityError
@@ -46,10 +48,13 @@ person_links = Table(
     Column("person_id", String(64), nullable=False),
     Column("agency_id", String(64), nullable=False),
     Column("local_id", String(128), nullable=False),
-    # The involvement behind the link: which team holds the person, and whether it is current.
+    # The involvement behind the link: which team holds the person, and whether it is current;
+    # the team decides which of the agency's own practitioners have a relationship.
     Column("team", String(100), nullable=True),
     Column("current", Boolean, nullable=False, default=True),
-    UniqueConstraint("agency_id", "local_id", name="uq_person_links_agency_local"),
+    # One agency record may be held by several teams (district nursing and the mental
+    # health team): one link per team, all to the same person.
+    UniqueConstraint("agency_id", "local_id", "team", name="uq_person_links_agency_local_team"),
     Index("ix_person_links_person", "person_id"),
 )
 
@@ -70,6 +75,10 @@ consents = Table(
     Column("recorded_by", String(200), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("reference", Text, nullable=False),
+    # Which kind of evidence (a protocol consent form) the reference cites.
+    Column("reference_form", String(64), nullable=True),
+    # The evidence cited for the withdrawal: an objection is lifted only on the person's own words.
+    Column("withdrawn_reference", Text, nullable=True),
 )
 
 break_glass_grants = Table(
@@ -82,9 +91,17 @@ break_glass_grants = Table(
     Column("reason", Text, nullable=False),
     # emergency (break-glass) or safeguarding (a recorded enquiry or referral)
     Column("purpose", String(32), nullable=False, default="emergency"),
+    # Break-glass: the protocol's reason category chosen; safeguarding: the enquiry or
+    # referral reference the grant serves.
+    Column("reason_category", String(64), nullable=True),
+    Column("reference", String(100), nullable=True),
     Column("granted_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True), nullable=True),
+    # Who ended it early (the holder, or a guardian revoking it or reviewing it as
+    # inappropriate) and why.
+    Column("ended_by", String(200), nullable=True),
+    Column("end_reason", Text, nullable=True),
     # The Caldicott guardian's review of the emergency access.
     Column("reviewed_at", DateTime(timezone=True), nullable=True),
     Column("reviewed_by", String(200), nullable=True),
@@ -103,6 +120,10 @@ break_glass_notifications = Table(
     Column("practitioner", String(200), nullable=False),
     Column("requester_agency", String(64), nullable=False),
     Column("first_disclosed_at", DateTime(timezone=True), nullable=False),
+    # The agency was told the grant was ended by a guardian (revoked, or reviewed as
+    # inappropriate): which event, and when.
+    Column("ended_notice", String(32), nullable=True),
+    Column("ended_notified_at", DateTime(timezone=True), nullable=True),
 )
 
 #: The disclosure audit, append-only and hash-chained. An ``intent`` record is
@@ -119,6 +140,8 @@ disclosures = Table(
     Column("request_id", String(64), nullable=False, index=True),
     Column("query_hash", String(64), nullable=False),
     Column("practitioner", String(200), nullable=False),
+    # The name the token gave, so that the person's report can say who looked.
+    Column("practitioner_name", String(200), nullable=True),
     Column("requester_agency", String(64), nullable=False),
     Column("requester_team", String(100), nullable=True),
     Column("roles", Text, nullable=False),
@@ -180,9 +203,30 @@ async def create_schema(engine: AsyncEngine) -> None:
     """
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+        await conn.run_sync(_add_missing_columns)
     try:
         async with engine.begin() as conn:
             if (await conn.execute(select(audit_head.c.id))).first() is None:
                 await conn.execute(audit_head.insert().values(id=1, seq=0, hash="0" * 64))
     except IntegrityError:
         pass  # another process created it first
+
+
+#: Columns added to existing tables since they were first created: (table, column).
+_ADDED_COLUMNS = (("disclosures", "practitioner_name"),)
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Add columns a state database created by an earlier version lacks.
+
+    ``create_all`` creates missing tables only; an audit chain written before a
+    column existed keeps its records, and its hashes, as they were.
+    """
+    inspector = inspect(conn)
+    for table_name, column_name in _ADDED_COLUMNS:
+        present = {column["name"] for column in inspector.get_columns(table_name)}
+        if column_name in present:
+            continue
+        column = metadata.tables[table_name].c[column_name]
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {kind}")

@@ -70,8 +70,14 @@ def mint_token(
     roles: tuple[str, ...],
     name: str | None = None,
     lifetime_seconds: int = 8 * 3600,
+    purposes: tuple[str, ...] | None = None,
 ) -> str:
-    """A token as the agency's identity provider would issue it; demo mode only."""
+    """A token as the agency's identity provider would issue it; demo mode only.
+
+    ``purposes`` becomes the ``purpose_of_use`` claim: the purposes of use the
+    identity provider vouches the practitioner may work for (none: the protocol's
+    asserted purposes for their roles).
+    """
     if not settings.demo:
         raise DemoOnlyError(
             "tokens are minted only in demo mode; in production practitioners sign in with "
@@ -98,4 +104,6 @@ def mint_token(
         claims["team"] = team
     if name is not None:
         claims["name"] = name
+    if purposes is not None:
+        claims["purpose_of_use"] = list(purposes)
     return jwt.encode({"alg": issuer.algorithms[0], "kid": key.kid}, claims, key)

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.audit_records import DISCLOSURE, INTENT
 from gateway.state import disclosures
 
 #: The role a request is counted under when its requester has none.
@@ -142,10 +143,12 @@ def summarise(
         request_id = str(record["request_id"])
         roles = [role for role in str(record["roles"] or "").split(",") if role] or [NO_ROLE]
         keyed = [tallies[(str(record["requester_agency"]), role)] for role in roles]
-        if record["kind"] == "intent":
+        if record["kind"] == INTENT:
             for tally in keyed:
                 tally.queries.add(request_id)
             continue
+        if record["kind"] != DISCLOSURE:
+            continue  # a lookup showed an index entry: no item was disclosed or withheld
         agencies: Mapping[str, Mapping[str, Any]] = json.loads(record["agencies"] or "{}")
         disclosed = 0
         withheld: Counter[str] = Counter()

@@ -10,6 +10,7 @@ import graphene
 from connectors.base import DateRange, Row
 from gateway.catalogue import RECORD_SETS_BY_NAME, SECTIONS
 from gateway.execution import source_only
+from gateway.fanout import AgencyRef as AgencyRefValue
 from gateway.fanout import PersonView
 from gateway.planner import PERSON_RECORD_FIELDS, section_field_name
 from resolvers.records import RECORD_TYPES, SECTION_TYPES, AgencyRef, record_list_field
@@ -41,6 +42,12 @@ def _resolve_timeline(
     return selected
 
 
+def _resolve_known_to(view: PersonView, info: Any) -> list[AgencyRefValue]:
+    # Which agencies know the person is index information: the audit records it as a lookup.
+    info.context.looked_up((view.id,))
+    return [info.context.gateway.agency_ref(agency_id) for agency_id in view.agencies]
+
+
 def _person_attrs() -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "Meta": type(
@@ -60,9 +67,7 @@ def _person_attrs() -> dict[str, Any]:
             graphene.NonNull(AgencyRef),
             required=True,
             description="The registered agencies whose records are linked to this person.",
-            resolver=lambda view, info: [
-                info.context.gateway.agency_ref(agency_id) for agency_id in view.agencies
-            ],
+            resolver=_resolve_known_to,
         ),
         "demographics": graphene.Field(
             RECORD_TYPES["demographics"],

@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from gateway.context import RequestContext
 from gateway.fanout import PersonView
 from gateway.planner import plan_people
+from resolvers.errors import person_not_available
 from resolvers.governance import GovernanceQuery
 from resolvers.person import Person
 
@@ -72,7 +73,11 @@ class Query(GovernanceQuery):
     person = graphene.Field(
         Person,
         id=graphene.ID(required=True, description="The gateway's person id."),
-        description="One person, assembled from every agency holding them.",
+        description=(
+            "One person, assembled from every agency holding them. A person you have no "
+            "current involvement with and no break-glass grant for is answered exactly as an "
+            "unknown id is: null, with a NOT_FOUND error."
+        ),
     )
     caseload = graphene.List(
         graphene.NonNull(Person),
@@ -89,7 +94,7 @@ class Query(GovernanceQuery):
     )
 
     @staticmethod
-    async def resolve_person(_root: None, info: Any, id: str) -> PersonView | None:
+    async def resolve_person(_root: None, info: Any, id: str) -> PersonView:
         """Plan the selection, ask each agency once, return the assembled view."""
         context: RequestContext = info.context
         plan = plan_people(info)
@@ -97,7 +102,10 @@ class Query(GovernanceQuery):
             context.requester, [id], plan, context.deadline, context.intent
         )
         context.record(tuple(info.path.as_list()), assembly, plan)
-        return assembly.views.get(id)
+        view = assembly.views.get(id)
+        if view is None:
+            raise person_not_available()
+        return view
 
     @staticmethod
     async def resolve_caseload(_root: None, info: Any, first: int, offset: int) -> list[PersonView]:
@@ -109,14 +117,16 @@ class Query(GovernanceQuery):
         if offset < 0:
             raise GraphQLError("offset cannot be negative")
         requester = context.requester
-        team_scoped = requester.agency in context.gateway.settings.protocol.team_scoped_agencies
-        if team_scoped and requester.team is None:
+        visible = context.gateway.settings.protocol.services_of(requester.agency).visible_teams(
+            requester.team
+        )
+        if visible is not None and requester.team is None:
             raise GraphQLError(
                 "your agency's relationships are per team, and your token names no team"
             )
-        # Only people the requester's agency (or team) is currently involved with.
+        # Only people held by the requester's team, or by services open to it.
         person_ids = await context.gateway.index.people_of_agency(
-            requester.agency, first, offset, team=requester.team if team_scoped else None
+            requester.agency, first, offset, teams=visible
         )
         plan = plan_people(info)
         assembly = await context.gateway.fanout.assemble(

@@ -5,8 +5,19 @@ from __future__ import annotations
 import graphene
 from graphql import print_schema
 
-from resolvers.governance import Mutation
-from resolvers.query import Query
+from resolvers.break_glass import GrantMutation
+from resolvers.consent import ConsentMutation, ConsentQuery
+from resolvers.oversight import OversightMutation, OversightQuery
+from resolvers.query import Query as RecordsQuery
+
+
+class Query(RecordsQuery, ConsentQuery, OversightQuery):
+    """People's records, the protocol, consent and oversight."""
+
+
+class Mutation(ConsentMutation, GrantMutation, OversightMutation):
+    """Changes to consent and grants; records are never changed by the gateway."""
+
 
 schema = graphene.Schema(query=Query, mutation=Mutation, auto_camelcase=True)
 

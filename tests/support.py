@@ -22,17 +22,18 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from bench.config import protocol_preamble
 from gateway.app import create_app
 from gateway.demo.community_api import CommunityHealthApi
 from gateway.demo.practitioners import practitioner
 from gateway.demo.runner import demo_person_id, seed_person_index
 from gateway.demo.stores import write_sql_stores
 from gateway.demo.synthetic import Population
-from gateway.governance import Clock, utc_now
 from gateway.person_index import PersonIndex
 from gateway.service import Gateway
 from gateway.settings import Settings, load_settings
 from gateway.state import create_schema, create_state_engine
+from gateway.times import Clock, utc_now
 from gateway.tokens import generate_demo_keys, mint_token
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,21 +89,13 @@ def permissive_protocol() -> str:
     demo = tomllib.loads((DEMO_CONFIG / "sharing-protocol.toml").read_text())
     roles = sorted(demo["roles"])
     purposes = sorted(demo["purposes"])
-    lines = [
-        'title = "Permissive test protocol"',
-        'version = "test"',
-        "[categories]",
-        'everything = "Everything"',
-        "[roles]",
-        *(f'{role} = "{role}"' for role in roles),
-        "[purposes]",
-        *(f'{purpose} = "{purpose}"' for purpose in purposes),
-        "[break_glass]",
-        f"roles = {roles!r}".replace("'", '"'),
-        "hours = 4",
-        "[governance]",
-        'roles = ["caldicott_guardian"]',
-    ]
+    # The demo trust's mental health service holds health.mental records: declare it.
+    lines = protocol_preamble(
+        "Permissive test protocol",
+        roles,
+        ["caldicott_guardian", "ig_lead"],
+        ("everything", "health.mental"),
+    )
     for file in sorted((DEMO_CONFIG / "agencies").glob("*.toml")):
         items = sorted(tomllib.loads(file.read_text())["items"])
         lines += [

@@ -21,14 +21,39 @@ PRACTITIONERS: tuple[Practitioner, ...] = (
         "sw-patel",
         "Priya Patel",
         "shire-adult-social-care",
-        "Older Adults North",
+        "Older People's Team (North)",
         ("social_worker",),
     ),
     Practitioner(
-        "dn-hughes", "Gareth Hughes", "shire-community-health", "District Nursing East", ("nurse",)
+        "sw-carver",
+        "Ben Carver",
+        "shire-adult-social-care",
+        "Mental Health Social Work Team",
+        ("social_worker",),
     ),
     Practitioner(
-        "ho-evans", "Megan Evans", "shire-housing", "Tenancy Support", ("housing_officer",)
+        "dn-hughes",
+        "Gareth Hughes",
+        "shire-community-health",
+        "District Nursing (Shirebridge)",
+        ("nurse",),
+    ),
+    Practitioner(
+        "cpn-taylor",
+        "Chris Taylor",
+        "shire-community-health",
+        "Adult Community Mental Health Team",
+        ("nurse",),
+    ),
+    Practitioner(
+        "sn-pemberton",
+        "Kate Pemberton",
+        "shire-community-health",
+        "School Nursing (Wrekinton)",
+        ("nurse",),
+    ),
+    Practitioner(
+        "ho-evans", "Megan Evans", "shire-housing", "Tenancy Sustainment Team", ("housing_officer",)
     ),
     Practitioner("dr-okafor", "Dr Ada Okafor", "riverside-gp", "riverside-gp", ("gp",)),
     Practitioner("dr-lewis", "Dr Tom Lewis", "oakfield-gp", "oakfield-gp", ("gp",)),
@@ -36,6 +61,13 @@ PRACTITIONERS: tuple[Practitioner, ...] = (
         "cg-morgan",
         "Sian Morgan",
         "shire-adult-social-care",
+        "Information Governance",
+        ("caldicott_guardian",),
+    ),
+    Practitioner(
+        "cg-brennan",
+        "Dr Aoife Brennan",
+        "riverside-gp",
         "Information Governance",
         ("caldicott_guardian",),
     ),

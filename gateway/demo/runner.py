@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -17,13 +16,9 @@ from gateway.demo.community_api import CommunityHealthApi
 from gateway.demo.practitioners import PRACTITIONERS
 from gateway.demo.stores import write_sql_stores
 from gateway.demo.synthetic import Population, generate_population
-from gateway.person_index import PersonIndex
+from gateway.person_index import PersonIndex, demo_person_id
 from gateway.settings import Settings, load_settings
 from gateway.tokens import generate_demo_keys, mint_token
-
-#: Demo person ids are derived from the NHS number so the README's query keeps working.
-DEMO_NAMESPACE = uuid.UUID("6f1c1f9e-3a51-4c53-9d0c-fa3e2003f00d")
-
 
 #: The query the README shows and the demo prints: one person from all four agencies.
 README_QUERY = (
@@ -37,29 +32,21 @@ README_QUERY = (
 )
 
 
-def demo_person_id(nhs_number: str) -> str:
-    """The stable gateway person id the demo gives a synthetic person."""
-    return str(uuid.uuid5(DEMO_NAMESPACE, nhs_number))
-
-
 async def seed_person_index(
     index: PersonIndex, population: Population, agencies: Iterable[AgencyConfig]
 ) -> None:
     """Link each synthetic person's local ids at the registered agencies, by NHS number.
 
-    For agencies whose relationships are per team (GP practices), the link
-    carries the team practitioners' tokens name: the practice's own id.
+    Each link carries a team holding the person, as practitioners' tokens name teams:
+    the team decides which of the agency's own practitioners have a relationship.
     """
-    registered = {agency.id: agency for agency in agencies}
+    registered = {agency.id for agency in agencies}
     for person in population.people:
         links = [
-            (
-                agency_id,
-                local_ids[person.nhs_number],
-                agency_id if registered[agency_id].teams_matter else None,
-            )
+            (agency_id, local_ids[person.nhs_number], team)
             for agency_id, local_ids in sorted(population.local_ids.items())
             if agency_id in registered and person.nhs_number in local_ids
+            for team in population.holding_teams(agency_id, person.nhs_number)
         ]
         await index.register(
             links,

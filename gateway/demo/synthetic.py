@@ -170,6 +170,29 @@ class Population:
         held = self.records[agency_id].get(local_id, {})
         return [dict(row) for row in held.get(record_set, ())]
 
+    def holding_teams(self, agency_id: str, nhs_number: str) -> tuple[str, ...]:
+        """The teams of the agency that hold the person, as the person index links them.
+
+        A GP practice is one team, named in its practitioners' tokens by the practice id;
+        elsewhere the involved team, and at the community trust every service with a
+        current episode (district nursing and the mental health team may both hold one
+        person).
+        """
+        local_id = self.local_id(agency_id, nhs_number)
+        if local_id is None:
+            return ()
+        if agency_id in GP_PRACTICES:
+            return (agency_id,)
+        held = self.records[agency_id].get(local_id, {})
+        teams = [str(row["team"]) for row in held.get("involvement", ())]
+        if agency_id == COMMUNITY_HEALTH:
+            teams += [
+                _CH_SERVICES[str(row["service"])][0]
+                for row in held.get("community_episodes", ())
+                if row.get("ended_on") is None
+            ]
+        return tuple(dict.fromkeys(teams))
+
 
 def nhs_check_digit(first_nine: str) -> int | None:
     """The modulus-11 check digit for nine NHS number digits, or None if none exists."""

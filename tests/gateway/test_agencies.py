@@ -106,7 +106,7 @@ def test_a_valid_sql_agency_loads(tmp_path: Path) -> None:
     assert agency.file == file
     assert agency.timeout_seconds == 1.5
     assert agency.demographics_rank == 2
-    assert agency.teams_matter is False
+    assert agency.services.scope == "team" and agency.services.services == ()
     assert agency.items == frozenset(
         {
             "demographics.given_name",

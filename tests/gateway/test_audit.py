@@ -4,30 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import delete, select, text, update
+import orjson
+from sqlalchemy import Column, MetaData, Table, delete, select, text, update
 
-from gateway.audit import load_signing_key, verify_chain
+from gateway.audit import AuditLog, load_signing_key, verify_chain
 from gateway.demo.synthetic import Population
-from gateway.state import audit_head, audit_signatures, consents, disclosures
+from gateway.state import (
+    audit_head,
+    audit_signatures,
+    consents,
+    create_schema,
+    create_state_engine,
+    disclosures,
+)
 from tests.support import REPO, World, attach_sqlite_trace
 
 QUERY = '{ person(id: "%s") { involvements { team } health { medications { name } } } }'
+#: People the council (sw-patel's agency) works with, so that each query discloses something.
+CLIENTS = (0, 1, 3, 7, 12)  # held by the older people's teams, sw-patel's service
 
 
 async def _fill(world: World, requests: int = 6) -> None:
     for n in range(requests):
-        result = await world.query(QUERY % world.person_id(n % 3))
+        result = await world.query(QUERY % world.person_id(CLIENTS[n % 3]))
         assert "errors" not in result
 
 
 async def test_concurrent_requests_chain_contiguously(world: World) -> None:
     assert world.gateway is not None
     results = await asyncio.gather(
-        *(world.query(QUERY % world.person_id(n % 5)) for n in range(40))
+        *(world.query(QUERY % world.person_id(CLIENTS[n % 5])) for n in range(40))
     )
     assert all("errors" not in r for r in results)
     report = await verify_chain(world.gateway.state_engine)
@@ -43,7 +54,7 @@ async def test_concurrent_requests_chain_contiguously(world: World) -> None:
 async def test_appends_that_arrive_together_commit_together(world: World) -> None:
     assert world.gateway is not None and world.settings is not None
     results = await asyncio.gather(
-        *(world.query(QUERY % world.person_id(n % 5)) for n in range(30))
+        *(world.query(QUERY % world.person_id(CLIENTS[n % 5])) for n in range(30))
     )
     assert all("errors" not in r for r in results)
     async with world.gateway.state_engine.connect() as conn:
@@ -194,3 +205,56 @@ async def test_a_forged_signed_head_is_detected(world: World) -> None:
         )
     report = await verify_chain(world.gateway.state_engine, public_key)
     assert not report.ok and report.broken_at == 2 and "forged" in report.problem
+
+
+async def test_a_chain_written_before_practitioner_names_still_verifies(tmp_path: Path) -> None:
+    engine = create_state_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite'}")
+    old = MetaData()
+    Table(
+        "disclosures",
+        old,
+        *(
+            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in disclosures.c
+            if c.name != "practitioner_name"
+        ),
+    )
+    base = {
+        "kind": "intent",
+        "at": "2026-06-01T12:00:00+00:00",
+        "request_id": "r1",
+        "query_hash": "q",
+        "practitioner": "sw-patel",
+        "requester_agency": "shire-adult-social-care",
+        "requester_team": None,
+        "roles": "social_worker",
+        "purpose": "direct_care",
+        "person_id": None,
+        "agencies": "{}",
+        "statutory": False,
+        "break_glass": None,
+        "break_glass_reason": None,
+    }
+    # A record as an earlier version hashed it: its fields in order, nothing more.
+    record = {**base, "seq": 1, "prev_hash": "0" * 64}
+    hashed = ("seq", *base, "prev_hash")
+    record["hash"] = hashlib.sha256(orjson.dumps([record[name] for name in hashed])).hexdigest()
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(old.create_all)
+            await conn.execute(old.tables["disclosures"].insert().values(**record))
+        await create_schema(engine)
+        async with engine.begin() as conn:
+            await conn.execute(update(audit_head).values(seq=1, hash=record["hash"]))
+        audit = AuditLog(str(engine.url))
+        await audit.append([{**base, "request_id": "r2", "practitioner_name": "Priya Patel"}])
+        await audit.close()
+        report = await verify_chain(engine)
+        assert report.ok and report.records == 2, report
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(disclosures).where(disclosures.c.seq == 2).values(practitioner_name=None)
+            )
+        assert (await verify_chain(engine)).broken_at == 2
+    finally:
+        await engine.dispose()

@@ -17,15 +17,12 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import func, select
 
-from gateway.audit_reports import (
-    DisclosureRecord,
-    disclosure_records,
-    fhir_audit_events,
-    fhir_bundle,
-    plain_purpose,
-    subject_report_html,
-)
+from gateway.audit_fhir import fhir_audit_events, fhir_bundle
+from gateway.audit_records import DisclosureRecord, disclosure_records
+from gateway.audit_reports import plain_purpose, subject_report_html
+from gateway.demo.practitioners import PRACTITIONERS
 from gateway.state import disclosures
+from tests.scenarios.helpers import claim_safeguarding
 from tests.support import REPO, World
 
 ROY = 0  # Roy Bromley: Riverside GP patient known to all four Shire agencies
@@ -79,17 +76,20 @@ async def _scenario(world: World) -> tuple[str, list[str]]:
     """Several practitioners look at Roy; returns his id and every value they were shown."""
     roy = world.person_id(ROY)
     shown: list[str] = []
-    for query, who, purpose in (
-        (EVERYTHING, "sw-patel", None),
-        (EVERYTHING, "dn-hughes", None),
-        (ALERTS, "dr-okafor", "safeguarding"),
-        (MEDICATIONS, "ho-evans", None),  # housing may not see medicines: nothing disclosed
+    # Dr Okafor asks for a safeguarding enquiry, established by recording its reference.
+    await claim_safeguarding(world, "dr-okafor", roy, "S42-2026-00123")
+    for query, who in (
+        (EVERYTHING, "sw-patel"),
+        (EVERYTHING, "dn-hughes"),
+        (ALERTS, "dr-okafor"),
+        (MEDICATIONS, "ho-evans"),  # housing may not see medicines: nothing disclosed
     ):
-        result = await world.query(query % roy, as_=who, purpose=purpose)
+        result = await world.query(query % roy, as_=who)
         assert "errors" not in result, result
         shown += _leaves(result["data"])
     granted = await world.query(
-        'mutation { breakGlass(personId: "%s", reason: %s) { id } }' % (roy, json.dumps(REASON)),
+        'mutation { breakGlass(personId: "%s", reasonCategory: "cannot_consent", '
+        "reason: %s) { id } }" % (roy, json.dumps(REASON)),
         as_="dr-lewis",
     )
     assert granted["data"]["breakGlass"]["id"], granted
@@ -105,11 +105,13 @@ def _values(shown: list[str], world: World) -> set[str]:
     """Values that must never appear in a report: what was shown, and Roy's own details.
 
     Left out: dates, short words and lower-case category codes ("falls"), which ordinary
-    text may contain, and agency names, which a GP registration value shares with the
-    agency's display name.
+    text may contain, agency names, which a GP registration value shares with the
+    agency's display name, and the viewers' own teams, which the report names as who
+    looked (an involvement record names the same team).
     """
     assert world.settings is not None
     agencies = {agency.name for agency in world.settings.agencies}
+    agencies |= {who.team for who in PRACTITIONERS}
     person = world.population.people[ROY]
     values = {
         value
@@ -156,6 +158,8 @@ async def test_disclosure_records_read_back_what_the_audit_holds(world: World) -
     assert by_who["ho-evans"].disclosed_count == 0 and by_who["ho-evans"].withheld_count > 0
     lewis = by_who["dr-lewis"]
     assert lewis.break_glass and lewis.break_glass_reason == REASON
+    # Under a grant the audit records the grant's purpose, not the token's.
+    assert lewis.purpose == "emergency"
     assert lewis.roles == ("gp",) and lewis.requester_agency == "oakfield-gp"
     # Time filters: since is inclusive, until exclusive; naive times are UTC.
     assert world.gateway is not None
@@ -184,15 +188,15 @@ async def test_the_subject_report_tells_the_person_who_saw_what_and_why(world: W
     checker.feed(page)
     checker.close()
     assert checker.doctype and not checker.problems and not checker.stack, checker.problems
-    # Who: each practitioner with their agency's display name.
-    for who, agency in (
-        ("sw-patel", "Shire Council Adult Social Care"),
-        ("dn-hughes", "Shire Community Health NHS Trust"),
-        ("dr-okafor", "Riverside Medical Practice"),
-        ("dr-lewis", "Oakfield Surgery"),
-        ("ho-evans", "Shire Council Housing Service"),
+    # Who: each practitioner by name, with their agency's display name; never the login id.
+    for login, who, agency in (
+        ("sw-patel", "Priya Patel", "Shire Council Adult Social Care"),
+        ("dn-hughes", "Gareth Hughes", "Shire Community Health NHS Trust"),
+        ("dr-okafor", "Dr Ada Okafor", "Riverside Medical Practice"),
+        ("dr-lewis", "Dr Tom Lewis", "Oakfield Surgery"),
+        ("ho-evans", "Megan Evans", "Shire Council Housing Service"),
     ):
-        assert who in page and agency in page, who
+        assert who in page and agency in page and login not in page, who
     assert "social worker" in page and "GP (family doctor)" in page
     # Why, in plain words; never the protocol's code words.
     lowered = page.lower()
@@ -203,11 +207,19 @@ async def test_the_subject_report_tells_the_person_who_saw_what_and_why(world: W
     # Emergency access and its reason, escaped; the legal duty.
     assert html.escape(REASON) in page and "<b>unresponsive</b>" not in page
     assert "Emergency access" in page
+    # The break-glass occasion is told as an emergency, never as "to give you care".
+    (emergency,) = [
+        s.split("</section>")[0].lower()
+        for s in page.split('<section class="occasion"')
+        if "Dr Tom Lewis" in s
+    ]
+    assert html.escape(plain_purpose("emergency")) in emergency
+    assert html.escape(plain_purpose("direct_care")) not in emergency
     # A legal duty only where another agency's data was shared under one: dr-okafor's
     # safeguarding look at the council's alerts, not sw-patel reading the council's own.
     (legal,) = re.findall(r"<dt>Legal duty</dt>\n<dd[^>]*>([^<]*)</dd>", page)
     assert "Shire Council Adult Social Care" in legal
-    okafor = page.index("dr-okafor, GP")
+    okafor = page.index("Dr Ada Okafor, GP")
     assert page.index("<dt>Legal duty</dt>") > okafor
     # The label is escaped too.
     assert "The subject &lt;A&gt; &amp; family" in page and "<A>" not in page
@@ -234,6 +246,8 @@ async def test_the_fhir_export_is_valid_r4_audit_events(world: World) -> None:
         (agent,) = parsed.agent
         assert agent.requestor is True
         assert agent.who.identifier.value == record.practitioner
+        assert record.practitioner_name and agent.name == record.practitioner_name
+        assert agent.who.display.startswith(record.practitioner_name + ", ")
         assert agent.who.identifier.system == (
             f"https://fame-gateway.invalid/practitioner/{record.requester_agency}"
         )

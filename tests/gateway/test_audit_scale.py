@@ -45,11 +45,18 @@ async def test_two_processes_2000_requests_keep_one_whole_chain(
             settings,
             subject="dn-hughes",
             agency="shire-community-health",
-            team="District Nursing East",
+            team="District Nursing (Shirebridge)",
             roles=("nurse",),
         )
+        # The people the district nurse's service holds: her relationship, need-to-know.
+        visible = settings.protocol.services_of("shire-community-health").visible_teams(
+            "District Nursing (Shirebridge)"
+        )
+        assert visible
         people = [
-            demo_person_id(p.nhs_number) for p in population.people_of("shire-community-health")
+            demo_person_id(p.nhs_number)
+            for p in population.people_of("shire-community-health")
+            if visible & set(population.holding_teams("shire-community-health", p.nhs_number))
         ]
         trust.calls.clear()
         gate = asyncio.Semaphore(CONCURRENCY)

@@ -50,7 +50,7 @@ def _claims(
         "iat": now,
         "exp": now + 600,
         "roles": ["social_worker"],
-        "team": "Older Adults North",
+        "team": "Older People's Team (North)",
     }
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
@@ -144,7 +144,7 @@ async def test_a_good_token_becomes_the_requester(world: World) -> None:
     assert result["data"]["me"] == {
         "practitioner": "sw-patel",
         "agency": "shire-adult-social-care",
-        "team": "Older Adults North",
+        "team": "Older People's Team (North)",
         "roles": ["social_worker"],
         "purpose": "direct_care",
         "name": "Priya Patel",
@@ -160,10 +160,10 @@ async def test_purpose_of_use_comes_from_the_header_and_must_be_known(world: Wor
         headers={
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
-            "Fame-Purpose-Of-Use": "safeguarding",
+            "Fame-Purpose-Of-Use": "care_planning",
         },
     )
-    assert ok.json()["data"]["me"]["purpose"] == "safeguarding"
+    assert ok.json()["data"]["me"]["purpose"] == "care_planning"
     bad = await world.client.post(
         "/graphql",
         content=json.dumps({"query": "{ me { purpose } }"}),
@@ -173,7 +173,9 @@ async def test_purpose_of_use_comes_from_the_header_and_must_be_known(world: Wor
             "Fame-Purpose-Of-Use": "curiosity",
         },
     )
-    assert bad.status_code == 401
+    # The token is good: an unknown purpose is a bad request, not a failed sign-in.
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["extensions"]["code"] == "PURPOSE_UNKNOWN"
     assert "curiosity" in bad.json()["errors"][0]["message"]
 
 

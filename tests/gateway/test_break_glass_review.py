@@ -20,7 +20,9 @@ REVIEWS = """{ breakGlassReviews(pending: %s) { grant { id reason } practitioner
 async def _break_glass(world: World) -> str:
     roy = world.person_id(0)
     granted = await world.query(
-        'mutation { breakGlass(personId: "%s", reason: "%s") { id } }' % (roy, REASON),
+        'mutation { breakGlass(personId: "%s", reasonCategory: "cannot_consent", '
+        'reason: "%s") '
+        "{ id } }" % (roy, REASON),
         as_="dr-lewis",
     )
     grant_id: str = granted["data"]["breakGlass"]["id"]

@@ -65,7 +65,7 @@ def colleague_token(world: World) -> str:
         world.settings,
         subject="sw-okoye",
         agency="shire-adult-social-care",
-        team="Older Adults North",
+        team="Older People's Team (North)",
         roles=("social_worker",),
         name="Chidi Okoye",
     )

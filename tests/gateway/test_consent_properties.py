@@ -1,11 +1,13 @@
 """Property: whatever the protocol, relationships, consents and grants, the gateway
 shares exactly what the rules allow, and never fetches what it will not show.
 
-Hypothesis draws protocols, requesters, person-index links, consents and
-objections, break-glass grants, and queries built from the live schema. Every
-agency field holds a unique canary value. The oracle below is a short,
-separate restatement of the sharing rules; it does not call the gateway's
-policy.
+Hypothesis draws protocols, requesters (roles, team, the purposes their token
+allows and the purpose their header asks for), person-index links held by teams
+of services with need-to-know rules, consents and objections, break-glass and
+safeguarding grants, and queries built from the live schema. Every agency field
+holds a unique canary value. The oracle below is a short, separate restatement
+of the sharing rules, purpose establishment included; it does not call the
+gateway's policy.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from gateway.agencies import AgencyConfig
 from gateway.app import create_app
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind
 from gateway.policy import ConsentDecision
-from gateway.protocol import Basis, Clause, SharingProtocol
+from gateway.protocol import Basis, Clause, Establishment, Purpose, SharingProtocol
 from gateway.service import Gateway
+from gateway.services import AGENCY, TEAM, AgencyServices, Service
 from gateway.settings import load_settings
 from gateway.state import break_glass_grants, consents, person_links, persons
 from gateway.tokens import generate_demo_keys, mint_token
@@ -50,12 +53,37 @@ AGENCY_SETS = {
     "agency-b": ("involvement", "alerts", "care_packages", "social_care_cases", "timeline"),
     "agency-c": ("involvement", "tenancies", "timeline", "assessments"),
 }
-TEAM_SCOPED = frozenset({"agency-a"})
 AGENCIES = tuple(AGENCY_SETS)
-ROLES = ("gp", "nurse", "social_worker", "housing_officer")
-PURPOSES = ("direct_care", "safeguarding", "emergency", "care_planning")
+GUARDIAN = "caldicott_guardian"
+ROLES = ("gp", "nurse", "social_worker", "housing_officer", GUARDIAN)
+PURPOSES = ("direct_care", "safeguarding", "emergency", "care_planning", "audit")
+#: Who may claim each purpose the token can carry (asserted purposes), in protocol order.
+ASSERTED = {
+    "direct_care": frozenset({"gp", "nurse", "social_worker", "housing_officer"}),
+    "care_planning": frozenset({"nurse", "social_worker"}),
+    "audit": frozenset({GUARDIAN}),
+}
 CATEGORIES = ("health", "health.mental", "social_care", "housing", "general")
 TEAMS = ("team-1", "team-2")
+#: Need-to-know: agency-a per team; agency-b's team-2 is a mental health service open to
+#: team-1, its records health.mental; agency-c relates as a whole.
+SERVICES = {
+    "agency-a": AgencyServices(TEAM),
+    "agency-b": AgencyServices(
+        TEAM,
+        (
+            Service("s1", "one", frozenset({"team-1"})),
+            Service(
+                "s2",
+                "two",
+                frozenset({"team-2"}),
+                category="health.mental",
+                open_to=frozenset({"s1"}),
+            ),
+        ),
+    ),
+    "agency-c": AgencyServices(AGENCY),
+}
 PEOPLE = ("P1", "P2", "P3")
 
 
@@ -170,6 +198,7 @@ class GrantSpec:
     starts: int
     ends: int
     ended: int | None
+    purpose: str  # emergency (break-glass) or safeguarding (a recorded reason)
 
 
 @dataclass(frozen=True)
@@ -181,44 +210,99 @@ class World:
     agency: str
     team: str
     roles: frozenset[str]
-    purpose: str
+    #: The token's purpose_of_use claim (None: no claim).
+    claim: tuple[str, ...] | None
+    #: The Fame-Purpose-Of-Use header (None: not sent).
+    header: str | None
 
 
 def _hours(offset: int | None) -> dt.datetime | None:
     return None if offset is None else NOW + dt.timedelta(hours=offset)
 
 
+def established(world: World) -> str | None:
+    """The purpose the request is made for, or None when it must be refused."""
+    wanted = world.header or (world.claim[0] if world.claim else None)
+    claimable = [
+        p
+        for p, roles in ASSERTED.items()
+        if roles & world.roles and (world.claim is None or p in world.claim)
+    ]
+    if wanted is None:
+        if "direct_care" in claimable:
+            return "direct_care"
+        return claimable[0] if len(claimable) == 1 else None
+    return wanted if wanted in claimable else None
+
+
+def _relates(world: World, link: LinkSpec) -> bool:
+    if not link.current or link.agency != world.agency:
+        return False
+    if world.roles <= {GUARDIAN} and link.team != world.team:
+        return False  # a governance role alone is no relationship
+    if link.agency == "agency-c":
+        return True
+    if link.agency == "agency-b" and world.team == "team-1":
+        return link.team in ("team-1", "team-2")
+    return link.team == world.team
+
+
+def _active(world: World, person: str, purpose: str) -> bool:
+    return any(
+        g.person == person
+        and g.mine
+        and g.purpose == purpose
+        and g.starts <= 0 < g.ends
+        and (g.ended is None or g.ended > 0)
+        for g in world.grants
+    )
+
+
+def standing(world: World, person: str) -> tuple[bool, bool]:
+    """(related, broke glass): the requester's relationship with the person, and their own
+    break-glass grant in force; with neither, the person is not available to them."""
+    related = any(link.person == person and _relates(world, link) for link in world.links)
+    return related, not related and _active(world, person, "emergency")
+
+
 def oracle(world: World, person: str, agency: str, item: str) -> bool:
     """The rules, restated: may the requester see this agency's item about this person?"""
+    asserted = established(world)
+    if asserted is None:
+        return False
     clause = next((c for c in world.clauses if c.agency == agency and item in c.items), None)
     if clause is None:
         return False
     if clause.sealed and world.agency != agency:
         return False
-    related = any(
-        link.person == person
-        and link.current
-        and link.agency == world.agency
-        and (world.agency not in TEAM_SCOPED or link.team == world.team)
-        for link in world.links
-    )
-    granted = any(
-        g.person == person
-        and g.mine
-        and g.starts <= 0 < g.ends
-        and (g.ended is None or g.ended > 0)
-        for g in world.grants
-    )
-    if not related and not granted:
+    related, broke_glass = standing(world, person)
+    if not related and not broke_glass:
         return False
     if world.agency == agency:
         return True
-    purpose = world.purpose if related else "emergency"
+    if broke_glass:
+        purpose = "emergency"
+    elif _active(world, person, "safeguarding"):
+        purpose = "safeguarding"
+    else:
+        purpose = asserted
     if not clause.roles & world.roles or purpose not in clause.purposes:
         return False
     if clause.basis == "statutory":
         return True
+    categories = {clause.category}
+    if agency == "agency-b" and any(
+        link.person == person and link.agency == agency and link.current and link.team == "team-2"
+        for link in world.links
+    ):
+        categories.add("health.mental")  # held by agency-b's mental health service
     rs = item.split(".")[0]
+
+    def covers(c: ConsentSpec, category: str) -> bool:
+        if c.scope_kind == "item":
+            return c.scope in (item, rs + ".*")
+        return category == c.scope or category.startswith(c.scope + ".")
+
     in_force = [
         c
         for c in world.consents
@@ -227,20 +311,15 @@ def oracle(world: World, person: str, agency: str, item: str) -> bool:
         and (c.ends is None or c.ends > 0)
         and (c.withdrawn is None or c.withdrawn > 0)
         and (
-            (c.scope_kind == "item" and c.scope in (item, rs + ".*"))
-            or (
-                c.scope_kind == "category"
-                and (clause.category == c.scope or clause.category.startswith(c.scope + "."))
-            )
-        )
-        and (
             (c.recipient_kind == "agency" and c.recipient in ("*", world.agency))
             or (c.recipient_kind == "role" and c.recipient in world.roles)
         )
     ]
-    if any(c.decision == "deny" for c in in_force):
+    if any(c.decision == "deny" and any(covers(c, k) for k in categories) for c in in_force):
         return False
-    return clause.basis == "implied" or any(c.decision == "permit" for c in in_force)
+    return clause.basis == "implied" or all(
+        any(c.decision == "permit" and covers(c, k) for c in in_force) for k in categories
+    )
 
 
 # ------------------------------------------------------------- the strategies
@@ -291,7 +370,10 @@ def worlds(draw: st.DrawFn) -> World:
                     ConsentSpec,
                     person=st.sampled_from(PEOPLE),
                     scope_kind=st.just("category"),
-                    scope=st.sampled_from(CATEGORIES),
+                    # Weighted to the categories a service narrows to, so that it decides often.
+                    scope=st.sampled_from(
+                        (*CATEGORIES, "health.mental", "health.mental", "health")
+                    ),
                     recipient_kind=st.just("agency"),
                     recipient=st.sampled_from((*AGENCIES, "*", "*")),
                     decision=st.sampled_from(("permit", "deny")),
@@ -324,12 +406,13 @@ def worlds(draw: st.DrawFn) -> World:
                 st.builds(
                     GrantSpec,
                     person=st.sampled_from(PEOPLE),
-                    mine=st.booleans(),
+                    mine=mostly,
                     starts=st.integers(-8, 1),
-                    ends=st.integers(-4, 8),
-                    ended=st.none() | st.integers(-4, 4),
+                    ends=st.integers(-2, 8),
+                    ended=st.none() | st.none() | st.integers(-4, 4),
+                    purpose=st.sampled_from(("emergency", "safeguarding")),
                 ),
-                max_size=2,
+                max_size=3,
             )
         )
     )
@@ -340,8 +423,18 @@ def worlds(draw: st.DrawFn) -> World:
         grants=grants,
         agency=draw(st.sampled_from((*AGENCIES, *AGENCIES, "agency-outside"))),
         team=draw(st.sampled_from(TEAMS)),
-        roles=frozenset(draw(st.sets(st.sampled_from(ROLES), min_size=1))),
-        purpose=draw(st.sampled_from(PURPOSES)),
+        roles=frozenset(
+            draw(st.sets(st.sampled_from(ROLES), min_size=1) | st.just(frozenset({GUARDIAN})))
+        ),
+        # Mostly no claim or a plain one; sometimes a claim listing purposes that only a
+        # grant can establish, or one the roles may not claim.
+        claim=draw(
+            st.none()
+            | st.just(("direct_care",))
+            | st.lists(st.sampled_from(PURPOSES), max_size=3, unique=True).map(tuple)
+        ),
+        # Mostly no header; otherwise any purpose, including those no header can establish.
+        header=draw(st.none() | st.none() | st.sampled_from(PURPOSES)),
     )
 
 
@@ -398,7 +491,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             file=root / f"{agency}.toml",
             timeout_seconds=2.0,
             demographics_rank=1 if "demographics" in AGENCY_SETS[agency] else None,
-            teams_matter=agency in TEAM_SCOPED,
+            services=SERVICES[agency],
             items=frozenset(_mapped(agency)),
             source=None,
         )
@@ -459,7 +552,26 @@ def _protocol(world: World, base: Any) -> SharingProtocol:
         clauses=built,
         categories={c: c for c in CATEGORIES},
         roles={r: r for r in ROLES},
-        team_scoped_agencies=TEAM_SCOPED,
+        purposes={
+            **{
+                name: Purpose(name, name, Establishment.ASSERTED, roles)
+                for name, roles in ASSERTED.items()
+            },
+            "safeguarding": Purpose(
+                "safeguarding",
+                "safeguarding",
+                Establishment.REASONED,
+                frozenset(ROLES) - {GUARDIAN},
+                hours=72,
+                reference_pattern="^S42-[0-9]+$",
+                reference_hint="S42-<number>",
+            ),
+            "emergency": Purpose(
+                "emergency", "emergency", Establishment.BREAK_GLASS, frozenset(ROLES) - {GUARDIAN}
+            ),
+        },
+        governance_roles=frozenset({GUARDIAN}),
+        services=SERVICES,
         _index=index,
     )
 
@@ -514,6 +626,7 @@ async def _load_world(h: Harness, world: World) -> None:
                     granted_at=_hours(g.starts),
                     expires_at=_hours(g.ends),
                     ended_at=_hours(g.ended),
+                    purpose=g.purpose,
                 )
             )
     for connector in h.connectors.values():
@@ -521,7 +634,7 @@ async def _load_world(h: Harness, world: World) -> None:
 
 
 def _token(h: Harness, world: World) -> str:
-    key = (world.agency, world.team, world.roles)
+    key = (world.agency, world.team, world.roles, world.claim)
     if key not in h.tokens:  # signing is slow; the claims repeat across examples
         h.tokens[key] = mint_token(
             h.gateway.settings,
@@ -529,6 +642,7 @@ def _token(h: Harness, world: World) -> str:
             agency=world.agency,
             team=world.team,
             roles=tuple(sorted(world.roles)),
+            purposes=world.claim,
         )
     return h.tokens[key]
 
@@ -578,23 +692,38 @@ async def _run(h: Harness, world: World, selection: str) -> bytes:
     query = "{ %s }" % " ".join(
         f'p{n}: person(id: "{person}") {{ {selection} }}' for n, person in enumerate(PEOPLE)
     )
+    headers = {
+        "Authorization": f"Bearer {_token(h, world)}",
+        "Content-Type": "application/json",
+    }
+    if world.header is not None:
+        headers["Fame-Purpose-Of-Use"] = world.header
     response = await h.client.post(
-        "/graphql",
-        content=json.dumps({"query": query}),
-        headers={
-            "Authorization": f"Bearer {_token(h, world)}",
-            "Content-Type": "application/json",
-            "Fame-Purpose-Of-Use": world.purpose,
-        },
+        "/graphql", content=json.dumps({"query": query}), headers=headers
     )
-    assert response.status_code == 200, response.text
+    if established(world) is None:
+        # A purpose that cannot be established refuses the whole request, before any fetch.
+        assert response.status_code in (400, 403), response.text
+        assert response.json()["errors"][0]["extensions"]["code"].startswith("PURPOSE_")
+    else:
+        assert response.status_code == 200, response.text
     return response.content
 
 
 def _check(h: Harness, world: World, selection: str, body: bytes) -> None:
     text = body.decode()
     response = json.loads(body)
-    assert "errors" not in response, response["errors"]
+    if established(world) is None:
+        for agency, connector in h.connectors.items():
+            assert connector.asked == [], ("fetched for a refused purpose", agency)
+        assert "CANARY~" not in text
+        return
+    # A person the requester may not see is answered as an unknown id: null, NOT_FOUND.
+    unavailable = {f"p{n}" for n, person in enumerate(PEOPLE) if not any(standing(world, person))}
+    errors = response.get("errors", [])
+    assert sorted(e["path"][0] for e in errors) == sorted(unavailable), errors
+    assert all(e["extensions"] == {"code": "NOT_FOUND"} for e in errors), errors
+    assert all(response["data"][alias] is None for alias in unavailable)
     selected = _selected_items(selection)
     withheld = {
         (entry["path"][0], entry["agency"], entry["item"])
@@ -611,7 +740,7 @@ def _check(h: Harness, world: World, selection: str, body: bytes) -> None:
                 if not allowed:
                     # Nothing withheld leaks anywhere: data, errors or extensions.
                     assert value not in text, (person, agency, item)
-                if item not in selected:
+                if item not in selected or f"p{n}" in unavailable:
                     continue
                 if item.startswith("demographics.") and agency != "agency-a":
                     continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,10 @@ class Served:
 
     views: list[PersonView]
     asynchronous: bool = False
+    lookups: list[str] = field(default_factory=list)
+
+    def looked_up(self, person_ids: Iterable[str]) -> None:
+        self.lookups.extend(person_ids)
 
     @property
     def gateway(self) -> Served:
@@ -254,10 +258,12 @@ def test_timeline_arguments_from_variables() -> None:
 def test_known_to_runs_through_the_stock_executor_beside_the_projection() -> None:
     query = '{ person(id: "P0") { id knownTo { id name } alerts { category } } }'
     for asynchronous in (False, True):
-        stock, fast = run_both(query, Served(PEOPLE, asynchronous=asynchronous))
+        served = Served(PEOPLE, asynchronous=asynchronous)
+        stock, fast = run_both(query, served)
         assert_same(stock, fast)
         assert_projected()
         assert list(fast.data["person"]) == ["id", "knownTo", "alerts"]  # type: ignore[index]
+        assert served.lookups == ["P0", "P0"]  # once per run: the audit records each lookup
 
 
 def test_bad_values_give_the_stock_errors() -> None:

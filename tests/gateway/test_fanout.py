@@ -75,7 +75,7 @@ async def test_a_caseload_of_fifty_costs_one_call_per_agency(
     tmp_path: Path, population: Population, store_dir: Path
 ) -> None:
     # A larger population, so that a caseload page of 50 is really 50 people.
-    big = generate_population(size=120)
+    big = generate_population(size=160)
     big_stores = make_store_dir(tmp_path, big)
     trace, detach = attach_sqlite_trace(big_stores)
     world = World(tmp_path, big, big_stores)
@@ -124,7 +124,7 @@ async def test_statements_per_agency_do_not_grow_with_the_caseload(
     }
     assert world.settings is not None
     counts = []
-    for size in (3, 13):
+    for size in (3, 8):
         trace.clear()
         world.trust.calls.clear()
         result = await world.query(query, variables={"n": size})

@@ -18,8 +18,10 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from gateway.demo.synthetic import Population
+from gateway.state import break_glass_notifications, disclosures
 from tests.fault_server import FaultyAgency
 from tests.support import DEMO_CONFIG, DEMO_TRUST_URL, World, attach_sqlite_trace
 
@@ -236,3 +238,45 @@ async def test_a_hanging_agency_does_not_slow_the_others(
         await agency.stop()
         await world.stop()
         detach()
+
+
+async def test_a_break_glass_notice_goes_only_to_agencies_that_delivered(faulty: Faulty) -> None:
+    world = faulty.world
+    roy = world.person_id(0)
+    granted = await world.query(
+        'mutation { breakGlass(personId: "%s", reasonCategory: "cannot_consent", '
+        'reason: "%s") { id } }' % (roy, "Found collapsed in the waiting room, no carer present"),
+        as_="dr-lewis",
+    )
+    grant_id = granted["data"]["breakGlass"]["id"]
+    faulty.agency.mode = "error_500"
+    result = await world.query(
+        '{ person(id: "%s") { health { medications { name } communityEpisodes { service } } '
+        "socialCare { carePackages { service } } } }" % roy,
+        as_="dr-lewis",
+    )
+    (error,) = result["errors"]
+    assert error["extensions"]["agency"] == TRUST
+    assert result["data"]["person"]["health"]["medications"]
+    assert world.gateway is not None
+    async with world.gateway.state_engine.connect() as conn:
+        notified = {
+            row[0]
+            for row in await conn.execute(
+                select(break_glass_notifications.c.agency).where(
+                    break_glass_notifications.c.grant_id == grant_id
+                )
+            )
+        }
+        (audited,) = (
+            await conn.execute(
+                select(disclosures.c.agencies).where(
+                    disclosures.c.kind == "disclosure", disclosures.c.break_glass == grant_id
+                )
+            )
+        ).all()
+    # The trust's items were permitted under the grant, but its call failed: nothing of
+    # it reached the requester, so the audit and the notices both leave it out.
+    trust = orjson.loads(audited[0])[TRUST]
+    assert trust["disclosed"] == {} and trust["not_delivered"]
+    assert notified == {"riverside-gp", "shire-adult-social-care"}

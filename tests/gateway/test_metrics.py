@@ -61,6 +61,19 @@ def _withheld(result: dict[str, Any]) -> Counter[tuple[str, str]]:
     return Counter((agency, reason) for (agency, _), reason in unique.items())
 
 
+def _decided_withheld(context: RequestContext) -> Counter[tuple[str, str]]:
+    """What the policy withheld, as the audit records it: for a person not available to
+    the requester too, whose answer lists nothing (it is as for an unknown id)."""
+    unique = {
+        (entry.person_id, entry.agency, entry.item): entry.decision.reason
+        for assembly in context.assemblies
+        for entry in assembly.withheld
+    }
+    return Counter(
+        (agency, reason.value) for (_, agency, _), reason in unique.items() if reason is not None
+    )
+
+
 async def test_request_counters_follow_real_requests(
     world: World, contexts: list[RequestContext]
 ) -> None:
@@ -86,7 +99,9 @@ async def test_request_counters_follow_real_requests(
         assert _value(metrics, "fame_agency_seconds_count", agency=agency) == 2
         # One involvement item per agency from each; more from dn-hughes' wider query.
         assert _value(metrics, "fame_items_disclosed_total", agency=agency) >= 2
-    expected = _withheld(lewis) + _withheld(hughes)
+    assert [e["extensions"]["code"] for e in lewis["errors"]] == ["NOT_FOUND"]
+    assert _decided_withheld(contexts[2]) == _withheld(hughes)
+    expected = _decided_withheld(contexts[1]) + _withheld(hughes)
     assert expected[("riverside-gp", "NO_RELATIONSHIP")] >= 1
     for (agency, reason), count in expected.items():
         assert (
@@ -135,7 +150,8 @@ async def test_break_glass_responses_are_counted(
 ) -> None:
     roy = world.person_id(0)
     await world.query(
-        'mutation { breakGlass(personId: "%s", reason: "%s") { id } }' % (roy, REASON),
+        'mutation { breakGlass(personId: "%s", reasonCategory: "cannot_consent", '
+        'reason: "%s") { id } }' % (roy, REASON),
         as_="dr-lewis",
     )
     shown = await world.query(INVOLVEMENTS % roy, as_="dr-lewis")
@@ -174,7 +190,11 @@ async def test_a_context_assembled_directly(world: World) -> None:
     assert _value(metrics, "fame_items_disclosed_total", agency="oakfield-gp") == 2
     reason = "NO_RELATIONSHIP"
     assert _value(metrics, "fame_items_withheld_total", agency="riverside-gp", reason=reason) == 2
-    assert sum(1 for entry in context.withheld if entry["reason"] == "NO_RELATIONSHIP") == sum(
+    # Roy is not available to dr-lewis: the answer lists nothing withheld about him, the
+    # counters (like the audit) count what the policy withheld.
+    assert not any(entry["reason"] == "NO_RELATIONSHIP" for entry in context.withheld)
+    decided = _decided_withheld(context)
+    assert sum(n for (_, reason), n in decided.items() if reason == "NO_RELATIONSHIP") == sum(
         value
         for (name, labels), value in _samples(metrics).items()
         if name == "fame_items_withheld_total" and ("reason", "NO_RELATIONSHIP") in labels

@@ -29,8 +29,17 @@ from gateway.policy import (
     decide,
     relationship,
 )
-from gateway.protocol import PURPOSES, Basis, Clause, SharingProtocol, load_protocol
+from gateway.protocol import (
+    PURPOSES,
+    Basis,
+    Clause,
+    Establishment,
+    Purpose,
+    SharingProtocol,
+    load_protocol,
+)
 from gateway.requester import Requester
+from gateway.services import AGENCY, AgencyServices
 from tests.support import REPO
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
@@ -76,7 +85,10 @@ def clause(
 
 
 def protocol_of(*clauses: Clause, team_scoped: frozenset[str] = frozenset()) -> SharingProtocol:
-    """A SharingProtocol indexed the way load_protocol indexes it (each pair in one clause)."""
+    """A SharingProtocol indexed the way load_protocol indexes it (each pair in one clause).
+
+    Agencies in ``team_scoped`` hold relationships per team; the others per agency.
+    """
     index: dict[tuple[str, str], Clause] = {}
     for each in clauses:
         for agency in each.agencies:
@@ -98,11 +110,23 @@ def protocol_of(*clauses: Clause, team_scoped: frozenset[str] = frozenset()) -> 
             )
         },
         roles={name: name for name in ("gp", "nurse", "social_worker", "housing_officer")},
-        purposes={name: name for name in PURPOSES},
+        purposes={
+            name: Purpose(
+                name,
+                name,
+                Establishment.BREAK_GLASS if name == "emergency" else Establishment.ASSERTED,
+                frozenset({"gp", "nurse", "social_worker", "housing_officer"}),
+            )
+            for name in PURPOSES
+        },
         break_glass_roles=frozenset({"gp", "nurse", "social_worker"}),
         break_glass_hours=4,
-        governance_roles=frozenset(),
-        team_scoped_agencies=team_scoped,
+        governance_roles=frozenset({"caldicott_guardian"}),
+        services={
+            agency: AgencyServices(scope=AGENCY)
+            for agency in ("gp-a", "gp-b", "trust", "council", "housing")
+            if agency not in team_scoped
+        },
         _index=index,
     )
 
@@ -1257,7 +1281,7 @@ def test_relationship_is_a_current_involvement_of_the_agency() -> None:
     # Team-scoped agencies need the requester's own team; others do not.
     assert relationship(GP, PERSON, PROTOCOL) == Involvement("gp-a", "gp-a")
     assert relationship(replace(GP, team="other"), PERSON, PROTOCOL) is None
-    unscoped = replace(PROTOCOL, team_scoped_agencies=frozenset())
+    unscoped = replace(PROTOCOL, services={**PROTOCOL.services, "gp-a": AgencyServices(AGENCY)})
     assert relationship(replace(GP, team="other"), PERSON, unscoped) is not None
     # An ended involvement of the same team does not count; a current one does.
     two = PersonFacts(
@@ -1293,7 +1317,7 @@ def shipped() -> tuple[SharingProtocol, dict[str, frozenset[str]]]:
     protocol = load_protocol(
         REPO / "config" / "sharing-protocol.toml",
         {a.id for a in agencies},
-        frozenset(a.id for a in agencies if a.teams_matter),
+        {a.id: a.services for a in agencies},
     )
     return protocol, {a.id: a.items for a in agencies}
 
@@ -1320,15 +1344,16 @@ def test_shipped_protocol_shows_each_basis_in_the_demo() -> None:
     nurse = Requester(
         "dn-hughes",
         "shire-community-health",
-        "District Nursing East",
+        "District Nursing (Shirebridge)",
         frozenset({"nurse"}),
         "direct_care",
     )
     person = PersonFacts(
         "p1",
-        tuple(
-            Involvement(a, a if a.endswith("-gp") else None)
-            for a in ("riverside-gp", "shire-adult-social-care", "shire-community-health")
+        (
+            Involvement("riverside-gp", "riverside-gp"),
+            Involvement("shire-adult-social-care", "Older People's Team (North)"),
+            Involvement("shire-community-health", "District Nursing (Shirebridge)"),
         ),
     )
 

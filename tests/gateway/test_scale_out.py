@@ -38,7 +38,7 @@ def _token(settings: Settings) -> str:
         settings,
         subject="sw-patel",
         agency="shire-adult-social-care",
-        team="Older Adults North",
+        team="Older People's Team (North)",
         roles=("social_worker",),
     )
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gateway.demo.synthetic import Population, SyntheticPerson
+from tests.support import World
 
 Record = dict[str, Any]
 
@@ -120,3 +121,31 @@ def withheld_agencies(result: Mapping[str, Any], record_set: str) -> dict[str, s
 def agencies_in(records: Iterable[Mapping[str, Any]] | None) -> set[str]:
     """The agencies some records came from."""
     return {record["agency"]["id"] for record in records or ()}
+
+
+CLAIM_SAFEGUARDING = """mutation { claimSafeguarding(personId: "%s", reference: "%s",
+  reason: "%s") { id purpose expiresAt } }"""
+REFERRAL_REASON = "Referral from school: bruising seen at PE, child reluctant to go home"
+
+
+async def claim_safeguarding(
+    world: World, practitioner: str, person_id: str, reference: str = "SGR-2026-0456"
+) -> str:
+    """Record the enquiry or referral that establishes safeguarding; the grant's id."""
+    result = await world.query(
+        CLAIM_SAFEGUARDING % (person_id, reference, REFERRAL_REASON), as_=practitioner
+    )
+    assert "errors" not in result, result
+    grant = result["data"]["claimSafeguarding"]
+    assert grant["purpose"] == "safeguarding"
+    return str(grant["id"])
+
+
+def assert_not_available(result: Mapping[str, Any], field: str = "person") -> None:
+    """The answer for a person the requester may not see: as for an unknown id, null with
+    one NOT_FOUND error, nothing withheld to list and no agency asked."""
+    assert result["data"] == {field: None}, result["data"]
+    (error,) = result["errors"]
+    assert error["path"] == [field] and error["extensions"] == {"code": "NOT_FOUND"}
+    assert "withheld" not in result["extensions"]
+    assert result["extensions"]["sources"] == {}

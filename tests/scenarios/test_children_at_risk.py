@@ -19,9 +19,12 @@ from gateway.demo.synthetic import (
     SyntheticPerson,
 )
 from tests.scenarios.helpers import (
+    CLAIM_SAFEGUARDING,
     FIELDS,
+    REFERRAL_REASON,
     agencies_in,
     canonical,
+    claim_safeguarding,
     expected,
     expected_from,
     withheld,
@@ -76,20 +79,23 @@ async def test_without_a_relationship_exact_identifiers_give_only_the_index_entr
         partial = await world.query(INDEX_ENTRY % f'surname: "{child.family_name}"', as_="sw-patel")
         assert partial["data"] is None and partial["errors"]
 
-        # Asking for the record gives nothing, for care or for safeguarding.
-        for purpose in ("direct_care", "safeguarding"):
+        # Asking for the record gives nothing; safeguarding cannot even be established
+        # without a relationship.
+        refused = await world.post(
+            CLAIM_SAFEGUARDING % (world.person_id(index), "SGR-2026-0456", REFERRAL_REASON),
+            as_="sw-patel",
+        )
+        assert refused.json()["errors"][0]["extensions"]["code"] in ("NOT_FOUND", "FORBIDDEN")
+        for purpose in ("direct_care",):
             response = await world.post(
                 DETAIL % world.person_id(index), as_="sw-patel", purpose=purpose
             )
             result = response.json()
-            person = result["data"]["person"]
-            assert person == {
-                "involvements": None,
-                "alerts": None,
-                "assessments": None,
-                "timeline": None,
-            }
-            assert set(withheld(result).values()) == {"NO_RELATIONSHIP"}
+            # Answered as an unknown id is: the record's existence is not confirmed either.
+            assert result["data"] == {"person": None}
+            (error,) = result["errors"]
+            assert error["extensions"] == {"code": "NOT_FOUND"}
+            assert withheld(result) == {}
             assert result["extensions"]["sources"] == {}  # no agency was even asked
             agencies = population.agencies_of(child.nhs_number)
             for record_set in ("involvement", "alerts", "timeline"):
@@ -108,17 +114,23 @@ async def test_those_working_with_the_child_see_the_concerns_raised(world: World
         and expected(population, c, population.gp_of(c.nhs_number), "alerts")
     )
     practice = population.gp_of(child.nhs_number)
-    # For care, the nurse sees every agency's concerns about the child.
-    care = await world.query(ALERTS % world.person_id(index), as_="dn-hughes")
+    # For care, the school nurse sees every agency's concerns about the child.
+    care = await world.query(ALERTS % world.person_id(index), as_="sn-pemberton")
     assert canonical(care["data"]["person"]["alerts"]) == canonical(
         expected_from(population, child, (COMMUNITY_HEALTH, practice), "alerts")
     )
     assert not withheld(care)
-    # For a safeguarding enquiry, her own trust's flags still; the practice shares its
-    # alerts for care and emergencies only (ISP-3.1), and the answer says so.
-    enquiry = await world.query(
-        ALERTS % world.person_id(index), as_="dn-hughes", purpose="safeguarding"
+    # Claiming safeguarding by header alone is refused: it is established by recording
+    # the referral it serves.
+    claimed = await world.post(
+        ALERTS % world.person_id(index), as_="sn-pemberton", purpose="safeguarding"
     )
+    assert claimed.status_code == 403
+    assert claimed.json()["errors"][0]["extensions"]["code"] == "PURPOSE_NOT_ESTABLISHED"
+    await claim_safeguarding(world, "sn-pemberton", world.person_id(index))
+    # For the safeguarding enquiry, her own trust's flags still; the practice shares its
+    # alerts for care and emergencies only (ISP-3.1), and the answer says so.
+    enquiry = await world.query(ALERTS % world.person_id(index), as_="sn-pemberton")
     alerts = enquiry["data"]["person"]["alerts"]
     assert canonical(alerts) == canonical(expected(population, child, COMMUNITY_HEALTH, "alerts"))
     assert withheld_agencies(enquiry, "alerts") == {practice: {"PURPOSE_NOT_PERMITTED"}}
@@ -164,8 +176,10 @@ async def test_for_safeguarding_the_councils_warnings_are_shared_under_statute(
     assert withheld_agencies(care, "alerts") == {ADULT_SOCIAL_CARE: {"PURPOSE_NOT_PERMITTED"}}
     assert withheld_agencies(care, "assessments") == {ADULT_SOCIAL_CARE: {"PURPOSE_NOT_PERMITTED"}}
 
-    # ...for a safeguarding enquiry they are, with the council's Care Act assessments.
-    enquiry = await world.query(ALERTS % person_id, as_="dn-hughes", purpose="safeguarding")
+    # ...for a safeguarding enquiry, once the nurse has recorded it, they are, with the
+    # council's Care Act assessments.
+    await claim_safeguarding(world, "dn-hughes", person_id)
+    enquiry = await world.query(ALERTS % person_id, as_="dn-hughes")
     shown = enquiry["data"]["person"]
     council = [a for a in shown["alerts"] if a["agency"]["id"] == ADULT_SOCIAL_CARE]
     assert canonical(council) == canonical(council_alerts)
@@ -175,7 +189,12 @@ async def test_for_safeguarding_the_councils_warnings_are_shared_under_statute(
     assert ADULT_SOCIAL_CARE not in withheld_agencies(enquiry, "alerts")
     assert ADULT_SOCIAL_CARE not in withheld_agencies(enquiry, "assessments")
 
-    # The statute names roles: a housing officer on the same enquiry is not one of them.
-    housing = await world.query(ALERTS % person_id, as_="ho-evans", purpose="safeguarding")
+    # The statute names roles: a housing officer may not even establish safeguarding,
+    # and for care sees none of the council's warnings.
+    refused = await world.post(
+        CLAIM_SAFEGUARDING % (person_id, "S42-2026-00123", REFERRAL_REASON), as_="ho-evans"
+    )
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    housing = await world.query(ALERTS % person_id, as_="ho-evans")
     assert ADULT_SOCIAL_CARE not in agencies_in(housing["data"]["person"]["alerts"])
     assert withheld_agencies(housing, "alerts")[ADULT_SOCIAL_CARE] == {"ROLE_NOT_PERMITTED"}

@@ -18,7 +18,14 @@ from gateway.demo.synthetic import (
     Population,
     SyntheticPerson,
 )
-from tests.scenarios.helpers import FIELDS, agencies_in, canonical, expected_from, withheld
+from tests.scenarios.helpers import (
+    FIELDS,
+    agencies_in,
+    assert_not_available,
+    canonical,
+    expected_from,
+    withheld,
+)
 from tests.support import World
 
 TEAM = """{ person(id: "%s") {
@@ -51,8 +58,8 @@ async def test_the_virtual_team_around_each_child(world: World) -> None:
         agencies = population.agencies_of(child.nhs_number)
         assert COMMUNITY_HEALTH in agencies and population.gp_of(child.nhs_number) in agencies
         team = expected_from(population, child, agencies, "involvement")
-        # The children's nurse's trust and the child's own practice see the same team.
-        for practitioner in ("dn-hughes", PRACTICE_GP[population.gp_of(child.nhs_number)]):
+        # The children's nurse and the child's own practice see the same team.
+        for practitioner in ("sn-pemberton", PRACTICE_GP[population.gp_of(child.nhs_number)]):
             result = await world.query(TEAM % world.person_id(index), as_=practitioner)
             assert "errors" not in result, (child.full_name, practitioner)
             involvements = result["data"]["person"]["involvements"]
@@ -70,9 +77,7 @@ async def test_a_childs_team_is_not_shown_to_another_practice(world: World) -> N
         own = population.gp_of(child.nhs_number)
         (other,) = (p for p in GP_PRACTICES if p != own)
         result = await world.query(TEAM % world.person_id(index), as_=PRACTICE_GP[other])
-        person = result["data"]["person"]
-        assert person["involvements"] is None, child.full_name
-        assert set(withheld(result).values()) == {"NO_RELATIONSHIP"}
+        assert_not_available(result)
         for member in expected_from(
             population, child, population.agencies_of(child.nhs_number), "involvement"
         ):
@@ -89,7 +94,7 @@ async def test_the_education_section_is_empty_without_error_as_no_school_is_regi
             item for item in agency["items"] if item.startswith(("enrolments.", "special_needs."))
         ], agency["id"]
     for index, child in _children(population):
-        result = await world.query(TEAM % world.person_id(index), as_="dn-hughes")
+        result = await world.query(TEAM % world.person_id(index), as_="sn-pemberton")
         assert "errors" not in result
         education = result["data"]["person"]["education"]
         # What the gateway returns today: the section, with empty lists (nobody holds it).
@@ -102,3 +107,13 @@ async def test_the_education_section_is_empty_without_error_as_no_school_is_regi
         assert {a["id"] for a in result["data"]["person"]["knownTo"]} == set(
             population.agencies_of(child.nhs_number)
         )
+
+
+async def test_a_district_nurse_of_the_same_trust_is_not_in_the_childs_team(world: World) -> None:
+    """Need-to-know inside the trust: adult district nursing holds none of the children."""
+    for index, child in _children(world.population):
+        result = await world.query(TEAM % world.person_id(index), as_="dn-hughes")
+        person = result["data"]["person"]
+        assert person is None or person["involvements"] is None, child.full_name
+        assert set(withheld(result).values()) <= {"NO_RELATIONSHIP"}
+        assert result["extensions"]["sources"] == {}

@@ -75,7 +75,7 @@ async def test_consent_cannot_give_housing_officers_what_the_protocol_does_not(
     recorded = await world.query(
         """mutation { recordConsent(input: {personId: "%s", category: "health",
         recipientRole: "housing_officer", decision: PERMIT,
-        reference: "Tenant's note, housing file H-77"}) { id decision } }"""
+        reference: "Tenant's note 2026-05-10, housing file"}) { id decision } }"""
         % doreen_id,
         as_="ho-evans",
     )

@@ -1,10 +1,12 @@
 """FAME pilot 2: the integrated mental health record.
 
 Two councils and two primary care trusts kept a chronological multi-agency record of
-interventions. Here a social worker (sw-patel, Shire Adult Social Care) reads Craig
-Davies's record: the council's mental health social work, the trust's community mental
-health team and his GP practice, merged into one timeline in date order, cut to a date
-range or to chosen agencies, and two ranges side by side in one query.
+interventions. Here Craig Davies's own social worker (sw-carver, the council's Mental
+Health Social Work Team) reads his record: the council's mental health social work, the
+trust's community mental health team and his GP practice, merged into one timeline in
+date order, cut to a date range or to chosen agencies, and two ranges side by side in one
+query. A social worker of another service of the same council has no relationship with
+him, and sees none of it.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ async def test_the_record_is_chronological_across_agencies(world: World) -> None
 
     result = await world.query(
         '{ person(id: "%s") { timeline { %s } } }' % (world.person_id(CRAIG), TIMELINE),
-        as_="sw-patel",
+        as_="sw-carver",
     )
     assert "errors" not in result and "withheld" not in result["extensions"]
     timeline = result["data"]["person"]["timeline"]
@@ -96,7 +98,7 @@ async def test_a_date_range_returns_only_the_events_in_it(world: World) -> None:
     result = await world.query(
         '{ person(id: "%s") { timeline(from: "%s", to: "%s") { %s } } }'
         % (world.person_id(CRAIG), start, end, TIMELINE),
-        as_="sw-patel",
+        as_="sw-carver",
     )
     timeline = result["data"]["person"]["timeline"]
     assert canonical(timeline) == canonical(expected)
@@ -108,7 +110,7 @@ async def test_a_date_range_returns_only_the_events_in_it(world: World) -> None:
     since = await world.query(
         '{ person(id: "%s") { timeline(from: "%s") { %s } } }'
         % (world.person_id(CRAIG), end, TIMELINE),
-        as_="sw-patel",
+        as_="sw-carver",
     )
     assert canonical(since["data"]["person"]["timeline"]) == canonical(
         _events(population, craig, start=end)
@@ -116,7 +118,7 @@ async def test_a_date_range_returns_only_the_events_in_it(world: World) -> None:
     until = await world.query(
         '{ person(id: "%s") { timeline(to: "%s") { %s } } }'
         % (world.person_id(CRAIG), start, TIMELINE),
-        as_="sw-patel",
+        as_="sw-carver",
     )
     assert canonical(until["data"]["person"]["timeline"]) == canonical(
         _events(population, craig, end=start)
@@ -130,7 +132,7 @@ async def test_an_agency_filter_returns_only_those_agencies(world: World) -> Non
     result = await world.query(
         '{ person(id: "%s") { timeline(agencies: ["%s", "%s"]) { %s } } }'
         % (world.person_id(CRAIG), *health, TIMELINE),
-        as_="sw-patel",
+        as_="sw-carver",
     )
     timeline = result["data"]["person"]["timeline"]
     assert agencies_in(timeline) == set(health)
@@ -162,7 +164,7 @@ async def test_two_aliased_ranges_in_one_query_are_each_correct(world: World) ->
         ADULT_SOCIAL_CARE,
         TIMELINE,
     )
-    result = await world.query(query, as_="sw-patel")
+    result = await world.query(query, as_="sw-carver")
     person = result["data"]["person"]
     assert canonical(person["before"]) == canonical(
         _events(population, craig, start=first[0], end=first[1])
@@ -187,7 +189,8 @@ async def test_two_aliased_ranges_in_one_query_are_each_correct(world: World) ->
 
 
 async def test_every_record_on_the_caseload_is_chronological_and_complete(world: World) -> None:
-    """The same record for every person the social worker's council works with."""
+    """The same record for every person the social worker's service works with: the older
+    people's teams, not the council's other services."""
     population = world.population
     start, end = dt.date(2025, 6, 1), dt.date(2026, 2, 28)
     result = await world.query(
@@ -196,7 +199,13 @@ async def test_every_record_on_the_caseload_is_chronological_and_complete(world:
         as_="sw-patel",
     )
     caseload = result["data"]["caseload"]
-    people = population.people_of(ADULT_SOCIAL_CARE)
+    older_people = {"Older People's Team (North)", "Older People's Team (South)"}
+    people = tuple(
+        p
+        for p in population.people_of(ADULT_SOCIAL_CARE)
+        if older_people & set(population.holding_teams(ADULT_SOCIAL_CARE, p.nhs_number))
+    )
+    assert 0 < len(people) < len(population.people_of(ADULT_SOCIAL_CARE))
     assert len(caseload) == len(people)
     by_id = {person["id"]: person for person in caseload}
     checked = 0
@@ -223,7 +232,7 @@ async def test_each_day_asked_alone_gives_exactly_that_days_events(world: World)
         for n, day in enumerate(days)
     )
     result = await world.query(
-        '{ person(id: "%s") { %s } }' % (world.person_id(CRAIG), aliases), as_="sw-patel"
+        '{ person(id: "%s") { %s } }' % (world.person_id(CRAIG), aliases), as_="sw-carver"
     )
     person = result["data"]["person"]
     for n, day in enumerate(days):
@@ -235,7 +244,7 @@ async def test_each_day_asked_alone_gives_exactly_that_days_events(world: World)
         alone = await world.query(
             '{ person(id: "%s") { timeline(from: "%s", to: "%s") { %s } } }'
             % (world.person_id(CRAIG), event["occurredOn"], event["occurredOn"], TIMELINE),
-            as_="sw-patel",
+            as_="sw-carver",
         )
         assert event in alone["data"]["person"]["timeline"]
         assert {e["occurredOn"] for e in alone["data"]["person"]["timeline"]} == {
@@ -267,3 +276,56 @@ async def test_a_housing_officer_gets_only_housings_part_of_the_record(world: Wo
         result, "timeline"
     )
     assert set(result["extensions"]["sources"]) == {HOUSING}
+
+
+async def test_another_service_of_the_same_council_has_no_relationship(world: World) -> None:
+    """Need-to-know inside the council: the older people's social worker is not involved."""
+    result = await world.query(
+        '{ person(id: "%s") { timeline { %s } } }' % (world.person_id(CRAIG), TIMELINE),
+        as_="sw-patel",
+    )
+    person = result["data"]["person"]
+    assert person is None or person["timeline"] is None
+    reasons = {entry.get("reason") for entry in result["extensions"].get("withheld", [])}
+    assert reasons <= {"NO_RELATIONSHIP"}
+    assert result["extensions"]["sources"] == {}
+
+
+async def test_an_objection_to_sharing_mental_health_records_reaches_the_mental_health_team(
+    world: World,
+) -> None:
+    """Craig tells his GP he does not want his mental health records shared: the trust's
+    community mental health team's records stop reaching the GP at once, under whatever
+    clause they travel, while the GP's own record is untouched."""
+    population = world.population
+    craig = population.people[CRAIG]
+    person_id = world.person_id(CRAIG)
+    query = (
+        '{ person(id: "%s") { timeline { %s } assessments { kind agency { id } } '
+        "health { communityEpisodes { service agency { id } } } } }" % (person_id, TIMELINE)
+    )
+    before = await world.query(query, as_="dr-okafor")
+    assert COMMUNITY_HEALTH in agencies_in(before["data"]["person"]["timeline"])
+    assert before["data"]["person"]["health"]["communityEpisodes"]
+
+    objected = await world.query(
+        """mutation { recordConsent(input: {personId: "%s", category: "health.mental",
+        recipientAgency: "*", decision: DENY,
+        reference: "Call log 2026-05-20: does not want his mental health care shared"})
+        { id decision referenceForm } }"""
+        % person_id,
+        as_="dr-okafor",
+    )
+    assert objected["data"]["recordConsent"]["referenceForm"] == "recorded_words"
+
+    after = await world.query(query, as_="dr-okafor")
+    shown = after["data"]["person"]
+    assert COMMUNITY_HEALTH not in agencies_in(shown["timeline"])
+    assert COMMUNITY_HEALTH not in agencies_in(shown["assessments"])
+    assert shown["health"]["communityEpisodes"] is None
+    assert withheld_agencies(after, "community_episodes") == {COMMUNITY_HEALTH: {"OBJECTION"}}
+    assert withheld_agencies(after, "timeline") == {COMMUNITY_HEALTH: {"OBJECTION"}}
+    # The practice's own consultations are its own record: the objection is about sharing.
+    assert canonical(e for e in shown["timeline"] if e["agency"]["id"] == RIVERSIDE_GP) == (
+        canonical(_events(population, craig, agencies=(RIVERSIDE_GP,)))
+    )
