@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit schema bench clean
+.PHONY: demo test lint typecheck unit schema bench bench-hostile clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ unit: $(STAMP)
 # override); writes bench/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# What hostile documents cost (RSS, latency, event-loop lag); writes its section of
+# bench/RESULTS.md. Needs nothing but the demo's own agencies.
+bench-hostile: $(STAMP)
+	$(BIN)/python -m bench.hostile
 
 schema: $(STAMP)
 	$(BIN)/fame-gateway schema --write schema.graphql

@@ -34,6 +34,7 @@ from bench.config import (
     tokens,
     write_config,
 )
+from bench.hostile import section_of, with_section
 from bench.load import Request, Server, closed_loop, cpu_seconds, peak_memory_mb
 from bench.report import Measurement, Target, ratios, table, targets_table
 from bench.sources import SourcesUnavailable, SqlSources, http_calls, server_urls
@@ -454,7 +455,9 @@ def write_results(
         "queries it is close to the slowest one.",
         "",
     ]
-    file.write_text("\n".join(lines))
+    # The hostile-input section is `make bench-hostile`'s; keep it.
+    kept = section_of(file.read_text()) if file.exists() else ""
+    file.write_text(with_section("\n".join(lines), kept))
 
 
 @contextlib.asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import logging
 import os
 import time
@@ -13,16 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from graphql import (
-    DocumentNode,
-    ExecutionResult,
-    GraphQLError,
-    OperationDefinitionNode,
-    OperationType,
-    execute,
-)
+from graphql import ExecutionResult, OperationType, execute, get_operation_ast
 from graphql.pyutils import is_awaitable
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -31,21 +26,20 @@ from gateway.audit import AuditUnavailable
 from gateway.context import RequestContext
 from gateway.errors import AuthenticationError
 from gateway.execution import FastExecutionContext
-from gateway.purposes import PurposeError
-from gateway.service import Gateway
+from gateway.http_guard import GRAPHQL_PATH, ResponseGuard
+from gateway.purposes import PurposeError, one_purpose_header
+from gateway.responses import (
+    JSON,
+    error_response,
+    errors_response,
+    execution_error,
+    json_response,
+    unauthenticated,
+)
+from gateway.service import Gateway, tune_server_process
 from gateway.settings import load_settings
 
 log = logging.getLogger(__name__)
-
-_JSON = "application/json"
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=_JSON, headers=headers)
-
-
-def _request_error(message: str, code: str, status: int = 400) -> Response:
-    return _json({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
 
 
 class GraphQLEndpoint:
@@ -59,49 +53,32 @@ class GraphQLEndpoint:
         if request.method == "GET":
             if self.gateway.settings.graphiql and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(_GRAPHIQL)
-            return _request_error(
+            return error_response(
                 'send queries with POST and a JSON body {"query": ...}', "METHOD_NOT_ALLOWED", 405
             )
         return await self.post(request)
 
     async def post(self, request: Request) -> Response:
-        """Run one query, and count it in the metrics whatever its outcome."""
-        started = time.perf_counter()
-        response = await self._post(request)
-        self.gateway.metrics.observe_request(
-            getattr(request.state, "fame_context", None),
-            time.perf_counter() - started,
-            response.status_code,
-        )
-        return response
-
-    async def _post(self, request: Request) -> Response:
         """Run one query: nothing reaches an agency until every check has passed."""
         received = time.monotonic()
         gateway = self.gateway
         try:
             requester = await gateway.authenticator.authenticate(
-                request.headers.get("authorization"),
+                request.headers.getlist("authorization"),
                 gateway.settings.protocol,
-                request.headers.get("fame-purpose-of-use"),
+                one_purpose_header(request.headers.getlist("fame-purpose-of-use")),
                 gateway.http,
             )
         except PurposeError as exc:
-            return _request_error(str(exc), exc.code, exc.status)
+            request.state.reason = str(exc)
+            return error_response(str(exc), exc.code, exc.status)
         except AuthenticationError as exc:
-            return _json(
-                {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]},
-                401,
-                {
-                    "WWW-Authenticate": (
-                        f'Bearer error="invalid_token", error_description="{_quote(str(exc))}"'
-                    )
-                },
-            )
+            request.state.reason = str(exc)
+            return unauthenticated(str(exc))
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != _JSON:
-            return _request_error(
-                f"send the request as {_JSON}, not {content_type or 'no content type'}",
+        if content_type != JSON:
+            return error_response(
+                f"send the request as {JSON}, not {content_type[:60] or 'no content type'}",
                 "BAD_REQUEST",
                 415,
             )
@@ -109,9 +86,15 @@ class GraphQLEndpoint:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return _request_error("the request body is not valid JSON", "BAD_REQUEST")
+            return error_response("the request body is not valid JSON (UTF-8)", "BAD_REQUEST")
+        if isinstance(body, list):
+            return error_response(
+                "the request body must be a JSON object, not a batch (a JSON array); send one "
+                "query per request",
+                "BAD_REQUEST",
+            )
         if not isinstance(body, dict):
-            return _request_error(
+            return error_response(
                 'the request body must be a JSON object: {"query": "...", "variables": {...}}',
                 "BAD_REQUEST",
             )
@@ -121,14 +104,22 @@ class GraphQLEndpoint:
             body.get("operationName"),
         )
         if not isinstance(query, str) or not query.strip():
-            return _request_error('the request has no "query" string', "BAD_REQUEST")
+            return error_response('the request has no "query" string', "BAD_REQUEST")
         if variables is not None and not isinstance(variables, dict):
-            return _request_error('"variables" must be a JSON object', "BAD_REQUEST")
+            return error_response('"variables" must be a JSON object', "BAD_REQUEST")
         if operation is not None and not isinstance(operation, str):
-            return _request_error('"operationName" must be a string', "BAD_REQUEST")
-        prepared = gateway.documents.get(query)
+            return error_response('"operationName" must be a string', "BAD_REQUEST")
+        prepared = await gateway.documents.get(query)
         if prepared.document is None:
-            return _json({"errors": [error.formatted for error in prepared.errors]}, 400)
+            return errors_response(prepared.errors)
+        selected = get_operation_ast(prepared.document, operation)
+        if selected is None:
+            return error_response(
+                f"the document has no operation named {operation!r}"
+                if operation is not None
+                else "the document has several operations; name the one to run in operationName",
+                "BAD_REQUEST",
+            )
         context = RequestContext(
             requester=requester,
             gateway=gateway,
@@ -141,7 +132,7 @@ class GraphQLEndpoint:
         # for it before anything at all is changed.
         intent = asyncio.ensure_future(gateway.audit.intent(context))
         context.intent = intent
-        if _is_mutation(prepared.document, operation):
+        if selected.operation is OperationType.MUTATION:
             try:
                 await intent
             except AuditUnavailable:
@@ -161,12 +152,20 @@ class GraphQLEndpoint:
             await intent
         except AuditUnavailable:
             return _audit_failed("before any agency was contacted")
+        if result.data is None and result.errors and all(e.path is None for e in result.errors):
+            # Errors outside any field (variables that do not coerce): the request was wrong.
+            return errors_response(
+                [
+                    execution_error(error) | {"extensions": {"code": "BAD_USER_INPUT"}}
+                    for error in result.errors
+                ]
+            )
         try:
             await gateway.audit.record(context)
         except AuditUnavailable:
             return _audit_failed("after the agencies answered; the answer is withheld")
         await self._notify_break_glass(context)
-        return _json(self._response(result, context))
+        return json_response(self._response(result, context))
 
     async def _notify_break_glass(self, context: RequestContext) -> None:
         # Each agency whose data a grant delivered gets a notice its systems can read; an
@@ -207,7 +206,7 @@ class GraphQLEndpoint:
 
     def _response(self, result: ExecutionResult, context: RequestContext) -> dict[str, Any]:
         response: dict[str, Any] = {}
-        errors = [_format_error(error) for error in result.errors or ()]
+        errors = [execution_error(error) for error in result.errors or ()]
         for path, error in context.agency_errors:
             errors.append(
                 {
@@ -240,41 +239,18 @@ class GraphQLEndpoint:
         return response
 
 
-def _is_mutation(document: DocumentNode, operation: str | None) -> bool:
-    for definition in document.definitions:
-        if isinstance(definition, OperationDefinitionNode) and (
-            operation is None or (definition.name and definition.name.value == operation)
-        ):
-            return definition.operation is OperationType.MUTATION
-    return False
-
-
 def _audit_failed(when: str) -> Response:
     # Fail closed: nothing is disclosed that the audit has not recorded.
     log.exception("the disclosure audit could not be written %s", when)
-    return _request_error(
+    return error_response(
         "the disclosure audit could not be written, so nothing is disclosed; try again shortly",
         "AUDIT_UNAVAILABLE",
         503,
     )
 
 
-def _format_error(error: GraphQLError) -> dict[str, Any]:
-    formatted = error.formatted
-    if error.original_error is not None and not isinstance(error.original_error, GraphQLError):
-        # An unexpected exception inside a resolver: log it, never leak its text.
-        log.error("resolver failed", exc_info=error.original_error)
-        formatted = {**formatted, "message": "internal error; the gateway has logged it"}
-        formatted["extensions"] = {"code": "INTERNAL"}
-    return dict(formatted)
-
-
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', "'")
-
-
 async def _healthz(_request: Request) -> Response:
-    return _json({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 def create_app(gateway: Gateway) -> Starlette:
@@ -284,7 +260,9 @@ def create_app(gateway: Gateway) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         owned = not gateway.started
         if owned:
+            # A server process (uvicorn --factory) owns its gateway.
             await gateway.start()
+            tune_server_process()
         try:
             yield
         finally:
@@ -293,28 +271,87 @@ def create_app(gateway: Gateway) -> Starlette:
 
     endpoint = GraphQLEndpoint(gateway)
 
-    async def readyz(_request: Request) -> Response:
-        ready, body = await gateway.readiness()
-        return _json(body, 200 if ready else 503)
+    scrape = ScrapeAccess(gateway)
 
-    async def metrics(_request: Request) -> Response:
+    async def readyz(request: Request) -> Response:
+        ready, body = await gateway.readiness()
+        if not scrape.allowed(request):
+            # A load balancer needs only the status; the agencies' states are for operators.
+            body = {"status": body["status"]}
+        return json_response(body, 200 if ready else 503)
+
+    async def metrics(request: Request) -> Response:
+        refusal = scrape.refusal(request)
+        if refusal is not None:
+            return refusal
         body, content_type = gateway.metrics.render()
         return Response(body, media_type=content_type)
 
+    routes = [
+        Route(
+            GRAPHQL_PATH,
+            endpoint.handle,
+            methods=["GET", "POST"],
+            max_body_size=gateway.settings.limits.max_body_bytes,
+        ),
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
     return Starlette(
-        routes=[
-            Route(
-                "/graphql",
-                endpoint.handle,
-                methods=["GET", "POST"],
-                max_body_size=gateway.settings.limits.max_body_bytes,
-            ),
-            Route("/healthz", _healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
+        routes=routes,
+        middleware=[
+            Middleware(
+                ResponseGuard,
+                metrics=lambda: gateway.metrics,
+                routes=[route.path for route in routes],
+            )
         ],
         lifespan=lifespan,
     )
+
+
+class ScrapeAccess:
+    """Who may read /metrics and the details of /readyz.
+
+    In demo mode anyone on the machine may. In production mode only a scraper
+    sending ``Authorization: Bearer <token>`` with the token held in the variable
+    that ``metrics_token_env`` names; with no token configured they stay closed.
+    """
+
+    def __init__(self, gateway: Gateway) -> None:
+        settings = gateway.settings
+        self._open = settings.demo
+        variable = settings.metrics_token_env
+        token = os.environ.get(variable, "") if variable else ""
+        self._token = token.encode() if token else None
+
+    def allowed(self, request: Request) -> bool:
+        """Whether the request may see operational detail."""
+        if self._open:
+            return True
+        if self._token is None:
+            return False
+        sent = request.headers.get("authorization", "")
+        scheme, _, value = sent.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode("latin-1"), self._token
+        )
+
+    def refusal(self, request: Request) -> Response | None:
+        """None when the request may scrape; otherwise the 401 or 403 that says why not."""
+        if self.allowed(request):
+            return None
+        if self._token is None:
+            return error_response(
+                "metrics are closed in production mode until metrics_token_env names a variable "
+                "holding a scrape token; set it and send 'Authorization: Bearer <token>'",
+                "FORBIDDEN",
+                403,
+            )
+        return error_response(
+            "send the scrape token as 'Authorization: Bearer <token>'", "UNAUTHENTICATED", 401
+        )
 
 
 def app_from_environment() -> Starlette:

@@ -137,8 +137,9 @@ def _kinds_of_information(items: Sequence[str]) -> list[tuple[str, list[str]]]:
 
 
 def who_looked(record: DisclosureRecord, settings: Settings) -> str:
-    """``Priya Patel, social worker, Older Adults North team, Shire Council Adult Social
-    Care``: the practitioner's name, or their login id only when the token gave no name."""
+    """``Priya Patel, social worker, Older People's Team (North) team, Shire Council
+    Adult Social Care``: the practitioner's name, or their login id only when the token
+    gave no name."""
     agency = agency_name(settings, record.requester_agency)
     parts = [record.practitioner_name or record.practitioner]
     if record.roles:

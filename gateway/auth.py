@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,23 +20,23 @@ from joserfc import jwt
 from joserfc.errors import (
     BadSignatureError,
     ClaimError,
-    DecodeError,
     ExpiredTokenError,
     InvalidClaimError,
     JoseError,
     MissingClaimError,
 )
 from joserfc.jwk import KeySet
-from joserfc.jws import extract_compact
 
 from gateway.errors import AuthenticationError, ConfigError
 from gateway.protocol import SharingProtocol
 from gateway.purposes import establish
 from gateway.requester import Requester
 from gateway.settings import IssuerConfig
+from gateway.token_shape import bearer_token, token_parts
 
 _LEEWAY_SECONDS = 30
 _JWKS_TTL_SECONDS = 300.0
+_KID_REFETCH_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -88,48 +88,35 @@ class Authenticator:
 
     async def authenticate(
         self,
-        authorization: str | None,
+        authorization: str | Sequence[str] | None,
         protocol: SharingProtocol,
         purpose_header: str | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> Requester:
         """Validate the bearer token completely; raise AuthenticationError saying what is wrong.
 
-        Once the token is valid, the purpose of use is established (PurposeError when
-        it cannot be: a 400 or 403, never a 401, since the token itself is fine).
+        ``authorization`` is every ``Authorization`` header the request carried (or the
+        one header, or None): more than one is refused rather than guessing which counts.
+        Once the token is valid, the purpose of use is established (PurposeError when it
+        cannot be: a 400 or 403, never a 401, since the token itself is fine).
         """
-        if not authorization:
-            raise AuthenticationError(
-                "no bearer token: send 'Authorization: Bearer <token>' with a token from "
-                "your agency's identity provider"
-            )
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise AuthenticationError(
-                "the Authorization header is not 'Bearer <token>'; send the token your "
-                "agency's identity provider issued"
-            )
-        try:
-            unverified = extract_compact(token.encode())
-            header = unverified.headers()
-            claims = json.loads(unverified.payload)
-        except (DecodeError, JoseError, ValueError, UnicodeDecodeError) as exc:
-            raise AuthenticationError("the bearer token is not a well-formed JWT") from exc
-        if not isinstance(claims, dict):
-            raise AuthenticationError("the bearer token's payload is not a JSON object")
-        algorithm = header.get("alg")
-        issuer_name = claims.get("iss")
-        config = self._configs.get(issuer_name) if isinstance(issuer_name, str) else None
+        if authorization is None or isinstance(authorization, str):
+            authorization = [authorization] if authorization else []
+        token = bearer_token(authorization)
+        parts = token_parts(token)
+        header, claims = parts.header, parts.claims
+        algorithm = header["alg"]
+        issuer_name = claims["iss"]
+        config = self._configs.get(issuer_name)
         if config is None:
             raise AuthenticationError(
-                f"the token's issuer {issuer_name!r} is not registered with this gateway; "
+                f"the token's issuer {issuer_name!a} is not registered with this gateway; "
                 "ask for the agency's issuer to be added to gateway.toml"
             )
         if algorithm not in config.algorithms:
             raise AuthenticationError(
-                f"the token is signed with {algorithm!r}, which issuer {config.issuer} is not "
-                f"allowed to use (allowed: {', '.join(config.algorithms)})"
+                f"the token is signed with {algorithm!a}, which issuer {config.issuer} is "
+                f"not allowed to use (allowed: {', '.join(config.algorithms)})"
             )
         keys = await self._keys_for(config, header.get("kid"), session)
         try:
@@ -173,7 +160,13 @@ class Authenticator:
             config.jwks_url is not None
             and (
                 time.time() - entry.fetched_at > _JWKS_TTL_SECONDS
-                or (isinstance(kid, str) and not _has_kid(entry.keys, kid))
+                or (
+                    isinstance(kid, str)
+                    and not _has_kid(entry.keys, kid)
+                    # Anyone can name a kid: at most one refetch per interval, so random
+                    # kids cannot make the gateway hammer the issuer.
+                    and time.time() - entry.fetched_at > _KID_REFETCH_SECONDS
+                )
             )
         )
         if stale and config.jwks_url is not None and session is not None:

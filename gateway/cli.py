@@ -24,13 +24,14 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.service import Gateway
+    from gateway.service import Gateway, tune_server_process
 
     settings = _settings(args.config)
 
     async def run() -> None:
         gateway = Gateway(settings)
         await gateway.start()
+        tune_server_process()
         try:
             server = uvicorn.Server(
                 uvicorn.Config(

@@ -96,6 +96,12 @@ class GatewayMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.http_responses = Counter(
+            "fame_http_responses",
+            "Every HTTP response by route (other: an unknown path) and status, 5xx included.",
+            ["route", "status"],
+            registry=self.registry,
+        )
         self.request_seconds = Histogram(
             "fame_request_seconds",
             "Time to answer a GraphQL request, in seconds.",

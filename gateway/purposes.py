@@ -30,6 +30,15 @@ class PurposeError(GatewayError):
         super().__init__(message)
 
 
+def one_purpose_header(values: Sequence[str]) -> str | None:
+    """The one ``Fame-Purpose-Of-Use`` header, if sent; several are refused, not guessed at."""
+    if len(values) > 1:
+        raise PurposeError(
+            "send one Fame-Purpose-Of-Use header, not several", "PURPOSE_AMBIGUOUS", 400
+        )
+    return values[0] if values else None
+
+
 def token_purposes(claim: object) -> tuple[str, ...] | None:
     """The purposes a token's ``purpose_of_use`` claim allows; None when it has no claim."""
     if claim is None:

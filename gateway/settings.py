@@ -27,6 +27,7 @@ _TOP_KEYS = {
     "protocol_file",
     "withheld_detail",
     "audit_signing_key_file",
+    "metrics_token_env",
 }
 
 
@@ -75,6 +76,9 @@ class Settings:
     quiet_withholding: bool = False
     #: PEM of the gateway's Ed25519 key that signs the audit chain's head; None: unsigned.
     audit_signing_key_file: Path | None = None
+    #: The environment variable holding the token a scraper sends for /metrics and the
+    #: details of /readyz; in production mode both are closed without it.
+    metrics_token_env: str | None = None
 
     @property
     def demo(self) -> bool:
@@ -202,6 +206,20 @@ def load_settings(file: Path) -> Settings:
                 )
             ]
         )
+    metrics_token_env = doc.get("metrics_token_env")
+    if metrics_token_env is not None and not (
+        isinstance(metrics_token_env, str) and metrics_token_env
+    ):
+        raise ConfigErrors(
+            [
+                ConfigError(
+                    file,
+                    "metrics_token_env",
+                    f"is {metrics_token_env!r}",
+                    'Write the name of an environment variable, e.g. "FAME_METRICS_TOKEN".',
+                )
+            ]
+        )
     return Settings(
         config_dir=config_dir,
         mode=str(mode),
@@ -216,6 +234,7 @@ def load_settings(file: Path) -> Settings:
         default_purpose=str(purpose),
         quiet_withholding=detail == "quiet",
         audit_signing_key_file=signing_path.resolve() if signing_path else None,
+        metrics_token_env=metrics_token_env,
     )
 
 

@@ -6,6 +6,8 @@ by default, PostgreSQL when several gateway processes share it.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -23,10 +25,50 @@ from sqlalchemy import (
     inspect,
     select,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
+
+
+class NaiveDateTimeError(ValueError):
+    """A time without a UTC offset was about to be stored."""
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """An instant stored in UTC and read back aware, in UTC, on every database.
+
+    SQLite keeps no offset at all (``+14:00`` and ``-12:00`` would both come back
+    as if UTC), so every time is converted to UTC on the way in; a naive time is
+    refused, since which instant it means is unknown.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """Aware times become UTC; naive ones are refused."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise NaiveDateTimeError(
+                f"the time {value.isoformat()} has no UTC offset; the state database stores "
+                "instants only (use datetime.now(UTC) or give an offset)"
+            )
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        """Times come back aware, in UTC (SQLite's naive text is UTC as stored)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
 
 persons = Table(
     "persons",
@@ -39,7 +81,7 @@ persons = Table(
     Column("family_name_key", String(100), nullable=True, index=True),
     Column("date_of_birth", Date, nullable=True),
     Column("postcode_key", String(10), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 person_links = Table(
@@ -68,12 +110,12 @@ consents = Table(
     Column("recipient_kind", String(10), nullable=False),
     Column("recipient", String(100), nullable=False),
     Column("decision", String(10), nullable=False),
-    Column("valid_from", DateTime(timezone=True), nullable=False),
-    Column("valid_until", DateTime(timezone=True), nullable=True),
-    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("valid_from", UtcDateTime(), nullable=False),
+    Column("valid_until", UtcDateTime(), nullable=True),
+    Column("withdrawn_at", UtcDateTime(), nullable=True),
     Column("withdrawn_by", String(100), nullable=True),
     Column("recorded_by", String(200), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("reference", Text, nullable=False),
     # Which kind of evidence (a protocol consent form) the reference cites.
     Column("reference_form", String(64), nullable=True),
@@ -95,15 +137,15 @@ break_glass_grants = Table(
     # referral reference the grant serves.
     Column("reason_category", String(64), nullable=True),
     Column("reference", String(100), nullable=True),
-    Column("granted_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("granted_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime(), nullable=True),
     # Who ended it early (the holder, or a guardian revoking it or reviewing it as
     # inappropriate) and why.
     Column("ended_by", String(200), nullable=True),
     Column("end_reason", Text, nullable=True),
     # The Caldicott guardian's review of the emergency access.
-    Column("reviewed_at", DateTime(timezone=True), nullable=True),
+    Column("reviewed_at", UtcDateTime(), nullable=True),
     Column("reviewed_by", String(200), nullable=True),
     Column("review_outcome", String(32), nullable=True),
     Column("review_note", Text, nullable=True),
@@ -119,11 +161,11 @@ break_glass_notifications = Table(
     Column("person_id", String(64), nullable=False),
     Column("practitioner", String(200), nullable=False),
     Column("requester_agency", String(64), nullable=False),
-    Column("first_disclosed_at", DateTime(timezone=True), nullable=False),
+    Column("first_disclosed_at", UtcDateTime(), nullable=False),
     # The agency was told the grant was ended by a guardian (revoked, or reviewed as
     # inappropriate): which event, and when.
     Column("ended_notice", String(32), nullable=True),
-    Column("ended_notified_at", DateTime(timezone=True), nullable=True),
+    Column("ended_notified_at", UtcDateTime(), nullable=True),
 )
 
 #: The disclosure audit, append-only and hash-chained. An ``intent`` record is

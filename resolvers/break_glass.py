@@ -15,6 +15,7 @@ from gateway.policy import SAFEGUARDING, relationship
 from gateway.protocol import Establishment, Purpose
 from gateway.reasons import MIN_LENGTH, meaningful
 from resolvers.errors import from_governance, governance_error
+from resolvers.scalars import DateTime
 
 
 class GrantType(graphene.ObjectType):  # type: ignore[misc]
@@ -35,9 +36,9 @@ class GrantType(graphene.ObjectType):  # type: ignore[misc]
         description="Safeguarding: the enquiry or referral reference the grant serves."
     )
     reason = graphene.String(required=True)
-    granted_at = graphene.DateTime(required=True)
-    expires_at = graphene.DateTime(required=True)
-    ended_at = graphene.DateTime()
+    granted_at = DateTime(required=True)
+    expires_at = DateTime(required=True)
+    ended_at = DateTime()
     ended_by = graphene.String(
         description="Who ended it early: its holder, or a guardian (practitioner@agency)."
     )

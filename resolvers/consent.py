@@ -15,6 +15,7 @@ from gateway.governance import person_facts
 from gateway.policy import Consent, ConsentDecision, relationship
 from gateway.protocol import ConsentForm, SharingProtocol
 from resolvers.errors import from_governance, governance_error, person_not_available, utc
+from resolvers.scalars import DateTime
 
 #: The answer for a consent id that is unknown or about a person not available to you.
 CONSENT_NOT_AVAILABLE = (
@@ -52,9 +53,9 @@ class ConsentRecord(graphene.ObjectType):  # type: ignore[misc]
     recipient_kind = graphene.String(required=True, description="agency or role")
     recipient = graphene.String(required=True)
     decision = graphene.Field(ConsentDecisionEnum, required=True)
-    valid_from = graphene.DateTime(required=True)
-    valid_until = graphene.DateTime()
-    withdrawn_at = graphene.DateTime()
+    valid_from = DateTime(required=True)
+    valid_until = DateTime()
+    withdrawn_at = DateTime()
     recorded_by = graphene.String(required=True)
     reference = graphene.String(
         required=True, description="Where the person's signed form or stated words are kept."
@@ -78,8 +79,8 @@ class ConsentInput(graphene.InputObjectType):  # type: ignore[misc]
     recipient_agency = graphene.ID(description='An agency id, or "*" for every agency.')
     recipient_role = graphene.String(description="A role, e.g. housing_officer.")
     decision = graphene.Field(ConsentDecisionEnum, required=True)
-    valid_from = graphene.DateTime(description="Default: now.")
-    valid_until = graphene.DateTime(description="Default: until withdrawn.")
+    valid_from = DateTime(description="Default: now.")
+    valid_until = DateTime(description="Default: until withdrawn.")
     reference = graphene.String(
         required=True,
         description="The evidence: an identifier of one of the protocol's consent forms "

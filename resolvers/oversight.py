@@ -29,6 +29,7 @@ from gateway.usage import usage as usage_figures
 from resolvers.break_glass import GrantType, grant_out
 from resolvers.errors import from_governance, governance_error, utc
 from resolvers.governance import BasisEnum
+from resolvers.scalars import DateTime
 
 #: Webhook events telling an owning agency that a guardian ended a grant that disclosed its data.
 REVIEWED_EVENT = "break_glass_review"
@@ -72,7 +73,7 @@ class GrantReviewType(graphene.ObjectType):  # type: ignore[misc]
         required=True,
         description="The agencies whose data the grant disclosed; each has been notified.",
     )
-    reviewed_at = graphene.DateTime()
+    reviewed_at = DateTime()
     reviewed_by = graphene.String()
     outcome = graphene.String(description="appropriate, inappropriate or needs_follow_up")
     note = graphene.String()
@@ -162,7 +163,7 @@ class Disclosure(graphene.ObjectType):  # type: ignore[misc]
             "shown by findPeople or knownTo; no agency's record)."
         ),
     )
-    at = graphene.DateTime(required=True)
+    at = DateTime(required=True)
     practitioner = graphene.String(required=True, description="The practitioner's login id.")
     practitioner_name = graphene.String(description="Their name, when their token gave one.")
     requester_agency = graphene.ID(required=True)
@@ -258,7 +259,9 @@ class OversightQuery(graphene.ObjectType):  # type: ignore[misc]
     break_glass_reviews = graphene.List(
         graphene.NonNull(GrantReviewType),
         required=True,
-        pending=graphene.Boolean(default_value=True, description="Only grants not yet reviewed."),
+        pending=graphene.Boolean(
+            required=True, default_value=True, description="Only grants not yet reviewed."
+        ),
         description="Information-governance roles: break-glass and safeguarding grants to "
         "review, newest first: those that disclosed your agency's data or are held by your "
         "agency's practitioners (every grant for a lead guardian).",
@@ -266,16 +269,16 @@ class OversightQuery(graphene.ObjectType):  # type: ignore[misc]
     usage = graphene.Field(
         Usage,
         required=True,
-        since=graphene.DateTime(),
-        until=graphene.DateTime(),
+        since=DateTime(),
+        until=DateTime(),
         description="Information-governance roles: usage per agency and role, and availability.",
     )
     disclosures = graphene.List(
         graphene.NonNull(Disclosure),
         required=True,
         person_id=graphene.ID(required=True),
-        start=graphene.Argument(graphene.DateTime, name="from"),
-        end=graphene.Argument(graphene.DateTime, name="to"),
+        start=graphene.Argument(DateTime, name="from"),
+        end=graphene.Argument(DateTime, name="to"),
         description="Information-governance roles: who has seen this person's record, for a "
         "person your agency holds.",
     )

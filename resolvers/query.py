@@ -82,8 +82,10 @@ class Query(GovernanceQuery):
     caseload = graphene.List(
         graphene.NonNull(Person),
         required=True,
-        first=graphene.Int(default_value=50, description="How many people, at most."),
-        offset=graphene.Int(default_value=0, description="How many to skip."),
+        first=graphene.Int(
+            required=True, default_value=50, description="How many people, at most."
+        ),
+        offset=graphene.Int(required=True, default_value=0, description="How many to skip."),
         description="The people your agency holds a record for, each assembled like person.",
     )
     me = graphene.Field(Me, required=True, description="Who you are to the gateway.")
@@ -113,9 +115,12 @@ class Query(GovernanceQuery):
         context: RequestContext = info.context
         limit = context.gateway.settings.limits.max_batch
         if not 0 < first <= limit:
-            raise GraphQLError(f"first must be from 1 to {limit}; page with offset")
+            raise GraphQLError(
+                f"first must be from 1 to {limit}; page with offset",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
         if offset < 0:
-            raise GraphQLError("offset cannot be negative")
+            raise GraphQLError("offset cannot be negative", extensions={"code": "BAD_USER_INPUT"})
         requester = context.requester
         visible = context.gateway.settings.protocol.services_of(requester.agency).visible_teams(
             requester.team

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -56,6 +57,13 @@ async def clocked(
 @pytest.fixture
 async def postgres_state() -> AsyncIterator[str]:
     """A fresh PostgreSQL database for the gateways' shared state."""
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """Create a PostgreSQL database for one test, yield its URL, drop it afterwards."""
     base = server_url(
         "FAME_TEST_POSTGRES_URL",
         "PostgreSQL",

@@ -213,6 +213,7 @@ class World:
         self.client: httpx.AsyncClient | None = None
         self.settings: Settings | None = None
         self.clock = clock
+        self._tokens: dict[str, str] = {}
 
     async def start(self, **config: Any) -> World:
         """Start the trust API, write the config, start the gateway and seed the index."""
@@ -240,7 +241,14 @@ class World:
         await self.trust.stop()
 
     def token(self, practitioner_id: str) -> str:
-        """A real signed token for a sample practitioner."""
+        """A real signed token for a sample practitioner (minted once: loading the private
+        key costs far more than a request)."""
+        assert self.settings is not None
+        if practitioner_id not in self._tokens:
+            self._tokens[practitioner_id] = self._mint(practitioner_id)
+        return self._tokens[practitioner_id]
+
+    def _mint(self, practitioner_id: str) -> str:
         assert self.settings is not None
         who = practitioner(practitioner_id)
         return mint_token(
