@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -11,28 +10,24 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import orjson
-from graphql import ExecutionResult, OperationType, execute, get_operation_ast
-from graphql.pyutils import is_awaitable
+from graphql import get_operation_ast
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from gateway.audit import AuditUnavailable
 from gateway.context import RequestContext
 from gateway.errors import AuthenticationError
-from gateway.execution import FastExecutionContext
 from gateway.http_guard import GRAPHQL_PATH, ResponseGuard
+from gateway.pipeline import Operation, Pipeline
 from gateway.purposes import PurposeError, one_purpose_header
 from gateway.responses import (
     JSON,
     error_response,
     errors_response,
-    execution_error,
     json_response,
     unauthenticated,
 )
@@ -43,10 +38,12 @@ log = logging.getLogger(__name__)
 
 
 class GraphQLEndpoint:
-    """Authenticates, checks, executes and assembles one GraphQL request."""
+    """Speaks HTTP for ``/graphql``: authenticates, checks the body and the document, and
+    hands the request to the pipeline, whose outcome it turns into a response."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        self.pipeline = Pipeline(gateway)
 
     async def handle(self, request: Request) -> Response:
         """Dispatch GET (GraphiQL) and POST (queries)."""
@@ -127,126 +124,10 @@ class GraphQLEndpoint:
             deadline=received + gateway.settings.limits.deadline_seconds,
         )
         request.state.fame_context = context
-        # The intent record is written while the request is planned and decided;
-        # the fan-out waits for it before any agency is called. A mutation waits
-        # for it before anything at all is changed.
-        intent = asyncio.ensure_future(gateway.audit.intent(context))
-        context.intent = intent
-        if selected.operation is OperationType.MUTATION:
-            try:
-                await intent
-            except AuditUnavailable:
-                return _audit_failed("before anything was changed")
-        result = execute(
-            gateway.schema,
-            prepared.document,
-            context_value=context,
-            variable_values=variables,
-            operation_name=operation,
-            execution_context_class=FastExecutionContext,
+        outcome = await self.pipeline.run(
+            context, Operation(prepared.document, selected, variables, operation)
         )
-        if is_awaitable(result):
-            result = await result  # type: ignore[misc]
-        assert isinstance(result, ExecutionResult)
-        try:
-            await intent
-        except AuditUnavailable:
-            return _audit_failed("before any agency was contacted")
-        if result.data is None and result.errors and all(e.path is None for e in result.errors):
-            # Errors outside any field (variables that do not coerce): the request was wrong.
-            return errors_response(
-                [
-                    execution_error(error) | {"extensions": {"code": "BAD_USER_INPUT"}}
-                    for error in result.errors
-                ]
-            )
-        try:
-            await gateway.audit.record(context)
-        except AuditUnavailable:
-            return _audit_failed("after the agencies answered; the answer is withheld")
-        await self._notify_break_glass(context)
-        return json_response(self._response(result, context))
-
-    async def _notify_break_glass(self, context: RequestContext) -> None:
-        # Each agency whose data a grant delivered gets a notice its systems can read; an
-        # agency whose call failed disclosed nothing and is told nothing.
-        governance = self.gateway.governance
-        for assembly in context.assemblies:
-            delivered = assembly.delivered
-            for person_id, grant in assembly.grants.items():
-                if not grant.break_glass:
-                    continue
-                agencies = {
-                    agency
-                    for (person, agency), decisions in delivered.items()
-                    if person == person_id
-                    and any(d.break_glass == grant.id for d in decisions.values())
-                }
-                try:
-                    added = await governance.reviews.notify(grant, agencies, governance.clock())
-                except Exception:  # the audit already holds the disclosure; keep answering
-                    log.exception("break-glass notification for grant %s failed", grant.id)
-                    continue
-                for agency_id in added:
-                    url = self.gateway.settings.agency(agency_id).break_glass_webhook
-                    if url is not None:
-                        self.gateway.post_in_background(
-                            url,
-                            {
-                                "event": "break_glass_disclosure",
-                                "grant": grant.id,
-                                "agency": agency_id,
-                                "personId": grant.person_id,
-                                "practitioner": grant.practitioner,
-                                "requesterAgency": grant.agency,
-                                "reason": grant.reason,
-                                "expiresAt": grant.expires_at.isoformat(),
-                            },
-                        )
-
-    def _response(self, result: ExecutionResult, context: RequestContext) -> dict[str, Any]:
-        response: dict[str, Any] = {}
-        errors = [execution_error(error) for error in result.errors or ()]
-        for path, error in context.agency_errors:
-            errors.append(
-                {
-                    "message": str(error),
-                    "path": list(path),
-                    "extensions": {"code": error.code, "agency": error.agency},
-                }
-            )
-        if errors:
-            response["errors"] = errors
-        response["data"] = result.data
-        sources: dict[str, dict[str, Any]] = {}
-        for outcome in context.outcomes:
-            self.gateway.note_outcome(outcome.agency, outcome.status)
-            entry = sources.setdefault(
-                outcome.agency, {"status": "ok", "ms": 0.0, "calls": 0, "people": 0, "cached": 0}
-            )
-            entry["calls"] += int(outcome.called)
-            entry["people"] += outcome.people
-            entry["cached"] += outcome.cached
-            entry["ms"] = round(max(entry["ms"], outcome.milliseconds), 1)
-            if outcome.status != "ok":
-                entry["status"] = outcome.status
-        extensions: dict[str, Any] = {"sources": sources}
-        if context.withheld:
-            extensions["withheld"] = context.withheld
-        if context.break_glass:
-            extensions["breakGlass"] = list(context.break_glass.values())
-        response["extensions"] = extensions
-        return response
-
-
-def _audit_failed(when: str) -> Response:
-    # Fail closed: nothing is disclosed that the audit has not recorded.
-    log.exception("the disclosure audit could not be written %s", when)
-    return error_response(
-        "the disclosure audit could not be written, so nothing is disclosed; try again shortly",
-        "AUDIT_UNAVAILABLE",
-        503,
-    )
+        return json_response(outcome.body, outcome.status)
 
 
 async def _healthz(_request: Request) -> Response:
