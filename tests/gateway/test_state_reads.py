@@ -4,10 +4,12 @@ trip to the state database, not one per kind."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, event
 
+from gateway.demo.synthetic import Population
 from tests.support import World
 
 MEDICATIONS = '{ person(id: "%s") { health { medications { name agency { id } } } } }'
@@ -16,9 +18,7 @@ MEDICATIONS = '{ person(id: "%s") { health { medications { name agency { id } } 
 STATE_TABLE = re.compile(r"\bFROM (persons|person_links|consents|break_glass_grants)\b")
 
 
-async def test_one_person_query_reads_links_consents_and_grants_in_one_checkout(
-    world: World,
-) -> None:
+async def _assert_one_checkout(world: World) -> None:
     assert world.gateway is not None
     engine = world.gateway.state_engine.sync_engine
     # The connections are kept, so no two of them can share an id while the test looks.
@@ -45,3 +45,20 @@ async def test_one_person_query_reads_links_consents_and_grants_in_one_checkout(
     }
     connections = {id(conn) for conn, _ in reads}
     assert len(connections) == 1, reads
+
+
+async def test_one_person_query_reads_links_consents_and_grants_in_one_checkout(
+    world: World,
+) -> None:
+    await _assert_one_checkout(world)
+
+
+async def test_over_postgresql_too(
+    tmp_path: Path, population: Population, store_dir: Path, postgres_state: str
+) -> None:
+    world = World(tmp_path, population, store_dir)
+    await world.start(state_database=postgres_state)
+    try:
+        await _assert_one_checkout(world)
+    finally:
+        await world.stop()
