@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import Connection, RowMapping, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import GovernanceError
@@ -49,15 +49,10 @@ class ConsentRegistry:
     async def for_people(self, person_ids: Iterable[str]) -> dict[str, list[Consent]]:
         """Every record (in force or not) about these people, by person."""
         ids = list(person_ids)
-        found: dict[str, list[Consent]] = {}
         if not ids:
-            return found
+            return {}
         async with self._engine.connect() as conn:
-            rows = await conn.execute(select(consents).where(consents.c.person_id.in_(ids)))
-            for row in rows.mappings():
-                consent = _consent(row)
-                found.setdefault(consent.person_id, []).append(consent)
-        return found
+            return await conn.run_sync(read_consents, ids)
 
     async def get(self, consent_id: str) -> Consent | None:
         """One record by id."""
@@ -151,6 +146,19 @@ class ConsentRegistry:
         assert stored is not None
         self._changed(stored.person_id)
         return stored
+
+
+def read_consents(conn: Connection, person_ids: Sequence[str]) -> dict[str, list[Consent]]:
+    """Every record (in force or not) about these people, by person, read on a
+    synchronous connection."""
+    found: dict[str, list[Consent]] = {}
+    if not person_ids:
+        return found
+    rows = conn.execute(select(consents).where(consents.c.person_id.in_(person_ids)))
+    for row in rows.mappings():
+        consent = _consent(row)
+        found.setdefault(consent.person_id, []).append(consent)
+    return found
 
 
 def _consent(row: RowMapping) -> Consent:

@@ -26,7 +26,7 @@ from gateway.agencies import AgencyConfig
 from gateway.cache import AnswerCache, CacheKey, RequesterKey, ranges_key, requester_key
 from gateway.catalogue import record_set_of
 from gateway.governance import Governance, Judge, person_facts
-from gateway.person_index import Links, PersonIndex
+from gateway.person_index import Links
 from gateway.planner import Plan
 from gateway.policy import Decision, Grant
 from gateway.requester import Requester
@@ -133,7 +133,6 @@ class Fanout:
         self,
         agencies: Sequence[AgencyConfig],
         connectors: Mapping[str, Connector],
-        index: PersonIndex,
         governance: Governance,
         *,
         guards: Mapping[str, AgencyGuard] | None = None,
@@ -143,7 +142,6 @@ class Fanout:
         self._order = {agency.id: position for position, agency in enumerate(agencies)}
         self._refs = {agency.id: AgencyRef(agency.id, agency.name) for agency in agencies}
         self._connectors = connectors
-        self._index = index
         self._governance = governance
         self._guards = dict(guards or {})
         self._cache = cache
@@ -162,10 +160,8 @@ class Fanout:
         no agency is called before ``ready`` (the audit's intent record) is done,
         and not at all if it fails.
         """
-        # Links, consents and grants are independent reads: one round trip's wait, not three.
-        links, judge = await asyncio.gather(
-            self._index.links(person_ids), self._governance.judge(requester, person_ids)
-        )
+        judge = await self._governance.judge(requester, person_ids)
+        links = judge.links
         # The one place that decides whether a person is available to the requester: the
         # others get no view, so every resolver answers for them as for an unknown id.
         available = {

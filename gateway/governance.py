@@ -1,6 +1,6 @@
-"""The I/O edge of the policy: consent records and grants gathered once per request
-(``gateway.consents``, ``gateway.grants``), and a ``Judge`` that applies the pure
-``policy.decide`` to every (person, agency, item) of the request.
+"""The I/O edge of the policy: person index links, consent records and grants read
+together once per request (``gateway.state_reads``), and a ``Judge`` that applies the
+pure ``policy.decide`` to every (person, agency, item) of the request.
 
 Nothing here is cached across requests: a consent recorded or withdrawn
 through any gateway process is read by the very next query of every process.
@@ -8,7 +8,6 @@ through any gateway process is read by the very next query of every process.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from gateway.policy import (
 )
 from gateway.protocol import SharingProtocol
 from gateway.requester import Requester
+from gateway.state_reads import read_request_state
 from gateway.times import Clock, utc_now
 
 
@@ -57,6 +57,8 @@ class Judge:
 
     requester: Requester
     protocol: SharingProtocol
+    #: The person index links of every known person of the request; unknown ids are absent.
+    links: Mapping[str, Links]
     consents: Mapping[str, Sequence[Consent]]
     grants: Sequence[Grant]
     now: dt.datetime
@@ -137,21 +139,22 @@ class Judge:
 
 
 class Governance:
-    """Gathers consents and grants for a request and hands out a Judge."""
+    """Reads a request's links, consents and grants and hands out a Judge."""
 
     def __init__(
         self, protocol: SharingProtocol, engine: AsyncEngine, clock: Clock = utc_now
     ) -> None:
         self.protocol = protocol
+        self._engine = engine
         self.consents = ConsentRegistry(engine)
         self.grants = GrantRegistry(engine)
         self.reviews = GrantReviews(engine, self.grants)
         self.clock = clock
 
     async def judge(self, requester: Requester, person_ids: Sequence[str]) -> Judge:
-        """A Judge for this requester over these people, with facts read now."""
-        consents_by_person, grants = await asyncio.gather(
-            self.consents.for_people(person_ids),
-            self.grants.of_practitioner(requester, person_ids),
+        """A Judge for this requester over these people, with links, consents and grants
+        read now, in one round trip to the state database."""
+        state = await read_request_state(self._engine, requester, person_ids)
+        return Judge(
+            requester, self.protocol, state.links, state.consents, state.grants, self.clock()
         )
-        return Judge(requester, self.protocol, consents_by_person, grants, self.clock())

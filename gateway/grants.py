@@ -6,11 +6,11 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, select, update
+from sqlalchemy import Connection, RowMapping, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import GovernanceError
@@ -21,26 +21,26 @@ from gateway.state import break_glass_grants, break_glass_notifications
 from gateway.times import aware, when
 
 
+def read_grants(conn: Connection, requester: Requester, person_ids: Sequence[str]) -> list[Grant]:
+    """The requester's grants about these people (active or not), read on a synchronous
+    connection."""
+    if not person_ids:
+        return []
+    rows = conn.execute(
+        select(break_glass_grants).where(
+            break_glass_grants.c.practitioner == requester.practitioner,
+            break_glass_grants.c.agency == requester.agency,
+            break_glass_grants.c.person_id.in_(person_ids),
+        )
+    )
+    return [_grant(row) for row in rows.mappings()]
+
+
 class GrantRegistry:
     """Break-glass grants."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-
-    async def of_practitioner(self, requester: Requester, person_ids: Iterable[str]) -> list[Grant]:
-        """The requester's grants about these people (active or not)."""
-        ids = list(person_ids)
-        if not ids:
-            return []
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(break_glass_grants).where(
-                    break_glass_grants.c.practitioner == requester.practitioner,
-                    break_glass_grants.c.agency == requester.agency,
-                    break_glass_grants.c.person_id.in_(ids),
-                )
-            )
-            return [_grant(row) for row in rows.mappings()]
 
     async def get(self, grant_id: str) -> Grant | None:
         """One grant by id."""

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
+from sqlalchemy import Connection, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -58,6 +58,33 @@ def postcode_key(value: str) -> str:
     return "".join(ch for ch in value.upper() if ch.isalnum())
 
 
+def read_links(conn: Connection, person_ids: Sequence[str]) -> dict[str, Links]:
+    """The links of each known person id, read on a synchronous connection; unknown ids
+    are absent. The one place links are read and turned into values."""
+    if not person_ids:
+        return {}
+    found: dict[str, Links] = {}
+    known = conn.execute(select(persons.c.id).where(persons.c.id.in_(person_ids)))
+    for (person_id,) in known:
+        found[person_id] = {}
+    rows = conn.execute(
+        select(
+            person_links.c.person_id,
+            person_links.c.agency_id,
+            person_links.c.local_id,
+            person_links.c.team,
+            person_links.c.current,
+        )
+        .where(person_links.c.person_id.in_(person_ids))
+        .order_by(person_links.c.agency_id, person_links.c.local_id)
+    )
+    for person_id, agency_id, local_id, team, current in rows:
+        found.setdefault(person_id, {}).setdefault(agency_id, []).append(
+            Link(local_id, team, bool(current))
+        )
+    return found
+
+
 class PersonIndex:
     """Links gateway person ids to (agency, local id) pairs in the state database."""
 
@@ -68,27 +95,8 @@ class PersonIndex:
         """The links of each known person id; unknown ids are absent."""
         if not person_ids:
             return {}
-        found: dict[str, Links] = {}
         async with self._engine.connect() as conn:
-            known = await conn.execute(select(persons.c.id).where(persons.c.id.in_(person_ids)))
-            for (person_id,) in known:
-                found[person_id] = {}
-            rows = await conn.execute(
-                select(
-                    person_links.c.person_id,
-                    person_links.c.agency_id,
-                    person_links.c.local_id,
-                    person_links.c.team,
-                    person_links.c.current,
-                )
-                .where(person_links.c.person_id.in_(person_ids))
-                .order_by(person_links.c.agency_id, person_links.c.local_id)
-            )
-            for person_id, agency_id, local_id, team, current in rows:
-                found.setdefault(person_id, {}).setdefault(agency_id, []).append(
-                    Link(local_id, team, bool(current))
-                )
-        return found
+            return await conn.run_sync(read_links, person_ids)
 
     async def demo_ids(self, limit: int = 3) -> list[str]:
         """Up to ``limit`` person ids derived from an NHS number as the demo derives them."""

@@ -89,7 +89,6 @@ class Gateway:
         self.fanout = Fanout(
             settings.agencies,
             self.connectors,
-            self.index,
             self.governance,
             guards=self.guards,
             cache=self.cache,

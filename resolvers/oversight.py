@@ -376,9 +376,8 @@ class OversightQuery(graphene.ObjectType):  # type: ignore[misc]
             roles=frozenset(requester.roles),
             purpose=requester.purpose,
         )
-        links = await gateway.index.links([person_id])
         judge = await gateway.governance.judge(subject, [person_id])
-        facts = person_facts(person_id, links.get(person_id, {}))
+        facts = person_facts(person_id, judge.links.get(person_id, {}))
         decision = decide(
             subject,
             facts,

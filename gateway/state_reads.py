@@ -1,0 +1,56 @@
+"""The state a request is decided on — person index links, consents and grants — read
+together: one connection checkout and one synchronous pass over it per request.
+
+Nothing here is cached across requests: every request reads the rows as they are
+now, so a consent withdrawn through any gateway process applies to the next query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.consents import read_consents
+from gateway.grants import read_grants
+from gateway.person_index import Links, read_links
+from gateway.policy import Consent, Grant
+from gateway.requester import Requester
+
+
+@dataclass(frozen=True)
+class RequestState:
+    """What the state database says about a request's people, read at one moment.
+
+    ``links`` has an entry for every known person id (unknown ids are absent);
+    ``consents`` every record (in force or not) by person; ``grants`` the
+    requester's grants about these people (active or not).
+    """
+
+    links: dict[str, Links]
+    consents: dict[str, list[Consent]]
+    grants: list[Grant]
+
+
+async def read_request_state(
+    engine: AsyncEngine, requester: Requester, person_ids: Sequence[str]
+) -> RequestState:
+    """Links, consents and grants for these people, read on one connection in one call."""
+    ids = list(dict.fromkeys(person_ids))
+    if not ids:
+        return RequestState({}, {}, [])
+    async with engine.connect() as conn:
+        # Three concurrent reads cost three pool checkouts, three connection resets (and
+        # pings on a server) and a task each; their waits overlapped, their CPU did not.
+        # One synchronous function over one connection pays those once.
+        return await conn.run_sync(_read, requester, ids)
+
+
+def _read(conn: Connection, requester: Requester, ids: list[str]) -> RequestState:
+    return RequestState(
+        links=read_links(conn, ids),
+        consents=read_consents(conn, ids),
+        grants=read_grants(conn, requester, ids),
+    )
