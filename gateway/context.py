@@ -91,6 +91,7 @@ class RequestContext:
             self.break_glass[grant.id] = {
                 "grant": grant.id,
                 "personId": person_id,
+                "reasonCategory": grant.reason_category,
                 "reason": grant.reason,
                 "expiresAt": grant.expires_at.isoformat(),
             }

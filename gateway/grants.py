@@ -337,4 +337,5 @@ def _grant(row: RowMapping) -> Grant:
         expires_at=when(row["expires_at"]),
         ended_at=aware(row["ended_at"]),
         purpose=str(row["purpose"]),
+        reason_category=row["reason_category"],
     )

@@ -129,6 +129,8 @@ class Grant:
     expires_at: dt.datetime
     ended_at: dt.datetime | None = None
     purpose: str = EMERGENCY
+    #: For break-glass: the protocol's reason category the practitioner chose.
+    reason_category: str | None = None
 
     @property
     def break_glass(self) -> bool:

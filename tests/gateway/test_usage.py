@@ -127,6 +127,9 @@ async def test_break_glass_grants_are_counted_once_each(world: World) -> None:
     shown = [await world.query(INVOLVEMENTS % roy, as_="dr-lewis") for _ in range(2)]
     for result in shown:
         assert [g["grant"] for g in result["extensions"]["breakGlass"]] == [grant]
+        assert [g["reasonCategory"] for g in result["extensions"]["breakGlass"]] == [
+            "cannot_consent"
+        ]
     rows, _ = await usage(world.gateway.state_engine)
     (gp,) = rows
     assert (gp.agency, gp.role) == ("oakfield-gp", "gp")
