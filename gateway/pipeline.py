@@ -106,28 +106,26 @@ class Pipeline:
             await gateway.audit.record(context)
         except AuditUnavailable:
             return _audit_failed("after the agencies answered; the answer is withheld")
-        await self._notify_break_glass(context)
+        await self._notify_grant_owners(context)
         return Outcome(200, self._answer(result, context))
 
-    async def _notify_break_glass(self, context: RequestContext) -> None:
-        # Each agency whose data a grant delivered gets a notice its systems can read; an
-        # agency whose call failed disclosed nothing and is told nothing.
+    async def _notify_grant_owners(self, context: RequestContext) -> None:
+        # Each agency whose data a grant (break-glass or safeguarding) delivered gets a
+        # notice its systems can read, and its guardians can review the grant; an agency
+        # whose call failed disclosed nothing and is told nothing.
         governance = self.gateway.governance
         for assembly in context.assemblies:
             delivered = assembly.delivered
             for person_id, grant in assembly.grants.items():
-                if not grant.break_glass:
-                    continue
                 agencies = {
                     agency
                     for (person, agency), decisions in delivered.items()
-                    if person == person_id
-                    and any(d.break_glass == grant.id for d in decisions.values())
+                    if person == person_id and any(d.grant == grant.id for d in decisions.values())
                 }
                 try:
                     added = await governance.reviews.notify(grant, agencies, governance.clock())
                 except Exception:  # the audit already holds the disclosure; keep answering
-                    log.exception("break-glass notification for grant %s failed", grant.id)
+                    log.exception("notification for grant %s failed", grant.id)
                     continue
                 for agency_id in added:
                     url = self.gateway.settings.agency(agency_id).break_glass_webhook
@@ -135,7 +133,12 @@ class Pipeline:
                         self.gateway.post_in_background(
                             url,
                             {
-                                "event": "break_glass_disclosure",
+                                "event": (
+                                    "break_glass_disclosure"
+                                    if grant.break_glass
+                                    else "safeguarding_disclosure"
+                                ),
+                                "purpose": grant.purpose,
                                 "grant": grant.id,
                                 "agency": agency_id,
                                 "personId": grant.person_id,

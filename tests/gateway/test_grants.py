@@ -119,3 +119,26 @@ async def test_breaking_glass_answers_alike_for_an_unknown_id_and_a_real_person(
     assert shown["purpose"] == hidden["purpose"] == "emergency"
     person = await world.query('{ person(id: "%s") { id } }' % unknown_id, as_="dr-lewis")
     assert person["data"]["person"] is None
+
+
+async def test_a_safeguarding_grant_is_reviewed_by_the_agencies_whose_data_it_opened(
+    world: World,
+) -> None:
+    """Like break-glass: the owners of what a safeguarding grant delivered are notified,
+    and their guardians see it to review."""
+    roy = world.person_id(ROY)
+    claimed = await world.query(CLAIM % (roy, "S42-2026-00123", CONCERN), as_="dr-okafor")
+    grant = claimed["data"]["claimSafeguarding"]["id"]
+    reviews = "{ breakGlassReviews(pending: true) { grant { id purpose } agenciesNotified } }"
+    before = await world.query(reviews, as_="cg-morgan")
+    assert grant not in {r["grant"]["id"] for r in before["data"]["breakGlassReviews"]}
+    # The council's safeguarding warnings reach the GP only under the grant.
+    shown = await world.query('{ person(id: "%s") { alerts { category } } }' % roy, as_="dr-okafor")
+    assert "errors" not in shown
+    (seen,) = [
+        r
+        for r in (await world.query(reviews, as_="cg-morgan"))["data"]["breakGlassReviews"]
+        if r["grant"]["id"] == grant
+    ]
+    assert seen["grant"]["purpose"] == "safeguarding"
+    assert "shire-adult-social-care" in seen["agenciesNotified"]
