@@ -178,6 +178,7 @@ async def test_break_glass_by_another_practices_gp_is_time_limited_and_reported(
     assert reported == {
         "grant": grant["id"],
         "personId": irene_id,
+        "reasonCategory": "cannot_consent",
         "reason": REASON,
         "expiresAt": reported["expiresAt"],
     }
