@@ -133,9 +133,8 @@ class Judge:
     def may_see(self, facts: PersonFacts) -> bool:
         """Whether the person is available to the requester at all: a relationship, or a
         grant standing in for one. To anyone else the person is as an unknown id is."""
-        if relationship(self.requester, facts, self.protocol) is not None:
-            return True
-        return self.grant_for(facts) is not None
+        related, grant = self._case(facts)
+        return related or grant is not None
 
 
 class Governance:

@@ -9,11 +9,11 @@ import graphene
 
 from gateway.context import RequestContext
 from gateway.errors import GovernanceError
-from gateway.governance import person_facts
 from gateway.grants import GrantReview
-from gateway.policy import SAFEGUARDING, relationship
+from gateway.policy import SAFEGUARDING
 from gateway.protocol import Establishment, Purpose
 from gateway.reasons import MIN_LENGTH, meaningful
+from resolvers.consent import related_to
 from resolvers.errors import from_governance, governance_error
 from resolvers.scalars import DateTime
 
@@ -180,16 +180,8 @@ class ClaimSafeguarding(graphene.Mutation):  # type: ignore[misc]
                 "BAD_USER_INPUT",
             )
         stated = await _reason(context, reason)
-        links = await gateway.index.links([person_id])
         # An unknown person and one the requester has no relationship with answer alike.
-        if person_id not in links or (
-            relationship(
-                context.requester,
-                person_facts(person_id, links[person_id]),
-                gateway.settings.protocol,
-            )
-            is None
-        ):
+        if not await related_to(context, person_id):
             raise governance_error(
                 "safeguarding is claimed by a practitioner with a current involvement with the "
                 "person; ask a practitioner who works with them, or break glass if it cannot wait",

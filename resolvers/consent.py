@@ -24,7 +24,9 @@ CONSENT_NOT_AVAILABLE = (
 )
 
 
-async def _related(context: RequestContext, person_id: str) -> bool:
+async def related_to(context: RequestContext, person_id: str) -> bool:
+    """Whether the requester has a current relationship with the person (the policy's test,
+    on the person index as it is now); False for an unknown id."""
     links = await context.gateway.index.links([person_id])
     facts = person_facts(person_id, links.get(person_id, {}))
     return relationship(context.requester, facts, context.gateway.settings.protocol) is not None
@@ -32,7 +34,7 @@ async def _related(context: RequestContext, person_id: str) -> bool:
 
 async def require_relationship(context: RequestContext, person_id: str) -> None:
     """Refuse, as for an unknown id, a person the requester has no relationship with."""
-    if not await _related(context, person_id):
+    if not await related_to(context, person_id):
         raise person_not_available()
 
 
@@ -264,7 +266,7 @@ class WithdrawConsent(graphene.Mutation):  # type: ignore[misc]
         existing = await governance.consents.get(id)
         # An unknown record and one about a person the requester is not involved with are
         # refused alike: consent ids are no index of whose records exist.
-        if existing is None or not await _related(context, existing.person_id):
+        if existing is None or not await related_to(context, existing.person_id):
             raise governance_error(CONSENT_NOT_AVAILABLE, "NOT_FOUND")
         cited = " ".join((reference or "").split()) or None
         objection = existing.decision is ConsentDecision.DENY
