@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.errors import GovernanceError
 from gateway.policy import Consent, ConsentDecision
 from gateway.state import consents
-from gateway.times import aware, when
+from gateway.times import when
 
 
 @dataclass(frozen=True)
@@ -171,8 +171,8 @@ def _consent(row: RowMapping) -> Consent:
         recipient=str(row["recipient"]),
         decision=ConsentDecision(row["decision"]),
         valid_from=when(row["valid_from"]),
-        valid_until=aware(row["valid_until"]),
-        withdrawn_at=aware(row["withdrawn_at"]),
+        valid_until=row["valid_until"],
+        withdrawn_at=row["withdrawn_at"],
         recorded_by=str(row["recorded_by"]),
         reference=str(row["reference"]),
     )

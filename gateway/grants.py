@@ -18,7 +18,7 @@ from gateway.oversight import Guardian
 from gateway.policy import EMERGENCY, Grant
 from gateway.requester import Requester
 from gateway.state import break_glass_grants, break_glass_notifications
-from gateway.times import aware, when
+from gateway.times import when
 
 
 def read_grants(conn: Connection, requester: Requester, person_ids: Sequence[str]) -> list[Grant]:
@@ -228,7 +228,7 @@ class GrantReviews:
         reviews = [
             GrantReview(
                 grant=_grant(row),
-                reviewed_at=aware(row["reviewed_at"]),
+                reviewed_at=row["reviewed_at"],
                 reviewed_by=row["reviewed_by"],
                 outcome=row["review_outcome"],
                 note=row["review_note"],
@@ -335,7 +335,7 @@ def _grant(row: RowMapping) -> Grant:
         reason=str(row["reason"]),
         granted_at=when(row["granted_at"]),
         expires_at=when(row["expires_at"]),
-        ended_at=aware(row["ended_at"]),
+        ended_at=row["ended_at"],
         purpose=str(row["purpose"]),
         reason_category=row["reason_category"],
     )

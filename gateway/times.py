@@ -1,4 +1,4 @@
-"""The gateway's clock, and timestamps as the state database hands them back."""
+"""The gateway's clock, and required timestamps as the state database hands them back."""
 
 from __future__ import annotations
 
@@ -13,17 +13,9 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """The value as a timezone-aware datetime (UTC when stored without an offset)."""
-    # SQLite hands back naive datetimes even for timezone-aware columns.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 def when(value: dt.datetime | None) -> dt.datetime:
-    """A required timestamp, timezone-aware."""
-    found = aware(value)
-    if found is None:
+    """A required timestamp as the state database's ``UtcDateTime`` columns give it back
+    (aware, in UTC); a missing one is a damaged row, not a value to guess."""
+    if value is None:
         raise ValueError("a required timestamp is missing in the state database")
-    return found
+    return value
