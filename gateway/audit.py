@@ -24,8 +24,8 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import event, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import Connection, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit_records import DISCLOSURE, INTENT, LOOKUP
 from gateway.context import RequestContext
@@ -34,6 +34,7 @@ from gateway.policy import Decision, Grant
 from gateway.protocol import Basis
 from gateway.requester import Requester
 from gateway.state import audit_head, audit_signatures, disclosures
+from gateway.state_db import StateDatabase
 from gateway.times import utc_now
 
 GENESIS = "0" * 64
@@ -78,25 +79,6 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _audit_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
-        # SQLite takes its write lock only at the first write; taking it at BEGIN
-        # makes reading the head and appending after it one atomic step.
-        @event.listens_for(engine.sync_engine, "connect")
-        def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA busy_timeout=10000")
-            cursor.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _begin_immediate(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
 def signed_message(seq: int, head_hash: str) -> bytes:
     """What the gateway signs for a chain head."""
     return f"fame-audit-head:{seq}:{head_hash}".encode()
@@ -128,8 +110,10 @@ class AuditLog:
     cut from the end of the chain show even when the head row is rewritten.
     """
 
-    def __init__(self, url: str, signing_key_file: Path | None = None) -> None:
-        self._engine = _audit_engine(url)
+    def __init__(self, state: StateDatabase | str, signing_key_file: Path | None = None) -> None:
+        # Given a URL rather than the gateway's state database, the log owns its own.
+        self._owned = isinstance(state, str)
+        self._state = StateDatabase(state) if isinstance(state, str) else state
         self._lock = asyncio.Lock()
         self._key_file = signing_key_file
         self._key: Ed25519PrivateKey | None = None
@@ -145,7 +129,8 @@ class AuditLog:
         """Finish the appends under way and release the audit's connections."""
         if self._writer is not None:
             await asyncio.wait([self._writer])
-        await self._engine.dispose()
+        if self._owned:
+            await self._state.dispose()
 
     async def append(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Chain and store records; returns their sequence numbers once committed.
@@ -181,42 +166,10 @@ class AuditLog:
 
     async def _write(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         try:
-            async with self._lock, self._engine.begin() as conn:
-                head = (
-                    await conn.execute(
-                        select(audit_head.c.seq, audit_head.c.hash)
-                        .where(audit_head.c.id == 1)
-                        .with_for_update()
-                    )
-                ).first()
-                if head is None:
-                    raise AuditUnavailable(
-                        "the audit chain has no head row; start the gateway to create the schema"
-                    )
-                seq, prev = int(head[0]), str(head[1])
-                chained = []
-                for row in rows:
-                    seq += 1
-                    record = {**row, "seq": seq, "prev_hash": prev}
-                    record["hash"] = prev = record_hash(record)
-                    chained.append(record)
-                await conn.execute(disclosures.insert(), chained)
-                await conn.execute(
-                    update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev)
-                )
-                if self._key is not None:
-                    signature = self._key.sign(signed_message(seq, prev))
-                    await conn.execute(
-                        audit_signatures.insert().values(
-                            seq=seq,
-                            hash=prev,
-                            signed_at=utc_now().isoformat(),
-                            signature=base64.b64encode(signature).decode(),
-                        )
-                    )
+            async with self._lock:
+                return await self._state.write(_append, rows, self._key)
         except Exception as exc:  # any failure to write the audit fails the request closed
             raise AuditUnavailable(str(exc)) from exc
-        return [record["seq"] for record in chained]
 
     async def intent(self, context: RequestContext) -> None:
         """Record, before any agency is called, that this requester is asking."""
@@ -299,6 +252,40 @@ class AuditLog:
                 row["purpose"] = grant.purpose
             rows.append(row)
         return rows
+
+
+def _append(
+    conn: Connection, rows: Sequence[dict[str, Any]], key: Ed25519PrivateKey | None
+) -> list[int]:
+    """Chain ``rows`` after the head, store them, move the head and sign it: one
+    transaction, one head update and one signature for the whole batch."""
+    head = conn.execute(
+        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+    ).first()
+    if head is None:
+        raise AuditUnavailable(
+            "the audit chain has no head row; start the gateway to create the schema"
+        )
+    seq, prev = int(head[0]), str(head[1])
+    chained = []
+    for row in rows:
+        seq += 1
+        record = {**row, "seq": seq, "prev_hash": prev}
+        record["hash"] = prev = record_hash(record)
+        chained.append(record)
+    conn.execute(disclosures.insert(), chained)
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+    if key is not None:
+        signature = key.sign(signed_message(seq, prev))
+        conn.execute(
+            audit_signatures.insert().values(
+                seq=seq,
+                hash=prev,
+                signed_at=utc_now().isoformat(),
+                signature=base64.b64encode(signature).decode(),
+            )
+        )
+    return [record["seq"] for record in chained]
 
 
 def _base(

@@ -12,8 +12,6 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from gateway.consents import ConsentRegistry
 from gateway.grants import GrantRegistry, GrantReviews
 from gateway.person_index import Links
@@ -29,6 +27,7 @@ from gateway.policy import (
 )
 from gateway.protocol import SharingProtocol
 from gateway.requester import Requester
+from gateway.state_db import StateDatabase
 from gateway.state_reads import read_request_state
 from gateway.times import Clock, utc_now
 
@@ -141,10 +140,11 @@ class Governance:
     """Reads a request's links, consents and grants and hands out a Judge."""
 
     def __init__(
-        self, protocol: SharingProtocol, engine: AsyncEngine, clock: Clock = utc_now
+        self, protocol: SharingProtocol, state: StateDatabase, clock: Clock = utc_now
     ) -> None:
         self.protocol = protocol
-        self._engine = engine
+        self._state = state
+        engine = state.engine
         self.consents = ConsentRegistry(engine)
         self.grants = GrantRegistry(engine)
         self.reviews = GrantReviews(engine, self.grants)
@@ -153,7 +153,7 @@ class Governance:
     async def judge(self, requester: Requester, person_ids: Sequence[str]) -> Judge:
         """A Judge for this requester over these people, with links, consents and grants
         read now, in one round trip to the state database."""
-        state = await read_request_state(self._engine, requester, person_ids)
+        state = await read_request_state(self._state, requester, person_ids)
         return Judge(
             requester, self.protocol, state.links, state.consents, state.grants, self.clock()
         )

@@ -6,12 +6,14 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, Select, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.state import person_links, persons
+from gateway.state_db import StateDatabase
 
 
 @dataclass(frozen=True)
@@ -85,18 +87,22 @@ def read_links(conn: Connection, person_ids: Sequence[str]) -> dict[str, Links]:
     return found
 
 
+def _first_column(conn: Connection, statement: Select[Any]) -> list[str]:
+    return [str(value) for value in conn.execute(statement).scalars()]
+
+
 class PersonIndex:
     """Links gateway person ids to (agency, local id) pairs in the state database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, state: StateDatabase | AsyncEngine) -> None:
+        self._state = state if isinstance(state, StateDatabase) else StateDatabase.over(state)
+        self._engine = self._state.engine
 
     async def links(self, person_ids: Sequence[str]) -> dict[str, Links]:
         """The links of each known person id; unknown ids are absent."""
         if not person_ids:
             return {}
-        async with self._engine.connect() as conn:
-            return await conn.run_sync(read_links, person_ids)
+        return await self._state.read(read_links, person_ids)
 
     async def demo_ids(self, limit: int = 3) -> list[str]:
         """Up to ``limit`` person ids derived from an NHS number as the demo derives them."""
@@ -128,16 +134,15 @@ class PersonIndex:
         condition = and_(person_links.c.agency_id == agency_id, person_links.c.current.is_(True))
         if teams is not None:
             condition = and_(condition, person_links.c.team.in_(sorted(teams)))
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(person_links.c.person_id)
-                .where(condition)
-                .group_by(person_links.c.person_id)
-                .order_by(person_links.c.person_id)
-                .limit(limit)
-                .offset(offset)
-            )
-            return [row[0] for row in rows]
+        statement = (
+            select(person_links.c.person_id)
+            .where(condition)
+            .group_by(person_links.c.person_id)
+            .order_by(person_links.c.person_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return await self._state.read(_first_column, statement)
 
     async def find_exact(
         self,

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 
 import aiohttp
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.base import Connector, SourceCheck
@@ -26,7 +26,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.person_index import PersonIndex
 from gateway.resilience import AgencyGuard, CircuitState
 from gateway.settings import Settings
-from gateway.state import create_schema, create_state_engine
+from gateway.state import create_schema
+from gateway.state_db import StateDatabase
 from gateway.times import Clock, utc_now
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ def tune_server_process() -> None:
     sys.setswitchinterval(0.001)
 
 
+def _ping(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
+
+
 class Gateway:
     """Everything a request needs, created once per process and shared by all requests."""
 
@@ -68,10 +73,11 @@ class Gateway:
             if connectors is not None
             else {agency.id: create_connector(agency) for agency in settings.agencies}
         )
-        self.state_engine: AsyncEngine = create_state_engine(settings.state_database)
-        self.index = PersonIndex(self.state_engine)
-        self.governance = Governance(settings.protocol, self.state_engine, clock)
-        self.audit = AuditLog(settings.state_database, settings.audit_signing_key_file)
+        self.state = StateDatabase(settings.state_database)
+        self.state_engine: AsyncEngine = self.state.engine
+        self.index = PersonIndex(self.state)
+        self.governance = Governance(settings.protocol, self.state, clock)
+        self.audit = AuditLog(self.state, settings.audit_signing_key_file)
         self.guards = {
             agency.id: AgencyGuard(
                 agency.id, agency.name, agency.timeout_seconds, agency.resilience
@@ -145,7 +151,7 @@ class Gateway:
         derived = await self.index.demo_ids()
         if derived:
             await self.audit.close()
-            await self.state_engine.dispose()
+            await self.state.dispose()
             raise ConfigError(
                 self.settings.config_dir,
                 "state_database",
@@ -166,7 +172,7 @@ class Gateway:
             await self.http.close()
             self.http = None
         await self.audit.close()
-        await self.state_engine.dispose()
+        await self.state.dispose()
         self.documents.close()
         self.started = False
 
@@ -199,8 +205,8 @@ class Gateway:
         """
         database: dict[str, object] = {"ok": True}
         try:
-            async with asyncio.timeout(2.0), self.state_engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(2.0):
+                await self.state.read(_ping)
         except Exception as exc:  # any failure means not ready; say which kind
             database = {
                 "ok": False,

@@ -1,5 +1,5 @@
 """The state a request is decided on — person index links, consents and grants — read
-together: one connection checkout and one synchronous pass over it per request.
+together: one synchronous pass over one connection per request, in one step.
 
 Nothing here is cached across requests: every request reads the rows as they are
 now, so a consent withdrawn through any gateway process applies to the next query.
@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.consents import read_consents
 from gateway.grants import read_grants
 from gateway.person_index import Links, read_links
 from gateway.policy import Consent, Grant
 from gateway.requester import Requester
+from gateway.state_db import StateDatabase
 
 
 @dataclass(frozen=True)
@@ -35,17 +35,16 @@ class RequestState:
 
 
 async def read_request_state(
-    engine: AsyncEngine, requester: Requester, person_ids: Sequence[str]
+    state: StateDatabase, requester: Requester, person_ids: Sequence[str]
 ) -> RequestState:
-    """Links, consents and grants for these people, read on one connection in one call."""
+    """Links, consents and grants for these people, read on one connection in one step."""
     ids = list(dict.fromkeys(person_ids))
     if not ids:
         return RequestState({}, {}, [])
-    async with engine.connect() as conn:
-        # Three concurrent reads cost three pool checkouts, three connection resets (and
-        # pings on a server) and a task each; their waits overlapped, their CPU did not.
-        # One synchronous function over one connection pays those once.
-        return await conn.run_sync(_read, requester, ids)
+    # Three concurrent reads cost three pool checkouts, three connection resets (and
+    # pings on a server) and a task each; their waits overlapped, their CPU did not.
+    # One synchronous function over one connection pays those once.
+    return await state.read(_read, requester, ids)
 
 
 def _read(conn: Connection, requester: Requester, ids: list[str]) -> RequestState:

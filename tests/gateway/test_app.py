@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import create_async_engine
-
+from gateway.state_db import StateDatabase
 from tests.support import World
 
 PERSON = '{ person(id: "%s") { demographics { familyName } } }'
@@ -152,15 +151,15 @@ async def test_readyz_needs_the_state_database_not_every_agency(
     assert set(body["agencies"]) == {a.id for a in world.gateway.settings.agencies}
     assert body["agencies"]["riverside-gp"] == {"status": "ok", "circuit": "closed", "inFlight": 0}
 
-    working = world.gateway.state_engine
-    world.gateway.state_engine = create_async_engine(
+    working = world.gateway.state
+    world.gateway.state = StateDatabase(
         f"sqlite+aiosqlite:///{tmp_path / 'no-such-directory' / 'state.sqlite'}"
     )
     try:
         down = await world.client.get("/readyz")
     finally:
-        await world.gateway.state_engine.dispose()
-        world.gateway.state_engine = working
+        await world.gateway.state.dispose()
+        world.gateway.state = working
     assert down.status_code == 503
     assert down.json()["status"] == "not_ready"
     assert down.json()["stateDatabase"]["ok"] is False

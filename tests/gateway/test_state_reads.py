@@ -20,7 +20,7 @@ STATE_TABLE = re.compile(r"\bFROM (persons|person_links|consents|break_glass_gra
 
 async def _assert_one_checkout(world: World) -> None:
     assert world.gateway is not None
-    engine = world.gateway.state_engine.sync_engine
+    engines = world.gateway.state.statement_engines()
     # The connections are kept, so no two of them can share an id while the test looks.
     reads: list[tuple[Connection, str]] = []
 
@@ -31,11 +31,13 @@ async def _assert_one_checkout(world: World) -> None:
 
     # A first query opens the pool's connections, so that what is counted is one request's.
     await world.query(MEDICATIONS % world.person_id(0))
-    event.listen(engine, "before_cursor_execute", on_execute)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", on_execute)
     try:
         result = await world.query(MEDICATIONS % world.person_id(1))
     finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", on_execute)
     assert "errors" not in result, result
     assert {table for _, table in reads} == {
         "persons",
