@@ -35,6 +35,7 @@ from gateway.protocol import Basis
 from gateway.requester import Requester
 from gateway.state import audit_head, audit_signatures, disclosures
 from gateway.state_db import StateDatabase
+from gateway.state_sqlite import driver, insert_many
 from gateway.times import utc_now
 
 GENESIS = "0" * 64
@@ -259,9 +260,15 @@ def _append(
 ) -> list[int]:
     """Chain ``rows`` after the head, store them, move the head and sign it: one
     transaction, one head update and one signature for the whole batch."""
-    head = conn.execute(
-        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-    ).first()
+    db = driver(conn)
+    if db is not None:
+        head = db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    else:
+        head = conn.execute(
+            select(audit_head.c.seq, audit_head.c.hash)
+            .where(audit_head.c.id == 1)
+            .with_for_update()
+        ).first()
     if head is None:
         raise AuditUnavailable(
             "the audit chain has no head row; start the gateway to create the schema"
@@ -273,18 +280,24 @@ def _append(
         record = {**row, "seq": seq, "prev_hash": prev}
         record["hash"] = prev = record_hash(record)
         chained.append(record)
-    conn.execute(disclosures.insert(), chained)
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+    signature = None
     if key is not None:
-        signature = key.sign(signed_message(seq, prev))
-        conn.execute(
-            audit_signatures.insert().values(
-                seq=seq,
-                hash=prev,
-                signed_at=utc_now().isoformat(),
-                signature=base64.b64encode(signature).decode(),
-            )
-        )
+        signature = {
+            "seq": seq,
+            "hash": prev,
+            "signed_at": utc_now().isoformat(),
+            "signature": base64.b64encode(key.sign(signed_message(seq, prev))).decode(),
+        }
+    if db is not None:
+        insert_many(db, disclosures, chained)
+        db.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
+        if signature is not None:
+            insert_many(db, audit_signatures, [signature])
+    else:
+        conn.execute(disclosures.insert(), chained)
+        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+        if signature is not None:
+            conn.execute(audit_signatures.insert().values(**signature))
     return [record["seq"] for record in chained]
 
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, RowMapping, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import GovernanceError
 from gateway.policy import Consent, ConsentDecision
 from gateway.state import consents
+from gateway.state_sqlite import driver, rows_in
 from gateway.times import when
 
 
@@ -154,14 +156,19 @@ def read_consents(conn: Connection, person_ids: Sequence[str]) -> dict[str, list
     found: dict[str, list[Consent]] = {}
     if not person_ids:
         return found
-    rows = conn.execute(select(consents).where(consents.c.person_id.in_(person_ids)))
-    for row in rows.mappings():
+    db = driver(conn)
+    rows: Iterable[Mapping[Any, Any]] = (
+        rows_in(db, consents, "person_id", person_ids)
+        if db is not None
+        else conn.execute(select(consents).where(consents.c.person_id.in_(person_ids))).mappings()
+    )
+    for row in rows:
         consent = _consent(row)
         found.setdefault(consent.person_id, []).append(consent)
     return found
 
 
-def _consent(row: RowMapping) -> Consent:
+def _consent(row: Mapping[Any, Any]) -> Consent:
     return Consent(
         id=str(row["id"]),
         person_id=str(row["person_id"]),

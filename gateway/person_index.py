@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.state import person_links, persons
 from gateway.state_db import StateDatabase
+from gateway.state_sqlite import driver, rows_in
 
 
 @dataclass(frozen=True)
@@ -66,21 +67,36 @@ def read_links(conn: Connection, person_ids: Sequence[str]) -> dict[str, Links]:
     if not person_ids:
         return {}
     found: dict[str, Links] = {}
-    known = conn.execute(select(persons.c.id).where(persons.c.id.in_(person_ids)))
-    for (person_id,) in known:
-        found[person_id] = {}
-    rows = conn.execute(
-        select(
-            person_links.c.person_id,
-            person_links.c.agency_id,
-            person_links.c.local_id,
-            person_links.c.team,
-            person_links.c.current,
+    columns = ("person_id", "agency_id", "local_id", "team", "current")
+    db = driver(conn)
+    if db is not None:
+        known = [row["id"] for row in rows_in(db, persons, "id", person_ids, columns=("id",))]
+        links = [
+            tuple(row.values())
+            for row in rows_in(
+                db,
+                person_links,
+                "person_id",
+                person_ids,
+                columns=columns,
+                order_by=("agency_id", "local_id"),
+            )
+        ]
+    else:
+        known = list(
+            conn.execute(select(persons.c.id).where(persons.c.id.in_(person_ids))).scalars()
         )
-        .where(person_links.c.person_id.in_(person_ids))
-        .order_by(person_links.c.agency_id, person_links.c.local_id)
-    )
-    for person_id, agency_id, local_id, team, current in rows:
+        links = [
+            tuple(row)
+            for row in conn.execute(
+                select(*(person_links.c[name] for name in columns))
+                .where(person_links.c.person_id.in_(person_ids))
+                .order_by(person_links.c.agency_id, person_links.c.local_id)
+            )
+        ]
+    for person_id in known:
+        found[str(person_id)] = {}
+    for person_id, agency_id, local_id, team, current in links:
         found.setdefault(person_id, {}).setdefault(agency_id, []).append(
             Link(local_id, team, bool(current))
         )

@@ -1,15 +1,18 @@
-"""A request reads the state it is decided on — links, consents, grants — in one round
-trip to the state database, not one per kind."""
+"""A request reads the state it is decided on — links, consents, grants — in one step on
+the state database, not one per kind, on SQLite (straight on sqlite3) and PostgreSQL."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Connection, event
 
 from gateway.demo.synthetic import Population
+from gateway.state_sqlite import driver
 from tests.support import World
 
 MEDICATIONS = '{ person(id: "%s") { health { medications { name agency { id } } } } }'
@@ -18,49 +21,64 @@ MEDICATIONS = '{ person(id: "%s") { health { medications { name agency { id } } 
 STATE_TABLE = re.compile(r"\bFROM (persons|person_links|consents|break_glass_grants)\b")
 
 
-async def _assert_one_checkout(world: World) -> None:
+async def _assert_one_step(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     assert world.gateway is not None
-    engines = world.gateway.state.statement_engines()
-    # The connections are kept, so no two of them can share an id while the test looks.
-    reads: list[tuple[Connection, str]] = []
+    state = world.gateway.state
+    # Each read of the state database, with the statements it ran (whichever driver).
+    steps: list[list[str]] = []
+    real_read = state.read
 
-    def on_execute(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-        found = STATE_TABLE.search(statement)
-        if found is not None:
-            reads.append((conn, found.group(1)))
+    async def read(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def traced(conn: Connection, *inner: Any, **named: Any) -> Any:
+            statements: list[str] = []
+            steps.append(statements)
+            db = driver(conn)
 
-    # A first query opens the pool's connections, so that what is counted is one request's.
+            def on_execute(_c: Connection, _cursor: Any, statement: str, *_rest: Any) -> None:
+                statements.append(statement)
+
+            if db is not None:
+                db.set_trace_callback(statements.append)
+            else:
+                event.listen(conn, "before_cursor_execute", on_execute)
+            try:
+                return fn(conn, *inner, **named)
+            finally:
+                if db is not None:
+                    db.set_trace_callback(None)
+                else:
+                    event.remove(conn, "before_cursor_execute", on_execute)
+
+        return await real_read(traced, *args, **kwargs)
+
     await world.query(MEDICATIONS % world.person_id(0))
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        result = await world.query(MEDICATIONS % world.person_id(1))
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", on_execute)
+    monkeypatch.setattr(state, "read", read)
+    result = await world.query(MEDICATIONS % world.person_id(1))
     assert "errors" not in result, result
-    assert {table for _, table in reads} == {
-        "persons",
-        "person_links",
-        "consents",
-        "break_glass_grants",
-    }
-    connections = {id(conn) for conn, _ in reads}
-    assert len(connections) == 1, reads
+    touching = [
+        {found.group(1) for statement in step if (found := STATE_TABLE.search(statement))}
+        for step in steps
+    ]
+    touching = [tables for tables in touching if tables]
+    assert touching == [{"persons", "person_links", "consents", "break_glass_grants"}], steps
 
 
-async def test_one_person_query_reads_links_consents_and_grants_in_one_checkout(
-    world: World,
+async def test_one_person_query_reads_links_consents_and_grants_in_one_step(
+    world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await _assert_one_checkout(world)
+    await _assert_one_step(world, monkeypatch)
 
 
 async def test_over_postgresql_too(
-    tmp_path: Path, population: Population, store_dir: Path, postgres_state: str
+    tmp_path: Path,
+    population: Population,
+    store_dir: Path,
+    postgres_state: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = World(tmp_path, population, store_dir)
     await world.start(state_database=postgres_state)
     try:
-        await _assert_one_checkout(world)
+        await _assert_one_step(world, monkeypatch)
     finally:
         await world.stop()
