@@ -28,7 +28,8 @@ unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Needs PostgreSQL and MariaDB on 127.0.0.1 (FAME_BENCH_POSTGRES_URL / FAME_BENCH_MARIADB_URL
-# override); writes bench/RESULTS.md.
+# override); with Node >= 20 and npm it also runs Hive Gateway (`npm ci` in bench/peers/hive,
+# skipped, and said so, without them); writes bench/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

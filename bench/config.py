@@ -13,7 +13,17 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bench.world import AGENCIES, REQUESTER_AGENCY, REQUESTER_ROLES, REQUESTERS, Agency, World
+from bench.world import (
+    AGENCIES,
+    PEER_REQUESTER,
+    PEER_REQUESTER_AGENCY,
+    PEER_REQUESTER_ROLES,
+    REQUESTER_AGENCY,
+    REQUESTER_ROLES,
+    REQUESTERS,
+    Agency,
+    World,
+)
 from gateway.agencies import Problems, parse_agency
 from gateway.person_index import PersonIndex
 from gateway.protocol import PURPOSES
@@ -22,7 +32,14 @@ from gateway.state import create_schema, create_state_engine
 from gateway.tokens import generate_demo_keys, mint_token
 
 _ROLES = ("social_worker", "gp", "nurse", "housing_officer")
-_ISSUER = "https://login.bench-social-care.invalid"
+#: Each requesting agency's own token issuer.
+_ISSUERS = {
+    agency: f"https://login.{agency}.invalid"
+    for agency in (REQUESTER_AGENCY, PEER_REQUESTER_AGENCY)
+}
+#: The environment variable a gateway reads its state database's URL from, when it is a
+#: server database (the URL may carry a password, which a settings file must not).
+STATE_DSN_VARIABLE = "FAME_BENCH_STATE_DSN"
 
 
 def dsn_variable(agency: Agency) -> str:
@@ -143,11 +160,17 @@ def protocol_file() -> str:
     return "\n".join(lines) + "\n"
 
 
-def settings_file(root: Path) -> str:
-    """gateway.toml: demo mode (so the run can mint tokens), SQLite state in ``root``."""
-    return f"""mode = "demo"
+def settings_file(root: Path, *, server_state: bool = False) -> str:
+    """gateway.toml: demo mode (so the run can mint tokens), SQLite state in ``root``, or
+    with ``server_state`` the state database ``STATE_DSN_VARIABLE`` names."""
+    state = (
+        f'state_database_env = "{STATE_DSN_VARIABLE}"'
+        if server_state
+        else f'state_database = "sqlite+aiosqlite:///{(root / "state.sqlite").as_posix()}"'
+    )
+    text = f"""mode = "demo"
 agencies_dir = "agencies"
-state_database = "sqlite+aiosqlite:///{(root / "state.sqlite").as_posix()}"
+{state}
 audit_signing_key_file = "{(root / "keys" / "gateway-audit.pem").as_posix()}"
 default_purpose = "direct_care"
 graphiql = false
@@ -155,14 +178,17 @@ listen = {{ host = "127.0.0.1", port = 8000 }}
 
 [limits]
 max_batch = 500
-
+"""
+    for agency, issuer in _ISSUERS.items():
+        text += f"""
 [[issuers]]
-agency = "{REQUESTER_AGENCY}"
-issuer = "{_ISSUER}"
+agency = "{agency}"
+issuer = "{issuer}"
 audience = "fame-gateway"
 algorithms = ["RS256"]
-jwks_file = "{(root / "keys" / f"{REQUESTER_AGENCY}.jwks.json").as_posix()}"
+jwks_file = "{(root / "keys" / f"{agency}.jwks.json").as_posix()}"
 """
+    return text
 
 
 def cache_supported() -> bool:
@@ -176,7 +202,9 @@ def cache_supported() -> bool:
     return not any(error.key == "cache_seconds" for error in problems.errors)
 
 
-def write_config(root: Path, world: World, *, cache_seconds: int | None = None) -> Path:
+def write_config(
+    root: Path, world: World, *, cache_seconds: int | None = None, server_state: bool = False
+) -> Path:
     """Write gateway.toml, the agency files and the protocol under ``root``; returns the
     settings file."""
     (root / "agencies").mkdir(parents=True, exist_ok=True)
@@ -187,7 +215,7 @@ def write_config(root: Path, world: World, *, cache_seconds: int | None = None) 
         )
     (root / "sharing-protocol.toml").write_text(protocol_file())
     settings = root / "gateway.toml"
-    settings.write_text(settings_file(root))
+    settings.write_text(settings_file(root, server_state=server_state))
     return settings
 
 
@@ -233,3 +261,16 @@ def tokens(settings: Settings) -> Mapping[str, str]:
         )
         for practitioner, name in REQUESTERS
     }
+
+
+def peer_token(settings: Settings) -> str:
+    """A real signed token for the practitioner who asks about the peer people."""
+    practitioner, name = PEER_REQUESTER
+    return mint_token(
+        settings,
+        subject=practitioner,
+        agency=PEER_REQUESTER_AGENCY,
+        team=None,
+        roles=PEER_REQUESTER_ROLES,
+        name=name,
+    )

@@ -46,19 +46,35 @@ def free_port() -> int:
         return port
 
 
+#: How a Python server is started: faulthandler, so that a crash in a C extension still
+#: leaves a traceback in the log.
+PYTHON = (sys.executable, "-X", "faulthandler")
+
+
 class Server:
-    """A variant's server process on 127.0.0.1, with its log in a file."""
+    """A variant's server process on 127.0.0.1, with its log in a file.
+
+    ``argv`` follows ``program`` (Python unless said otherwise); ``--port N`` is added.
+    """
 
     def __init__(
-        self, name: str, argv: Sequence[str], log: Path, env: Mapping[str, str], cwd: Path
+        self,
+        name: str,
+        argv: Sequence[str],
+        log: Path,
+        env: Mapping[str, str],
+        cwd: Path,
+        *,
+        program: Sequence[str] = PYTHON,
+        health: str = "/healthz",
     ) -> None:
         self.name = name
         self.port = free_port()
         self.log = log
+        self.health = health
         self._log = log.open("w")
         self.proc = subprocess.Popen(
-            # faulthandler: a crash in a C extension still leaves a traceback in the log.
-            [sys.executable, "-X", "faulthandler", *argv, "--port", str(self.port)],
+            [*program, *argv, "--port", str(self.port)],
             cwd=cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -78,7 +94,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-4000:]}")
             try:
-                async with session.get(f"{self.url}/healthz") as response:
+                async with session.get(f"{self.url}{self.health}") as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientError:
@@ -119,21 +135,29 @@ class Slice:
 
 async def closed_loop(
     session: aiohttp.ClientSession,
-    request: Request,
+    requests: Request | Sequence[Request],
     concurrency: int,
     *,
     seconds: float | None = None,
     count: int | None = None,
 ) -> Slice:
-    """Keep ``concurrency`` requests in flight for ``seconds`` (or until ``count`` are done)."""
+    """Keep ``concurrency`` requests in flight for ``seconds`` (or until ``count`` are done).
+
+    Several requests (one per server of a variant with several processes) are sent in
+    turn, request by request.
+    """
+    turns = [requests] if isinstance(requests, Request) else list(requests)
     result = Slice()
     started = time.perf_counter()
     deadline = started + seconds if seconds is not None else float("inf")
     remaining = [count if count is not None else -1]
+    sent_count = [0]
 
     async def worker() -> None:
         while time.perf_counter() < deadline and remaining[0] != 0:
             remaining[0] -= 1
+            request = turns[sent_count[0] % len(turns)]
+            sent_count[0] += 1
             sent = time.perf_counter()
             async with session.post(request.url, data=request.body, headers=request.headers) as r:
                 body = await r.read()
@@ -143,7 +167,9 @@ async def closed_loop(
             if status != 200 or b'"errors"' in body:
                 result.errors += 1
                 if result.first_error is None:
-                    result.first_error = f"HTTP {status}: {body[:500]!r}"
+                    # The errors follow the data: show them, not the data's beginning.
+                    where = max(0, body.find(b'"errors"'))
+                    result.first_error = f"HTTP {status}: {body[where : where + 500]!r}"
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.elapsed = time.perf_counter() - started

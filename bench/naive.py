@@ -126,8 +126,8 @@ class Sources:
         return rows
 
 
-def _holders(record_set: str) -> list[Agency]:
-    # Every agency mapping the record set, in agency id order (as the gateway lists rows).
+def holders(record_set: str) -> list[Agency]:
+    """Every agency mapping the record set, in agency id order (as the gateway lists rows)."""
     return sorted(
         (a for a in AGENCIES if any(item.startswith(record_set + ".") for item in a.items)),
         key=lambda a: a.id,
@@ -147,7 +147,7 @@ def _list_resolver(record_set: str) -> Callable[..., Any]:
         found = await asyncio.gather(
             *(
                 sources.rows(agency, record_set, person.local_ids[agency.id])
-                for agency in _holders(record_set)
+                for agency in holders(record_set)
                 if agency.id in person.local_ids
             )
         )
@@ -167,19 +167,32 @@ def _view_record_sets() -> list[str]:
     return sorted({item.partition(".")[0] for a in AGENCIES for item in a.items})
 
 
-def build_schema() -> graphene.Schema:
-    """The naive schema: Person with one resolver per record-list field."""
+#: A resolver of a Person field: (person, info) -> its value, or an awaitable of it.
+Resolver = Callable[[Person, Any], Any]
+
+
+def build_schema(
+    list_resolver: Callable[[str], Resolver] | None = None,
+    demographics_resolver: Resolver | None = None,
+) -> graphene.Schema:
+    """The view's schema: Person with one resolver per record-list field.
+
+    The naive resolvers unless others are given (the DataLoader peer gives its own:
+    ``list_resolver`` makes the resolver of one record set's list).
+    """
+    list_resolver = list_resolver or _list_resolver
+    demographics_resolver = demographics_resolver or _resolve_demographics
     record_sets = [RECORD_SETS_BY_NAME[name] for name in _view_record_sets()]
     types = {rs.name: _record_type(rs) for rs in record_sets}
     person_attrs: dict[str, Any] = {
         "id": graphene.ID(required=True, resolver=lambda person, _info: person.id),
-        "demographics": graphene.Field(types["demographics"], resolver=_resolve_demographics),
+        "demographics": graphene.Field(types["demographics"], resolver=demographics_resolver),
     }
     sections: dict[str, dict[str, Any]] = {}
     for rs in record_sets:
         if rs.name == "demographics":
             continue
-        field = graphene.List(graphene.NonNull(types[rs.name]), resolver=_list_resolver(rs.name))
+        field = graphene.List(graphene.NonNull(types[rs.name]), resolver=list_resolver(rs.name))
         if rs.section is None:
             person_attrs[rs.graphql_field] = field
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bench.load import Slice, percentile
@@ -17,6 +17,8 @@ class Measurement:
     variant: str
     workload: str
     concurrency: int
+    #: The latency of the slowest source the workload's query reaches, ms.
+    slowest_ms: float = SLOWEST_SECONDS * 1000
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     first_error: str | None = None
@@ -52,7 +54,7 @@ class Measurement:
     @property
     def overhead_ms(self) -> float:
         """p50 minus the slowest source's latency, ms."""
-        return self.p50_ms - SLOWEST_SECONDS * 1000
+        return self.p50_ms - self.slowest_ms
 
     @property
     def rps(self) -> float:
@@ -87,6 +89,15 @@ class Target:
     wanted: str
     measured: str
     met: bool
+    #: Set when the target could not be measured: why (shown instead of MET / NOT MET).
+    not_measured: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        """MET, NOT MET, or NOT MEASURED with the reason."""
+        if self.not_measured is not None:
+            return f"NOT MEASURED ({self.not_measured})"
+        return "MET" if self.met else "NOT MET"
 
 
 def _f(value: float, digits: int = 1) -> str:
@@ -112,31 +123,43 @@ def table(measurements: Sequence[Measurement]) -> list[str]:
     return lines
 
 
-def ratios(measurements: Sequence[Measurement]) -> list[str]:
-    """Gateway against the lower bound and the naive variant, workload by workload."""
+#: The variants the gateway is set against in the ratio table, in column order, with the
+#: short names its headers give them.
+PEERS = {
+    "lower bound": "lower bound",
+    "naive": "naive",
+    "graphene + DataLoader": "DataLoader",
+    "Hive Gateway": "Hive",
+}
+
+
+def ratios(measurements: Sequence[Measurement], peers: Mapping[str, str] = PEERS) -> list[str]:
+    """The gateway against each other variant, workload by workload (n/a where a variant
+    did not run the workload)."""
     by_key = {(m.workload, m.variant): m for m in measurements}
     workloads = list(dict.fromkeys(m.workload for m in measurements))
+    headers = [
+        f"{figure} gateway / {short}"
+        for figure in ("p50", "req/s", "CPU")
+        for short in peers.values()
+    ]
     lines = [
-        "| workload | p50 gateway / lower bound | p50 gateway / naive "
-        "| req/s gateway / lower bound | req/s gateway / naive "
-        "| CPU gateway / lower bound | CPU gateway / naive |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| workload | " + " | ".join(headers) + " |",
+        "|---|" + "---:|" * len(headers),
     ]
     for workload in workloads:
         gateway = by_key.get((workload, "gateway"))
-        lower = by_key.get((workload, "lower bound"))
-        naive = by_key.get((workload, "naive"))
-        if gateway is None or lower is None or naive is None:
+        if gateway is None:
             continue
-        cells = [
-            gateway.p50_ms / lower.p50_ms,
-            gateway.p50_ms / naive.p50_ms,
-            gateway.rps / lower.rps,
-            gateway.rps / naive.rps,
-            gateway.cpu_ms / lower.cpu_ms,
-            gateway.cpu_ms / naive.cpu_ms,
-        ]
-        lines.append(f"| {workload} | " + " | ".join(f"{_f(c, 2)}x" for c in cells) + " |")
+        cells = []
+        for figure in ("p50_ms", "rps", "cpu_ms"):
+            for peer in peers:
+                other = by_key.get((workload, peer))
+                if other is None or not getattr(other, figure):
+                    cells.append("n/a")
+                else:
+                    cells.append(f"{_f(getattr(gateway, figure) / getattr(other, figure), 2)}x")
+        lines.append(f"| {workload} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -144,5 +167,5 @@ def targets_table(targets: Sequence[Target]) -> list[str]:
     """The targets, each MET or NOT MET with the figure."""
     lines = ["| target | wanted | measured | |", "|---|---|---|---|"]
     for t in targets:
-        lines.append(f"| {t.name} | {t.wanted} | {t.measured} | {'MET' if t.met else 'NOT MET'} |")
+        lines.append(f"| {t.name} | {t.wanted} | {t.measured} | {t.verdict} |")
     return lines

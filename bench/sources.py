@@ -228,6 +228,22 @@ async def _drop(url: URL, backend: str, name: str) -> None:
         conn.close()
 
 
+async def create_state_database(url: URL, name: str) -> str:
+    """A fresh, empty PostgreSQL database for a gateway's state; its SQLAlchemy URL."""
+    admin = await asyncpg.connect(**_pg_params(url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return agency_dsn(url, "postgresql", name)
+
+
+async def drop_state_database(url: URL, name: str) -> None:
+    """Drop a state database ``create_state_database`` made."""
+    await _drop(url, "postgresql", name)
+
+
 async def check_servers(urls: Mapping[str, URL]) -> None:
     """Connect to both servers; raise SourcesUnavailable naming what to start."""
     try:
@@ -373,9 +389,9 @@ class HttpAgency:
         return web.json_response({"calls": self.calls})
 
 
-async def serve_http_agencies(count: int, host: str = "127.0.0.1") -> None:
+async def serve_http_agencies(count: int, peers: int = 0, host: str = "127.0.0.1") -> None:
     """Serve every HTTP agency on its own free port; print ``READY {id: url}``; run forever."""
-    population = people(count)
+    population = people(count, peers)
     urls: dict[str, str] = {}
     runners = []
     for agency in AGENCIES:
@@ -406,12 +422,13 @@ async def http_calls(session: aiohttp.ClientSession, urls: Mapping[str, str]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.sources --people N``: serve the HTTP agencies until killed."""
+    """``python -m bench.sources --people N [--peers M]``: serve the HTTP agencies until killed."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, required=True)
+    parser.add_argument("--peers", type=int, default=0, help="people known only to them")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_http_agencies(args.people))
+        asyncio.run(serve_http_agencies(args.people, args.peers))
     return 0
 
 

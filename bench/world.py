@@ -1,12 +1,14 @@
 """The benchmark's world: four synthetic agencies, their schemas, their people, the queries.
 
-Everything is invented and deterministic. Every person is known to all four agencies,
-so a caseload of N people touches every agency for every person. Two agencies keep
+Everything is invented and deterministic. The caseload's people are known to all four
+agencies, so a caseload of N people touches every agency for every person; a few more
+people ("peer people") are known only to the two HTTP agencies, for the workload that
+compares the gateway with the gateways people would pick instead. Two agencies keep
 their records in SQL databases with several tables each (as the demo's legacy systems
 do); two answer over their own REST APIs, which speak their own JSON and project the
 fields asked for.
 
-The variants (gateway, lower bound, naive) and the sources all read this module, and
+The variants (gateway, lower bound, naive, the peers) and the sources all read this module, and
 the ``World`` file written by the run tells the server processes where everything is.
 """
 
@@ -33,6 +35,13 @@ REQUESTERS: tuple[tuple[str, str], ...] = (
     ("bench-sw-2", "Sam Social Worker (synthetic)"),
 )
 REQUESTER_ROLES = ("social_worker",)
+#: Who asks about the peer people: a district nurse of the community health trust, which
+#: holds them (the social care practitioners have no relationship with them).
+PEER_REQUESTER_AGENCY = COMMUNITY
+PEER_REQUESTER: tuple[str, str] = ("bench-dn-1", "Dana District Nurse (synthetic)")
+PEER_REQUESTER_ROLES = ("nurse",)
+#: The agencies that hold the peer people: the two HTTP agencies.
+PEER_AGENCIES = (COMMUNITY, HOUSING)
 
 _NAMESPACE = uuid.UUID("0b5e1c2a-9a7d-4f0e-8d7b-5b3e2c1a0f00")
 REFERENCE_DATE = dt.date(2026, 6, 1)
@@ -390,6 +399,20 @@ PERSON_SELECTION = """
 PERSON_QUERY = "query Person($id: ID!) { person(id: $id) {%s} }" % PERSON_SELECTION
 CASELOAD_QUERY = "query Caseload($first: Int!) { caseload(first: $first) {%s} }" % PERSON_SELECTION
 
+#: The peer workload's view: one peer person, every item the two HTTP agencies map (28).
+PEER_SELECTION = """
+    id
+    involvements { agency { id name } team worker role since status }
+    alerts { agency { id name } category severity raisedOn summary }
+    health {
+      communityEpisodes { agency { id name } service clinician startedOn endedOn nextVisit }
+    }
+    housing { tenancies { agency { id name } address tenure landlord startedOn rentArrearsWeeks } }
+"""
+PEER_QUERY = "query Person($id: ID!) { person(id: $id) {%s} }" % PEER_SELECTION
+#: The latency of the slower of the peer people's agencies.
+PEER_SLOWEST_SECONDS = max(a.latency for a in AGENCIES if a.id in PEER_AGENCIES)
+
 
 # --- the synthetic people and each agency's records about them -------------------------------
 
@@ -442,11 +465,12 @@ def _nhs_number(index: int) -> str:
         base += 1
 
 
-def people(count: int) -> list[Person]:
-    """``count`` synthetic people, each known to all four agencies under its own id."""
+def people(count: int, peers: int = 0) -> list[Person]:
+    """``count`` synthetic people, each known to all four agencies under its own id, then
+    ``peers`` people known only to the two HTTP agencies."""
     rng = random.Random(2005)
     result = []
-    for index in range(count):
+    for index in range(count + peers):
         nhs = _nhs_number(index)
         result.append(
             Person(
@@ -457,10 +481,14 @@ def people(count: int) -> list[Person]:
                 date_of_birth=REFERENCE_DATE - dt.timedelta(days=rng.randint(65 * 365, 95 * 365)),
                 postcode=f"SY{rng.randint(1, 9)} {rng.randint(1, 9)}{rng.choice('ABDEFG')}Q",
                 local_ids={
-                    GP: f"P{100000 + index}",
-                    SOCIAL_CARE: f"C-{50000 + index}",
-                    COMMUNITY: f"CH-{70000 + index}",
-                    HOUSING: f"T{30000 + index}",
+                    agency: local
+                    for agency, local in (
+                        (GP, f"P{100000 + index}"),
+                        (SOCIAL_CARE, f"C-{50000 + index}"),
+                        (COMMUNITY, f"CH-{70000 + index}"),
+                        (HOUSING, f"T{30000 + index}"),
+                    )
+                    if index < count or agency in PEER_AGENCIES
                 },
             )
         )
@@ -480,6 +508,8 @@ def sql_rows(agency: Agency, population: list[Person]) -> dict[str, list[dict[st
     tables: dict[str, list[dict[str, Any]]] = {t.name: [] for t in agency.tables}
     sequence = 0
     for person in population:
+        if agency.id not in person.local_ids:
+            continue
         local = person.local_ids[agency.id]
         if agency.id == GP:
             tables["patients"].append(
@@ -588,6 +618,8 @@ def http_documents(agency: Agency, population: list[Person]) -> dict[str, dict[s
     rng = random.Random(f"{agency.id}-documents")
     documents: dict[str, dict[str, Any]] = {}
     for person in population:
+        if agency.id not in person.local_ids:
+            continue
         local = person.local_ids[agency.id]
         if agency.id == COMMUNITY:
             episodes = []

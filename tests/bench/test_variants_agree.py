@@ -1,8 +1,11 @@
-"""The benchmark's three variants answer the W1 view with the same data.
+"""The benchmark's Python variants answer the workloads' views with the same data.
 
-Tiny and untimed: three people, real PostgreSQL and MariaDB databases and real HTTP
-agencies on 127.0.0.1 (with their injected latency), and the gateway, the lower bound
-and the naive variant driven in-process through their ASGI apps.
+Tiny and untimed: three people known to all four agencies and two known only to the
+HTTP agencies, real PostgreSQL and MariaDB databases and real HTTP agencies on
+127.0.0.1 (with their injected latency), and the gateway, the lower bound, the naive
+variant and the graphene + DataLoader peer driven in-process through their ASGI apps.
+What the HTTP agencies answer for the peer person, read as Hive's supergraph would
+give it, normalises to what the gateway answers.
 """
 
 from __future__ import annotations
@@ -21,9 +24,19 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from bench import lower_bound, naive
-from bench.config import gateway_environment, prepare_gateway, tokens, write_config
+from bench.config import gateway_environment, peer_token, prepare_gateway, tokens, write_config
+from bench.peers import dataloader, hive, normalise
 from bench.sources import HttpAgency, SqlSources
-from bench.world import AGENCIES, CASELOAD_QUERY, PERSON_QUERY, REQUESTERS, World, people
+from bench.world import (
+    AGENCIES,
+    CASELOAD_QUERY,
+    PEER_AGENCIES,
+    PEER_QUERY,
+    PERSON_QUERY,
+    REQUESTERS,
+    World,
+    people,
+)
 from gateway.app import create_app
 from gateway.service import Gateway
 from tests.conftest import server_url
@@ -73,7 +86,22 @@ async def data_of(
     return body["data"]
 
 
-async def test_lower_bound_and_naive_return_the_gateways_data(
+async def agencies_answer(http_urls: dict[str, str], person: Any) -> dict[str, Any]:
+    """What Hive's root fields would hold: each HTTP agency's answer under its alias."""
+    answer = {}
+    async with httpx.AsyncClient() as client:
+        for agency in AGENCIES:
+            if agency.id not in PEER_AGENCIES:
+                continue
+            response = await client.get(
+                http_urls[agency.id] + agency.path,
+                params={"ids": person.local_ids[agency.id], "fields": hive.projection(agency)},
+            )
+            answer[hive.subgraph_name(agency)] = response.json()
+    return answer
+
+
+async def test_variants_return_the_gateways_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     urls = {
@@ -92,7 +120,7 @@ async def test_lower_bound_and_naive_return_the_gateways_data(
             )
         ),
     }
-    population = people(3)
+    population = people(3, peers=2)
     sql = SqlSources(urls, uuid.uuid4().hex[:8])
     await sql.create(population)
     try:
@@ -102,6 +130,8 @@ async def test_lower_bound_and_naive_return_the_gateways_data(
                 monkeypatch.setenv(name, value)
             settings = await prepare_gateway(write_config(tmp_path, world), world)
             token = tokens(settings)[REQUESTERS[0][0]]
+            nurse = peer_token(settings)
+            peer = population[-1]
             gateway = Gateway(settings)
             await gateway.start()
             try:
@@ -109,17 +139,41 @@ async def test_lower_bound_and_naive_return_the_gateways_data(
                     asgi_client(create_app(gateway)) as gw,
                     asgi_client(lower_bound.create_app(world)) as lb,
                     asgi_client(naive.create_app(world)) as nv,
+                    asgi_client(dataloader.create_app(world)) as dl,
                 ):
-                    for query, variables in (
-                        (PERSON_QUERY, {"id": population[0].id}),
-                        (CASELOAD_QUERY, {"first": 3}),
+                    for query, variables, bearer in (
+                        (PERSON_QUERY, {"id": population[0].id}, token),
+                        (CASELOAD_QUERY, {"first": 3}, token),
+                        (PEER_QUERY, {"id": peer.id}, nurse),
                     ):
                         expected = await data_of(
-                            gw, query, variables, headers={"Authorization": f"Bearer {token}"}
+                            gw, query, variables, headers={"Authorization": f"Bearer {bearer}"}
                         )
                         assert expected and all(expected.values())
                         assert await data_of(lb, query, variables) == expected
                         assert await data_of(nv, query, variables) == expected
+                        assert await data_of(dl, query, variables) == expected
+                    # The caseload holds the four-agency people only.
+                    caseload = await data_of(
+                        gw,
+                        CASELOAD_QUERY,
+                        {"first": 5},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    assert len(caseload["caseload"]) == 3
+                    peer_view = await data_of(
+                        gw,
+                        PEER_QUERY,
+                        {"id": peer.id},
+                        headers={"Authorization": f"Bearer {nurse}"},
+                    )
+                    normalised = normalise.from_view(peer_view["person"])
+                    assert normalise.from_agencies(await agencies_answer(http_urls, peer)) == (
+                        normalised
+                    )
+                    assert {agency for rows in normalised.values() for agency, _ in rows} == set(
+                        PEER_AGENCIES
+                    )
             finally:
                 await gateway.stop()
     finally:
