@@ -591,21 +591,34 @@ class SqlConnector:
         conn: AsyncConnection, statement: Executable, branches: list[_Branch], result: FetchResult
     ) -> None:
         rows = await conn.execute(statement, {b.ids_name: b.ids for b in branches})
+        # Positions looked up once per statement: rows are read as plain tuples, without
+        # building a mapping object for each.
+        position = {str(key): index for index, key in enumerate(rows.keys())}
+        shapes = [
+            (
+                position[branch.key_label],
+                [
+                    (position[label], rs_name, field, convert)
+                    for label, rs_name, field, convert in branch.fields
+                ],
+            )
+            for branch in branches
+        ]
         asked = [set(branch.ids) for branch in branches]
         single = len(branches) == 1
+        branch_at = None if single else position["b"]
         for row in rows:
-            mapping = row._mapping
-            index = 0 if single else int(mapping["b"])
-            branch = branches[index]
-            local_id = str(mapping[branch.key_label])
+            index = 0 if branch_at is None else int(row[branch_at])
+            key_at, fields = shapes[index]
+            local_id = str(row[key_at])
             if local_id not in asked[index]:
                 # Collations that ignore case or trailing spaces can answer
                 # for ids spelled differently: only exact ids asked for count.
                 continue
             records = result.setdefault(local_id, {})
             built: dict[str, dict[str, object]] = {}
-            for label, rs_name, field, convert in branch.fields:
-                value = mapping[label]
+            for at, rs_name, field, convert in fields:
+                value = row[at]
                 if value is not None and convert is not None:
                     value = convert(value)
                 row_of = built.get(rs_name)

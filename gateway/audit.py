@@ -15,7 +15,7 @@ import base64
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,8 +195,11 @@ class AuditLog:
                 agency, {"disclosed": {}, "withheld": {}, "outcome": "not asked"}
             )
 
-        # People decided alike share Decision objects: describe each one once.
+        # People decided alike share Decision objects, and whole mappings of them: each
+        # decision is described once, and each shared mapping's description is built once
+        # and shared by every person's record (serialised per record, never re-described).
         described: dict[int, tuple[dict[str, Any], bool]] = {}
+        described_sets: dict[int, tuple[Mapping[str, Decision], dict[str, Any], bool]] = {}
 
         def describe(decision: Decision) -> tuple[dict[str, Any], bool]:
             found = described.get(id(decision))
@@ -209,6 +212,18 @@ class AuditLog:
                 )
             return found
 
+        def describe_all(decisions: Mapping[str, Decision]) -> tuple[dict[str, Any], bool]:
+            found = described_sets.get(id(decisions))
+            # The mapping is kept beside its description, so its id cannot be reused.
+            if found is None:
+                items: dict[str, Any] = {}
+                any_duty = False
+                for item, decision in decisions.items():
+                    items[item], under_duty = describe(decision)
+                    any_duty = any_duty or under_duty
+                found = described_sets[id(decisions)] = (decisions, items, any_duty)
+            return found[1], found[2]
+
         for assembly in context.assemblies:
             # An id asked about is recorded whether or not anyone has it: the attempt is
             # the guardian's to see, and an unknown id costs the same write as a real one.
@@ -220,13 +235,15 @@ class AuditLog:
                 person_id, agency = key
                 entry = agency_entry(person_id, agency)
                 entry["outcome"] = status.get(agency, "not asked")
+                items, any_duty = describe_all(decisions)
                 ok = key in delivered
-                target = entry["disclosed"] if ok else entry.setdefault("not_delivered", {})
-                for item, decision in decisions.items():
-                    description, under_duty = describe(decision)
-                    target[item] = description
-                    if ok and under_duty:
-                        statutory.add(person_id)
+                target = "disclosed" if ok else "not_delivered"
+                # Shared descriptions are never written into: a second assembly about the
+                # same person and agency gets a merged copy.
+                earlier = entry.get(target)
+                entry[target] = {**earlier, **items} if earlier else items
+                if ok and any_duty:
+                    statutory.add(person_id)
             for withheld in assembly.withheld:
                 entry = agency_entry(withheld.person_id, withheld.agency)
                 assert withheld.decision.reason is not None

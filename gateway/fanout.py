@@ -28,7 +28,7 @@ from gateway.catalogue import record_set_of
 from gateway.governance import Governance, Judge, person_facts
 from gateway.person_index import Links
 from gateway.planner import Plan
-from gateway.policy import Decision, Grant
+from gateway.policy import Decision, Grant, PersonFacts
 from gateway.requester import Requester
 from gateway.resilience import AgencyGuard
 
@@ -164,12 +164,9 @@ class Fanout:
         links = judge.links
         # The one place that decides whether a person is available to the requester: the
         # others get no view, so every resolver answers for them as for an unknown id.
-        available = {
-            person_id
-            for person_id, person_links in links.items()
-            if judge.may_see(person_facts(person_id, person_links))
-        }
-        requests, withheld, decided = self._requests(judge, links, plan, available)
+        facts = {person_id: person_facts(person_id, linked) for person_id, linked in links.items()}
+        available = {person_id for person_id, known in facts.items() if judge.may_see(known)}
+        requests, withheld, decided = self._requests(judge, links, facts, plan, available)
         if ready is not None:
             await ready
         started = time.perf_counter()
@@ -206,12 +203,11 @@ class Fanout:
             view.demographics = demographics[0] if demographics else None
         grants = {}
         for person_id in views:
-            grant = judge.grant_for(person_facts(person_id, links[person_id]))
+            grant = judge.grant_for(facts[person_id])
             if grant is not None and any(
                 d.grant == grant.id
-                for (p, _), items in decided.items()
-                if p == person_id
-                for d in items.values()
+                for agency_id in links[person_id]
+                for d in decided.get((person_id, agency_id), {}).values()
             ):
                 grants[person_id] = grant
         return Assembly(
@@ -225,14 +221,38 @@ class Fanout:
         )
 
     def _requests(
-        self, judge: Judge, links: Mapping[str, Links], plan: Plan, available: set[str]
-    ) -> tuple[dict[str, FetchRequest], list[Withheld], dict[tuple[str, str], dict[str, Decision]]]:
+        self,
+        judge: Judge,
+        links: Mapping[str, Links],
+        facts: Mapping[str, PersonFacts],
+        plan: Plan,
+        available: set[str],
+    ) -> tuple[
+        dict[str, FetchRequest], list[Withheld], dict[tuple[str, str], Mapping[str, Decision]]
+    ]:
         wants_demographics = any(item.startswith("demographics.") for item in plan.items)
-        groups: dict[str, dict[frozenset[str], list[str]]] = defaultdict(lambda: defaultdict(list))
+        # Local ids per agency and item set, in order, each once (a dict as an ordered set).
+        groups: dict[str, dict[frozenset[str], dict[str, None]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
         withheld: list[Withheld] = []
-        permitted_decisions: dict[tuple[str, str], dict[str, Decision]] = {}
+        permitted_decisions: dict[tuple[str, str], Mapping[str, Decision]] = {}
+        # What the plan asks of each agency, with and without its demographics: the same
+        # for every person, so worked out once per request, not once per person.
+        asked: dict[tuple[str, bool], frozenset[str]] = {}
+
+        def items_of(agency: AgencyConfig, with_demographics: bool) -> frozenset[str]:
+            key = (agency.id, with_demographics)
+            found = asked.get(key)
+            if found is None:
+                found = plan.items_for(agency.id, agency.items)
+                if not with_demographics:
+                    found = frozenset(i for i in found if not i.startswith("demographics."))
+                asked[key] = found
+            return found
+
         for person_id, person_links in links.items():
-            facts = person_facts(person_id, person_links)
+            person = facts[person_id]
             demographics_source = (
                 self._demographics_source(person_links, plan) if wants_demographics else None
             )
@@ -240,25 +260,20 @@ class Fanout:
                 agency = self._agencies.get(agency_id)
                 if agency is None or agency_id not in self._connectors:
                     continue  # a link to an agency no longer registered
-                items = plan.items_for(agency_id, agency.items)
-                if agency_id != demographics_source:
-                    items = frozenset(i for i in items if not i.startswith("demographics."))
-                permitted, refused = judge.decide_items(facts, agency_id, items)
+                items = items_of(agency, agency_id == demographics_source)
+                permitted, refused = judge.decide_items(person, agency_id, items)
                 withheld.extend(
                     Withheld(person_id, agency_id, item, decision) for item, decision in refused
                 )
                 # Decided for the audit's account of what was refused; fetched only for
-                # people available to the requester.
+                # people available to the requester. People decided alike share one
+                # (read-only) mapping, which lets the audit describe it once.
                 if permitted and person_id in available:
-                    # A copy: the judge shares its answer with people decided alike.
-                    permitted_decisions[(person_id, agency_id)] = dict(permitted)
+                    permitted_decisions[(person_id, agency_id)] = permitted
                     # One record may be held by several teams: one link each, one local id.
                     group = groups[agency_id][frozenset(permitted)]
-                    group.extend(
-                        local_id
-                        for local_id in dict.fromkeys(link.local_id for link in agency_links)
-                        if local_id not in group
-                    )
+                    for link in agency_links:
+                        group[link.local_id] = None
         requests = {
             agency_id: FetchRequest(
                 groups=tuple(
