@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bench.world import AGENCIES, REQUESTER_AGENCY, REQUESTER_ROLES, REQUESTERS, Agency, World
-from gateway.agencies import Problems, parse_agency
+from gateway.agencies import parse_agency
+from gateway.errors import Problems
 from gateway.person_index import PersonIndex
 from gateway.protocol import PURPOSES
 from gateway.settings import Settings, load_settings
