@@ -28,6 +28,7 @@ from gateway.resilience import AgencyGuard, CircuitState
 from gateway.settings import Settings
 from gateway.state import create_schema, create_state_engine
 from gateway.times import Clock, utc_now
+from resolvers.schema import schema
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ class Gateway:
         connectors: Mapping[str, Connector] | None = None,
         clock: Clock = utc_now,
     ) -> None:
-        from resolvers.schema import schema
-
         self.settings = settings
         self.schema = schema.graphql_schema
         self.connectors: dict[str, Connector] = dict(
