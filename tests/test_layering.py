@@ -14,18 +14,22 @@ from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("gateway", "resolvers", "connectors", "bench")
+#: What ``pip install fame-gateway`` installs.
+INSTALLED = (ROOT / "gateway", ROOT / "resolvers", ROOT / "connectors")
+#: Everything with a module the project imports: the installed packages, the demo world
+#: (a distribution of its own) and the benchmark.
+PACKAGES = (*INSTALLED, ROOT / "demo" / "fame_demo", ROOT / "bench")
 
 #: module -> {imported project module: line numbers of the imports}
 Graph = dict[str, dict[str, list[int]]]
 
 
-def project_modules(root: Path, packages: Iterable[str]) -> dict[str, Path]:
-    """Every module of the packages under ``root``, by dotted name."""
+def project_modules(packages: Iterable[Path]) -> dict[str, Path]:
+    """Every module of the packages (their directories), by dotted name."""
     modules: dict[str, Path] = {}
     for package in packages:
-        for file in sorted((root / package).rglob("*.py")):
-            parts = list(file.relative_to(root).with_suffix("").parts)
+        for file in sorted(package.rglob("*.py")):
+            parts = list(file.relative_to(package.parent).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
             modules[".".join(parts)] = file
@@ -148,11 +152,43 @@ def describe(graph: Graph, modules: Mapping[str, Path], circle: list[str]) -> st
     return " -> ".join([*steps, circle[-1]])
 
 
+def imports_run_on_loading(file: Path) -> set[str]:
+    """The modules ``file`` imports outside any function: those loading it imports."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(file.read_text(), str(file)))
+    return found
+
+
 def test_no_import_circles() -> None:
-    modules = project_modules(ROOT, PACKAGES)
+    modules = project_modules(PACKAGES)
     graph = import_graph(modules)
     found = [describe(graph, modules, circle) for circle in circles(graph)]
     assert not found, "import circles among project modules:\n  " + "\n  ".join(found)
+
+
+def test_the_installed_gateway_loads_without_the_demo() -> None:
+    installed = project_modules(INSTALLED)
+    graph = import_graph(project_modules(PACKAGES))
+    # Only the commands that run the demo reach for it, and say how to get it if it is missing.
+    reaching = {name for name in installed if any(t.startswith("fame_demo") for t in graph[name])}
+    assert reaching <= {"gateway.cli"}, f"these import the demo world: {sorted(reaching)}"
+    loading = {
+        name
+        for name, file in installed.items()
+        if any(m.split(".")[0] == "fame_demo" for m in imports_run_on_loading(file))
+    }
+    assert not loading, f"these import the demo world when loaded: {sorted(loading)}"
 
 
 def test_a_circle_hidden_in_a_function_is_found(tmp_path: Path) -> None:
@@ -164,7 +200,7 @@ def test_a_circle_hidden_in_a_function_is_found(tmp_path: Path) -> None:
     (package / "b.py").write_text(
         "from pkg import low\n\n\ndef thing():\n    from . import a\n    return a\n"
     )
-    graph = import_graph(project_modules(tmp_path, ["pkg"]))
+    graph = import_graph(project_modules([package]))
     assert graph["pkg.b"] == {"pkg.low": [1], "pkg.a": [5]}
     assert circles(graph) == [["pkg.a", "pkg.b", "pkg.a"]]
 
@@ -178,6 +214,6 @@ def test_a_circle_behind_type_checking_is_found(tmp_path: Path) -> None:
     (package / "c.py").write_text(
         "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from pkg.a import A\n"
     )
-    assert circles(import_graph(project_modules(tmp_path, ["pkg"]))) == [
+    assert circles(import_graph(project_modules([package]))) == [
         ["pkg.a", "pkg.b", "pkg.c", "pkg.a"]
     ]

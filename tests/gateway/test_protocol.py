@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from fame_demo.practitioners import PRACTITIONERS
 from gateway.agencies import load_agencies
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME
-from gateway.demo.practitioners import PRACTITIONERS
 from gateway.errors import ConfigError, ConfigErrors
 from gateway.protocol import Basis, Establishment, SharingProtocol, load_protocol
 from gateway.protocol_render import render_html, render_markdown

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 
-from gateway.demo.synthetic import Population
+from fame_demo.synthetic import Population
 from tests.support import World
 
 MEDICATIONS = '{ person(id: "%s") { health { medications { name agency { id } } } } }'
