@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit schema bench bench-hostile clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml demo/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./demo
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -18,8 +18,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway resolvers connectors bench tests
-	$(BIN)/ruff format --check gateway resolvers connectors bench tests
+	$(BIN)/ruff check gateway resolvers connectors demo bench tests
+	$(BIN)/ruff format --check gateway resolvers connectors demo bench tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -24,7 +24,8 @@ from bench.world import (
     Agency,
     World,
 )
-from gateway.agencies import Problems, parse_agency
+from gateway.agencies import parse_agency
+from gateway.errors import Problems
 from gateway.person_index import PersonIndex
 from gateway.protocol import PURPOSES
 from gateway.settings import Settings, load_settings

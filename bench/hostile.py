@@ -33,10 +33,10 @@ from pathlib import Path
 import aiohttp
 
 from bench.load import Server, percentile
-from gateway.demo.community_api import CommunityHealthApi
-from gateway.demo.practitioners import practitioner
-from gateway.demo.runner import README_QUERY, prepare_demo, seed_person_index
-from gateway.demo.synthetic import generate_population
+from fame_demo.community_api import CommunityHealthApi
+from fame_demo.practitioners import practitioner
+from fame_demo.runner import README_QUERY, prepare_demo, seed_person_index
+from fame_demo.synthetic import generate_population
 from gateway.documents import DocumentCache
 from gateway.person_index import PersonIndex, demo_person_id
 from gateway.settings import Limits, Settings, load_settings

@@ -34,7 +34,7 @@ from aiohttp import web
 from sqlalchemy.engine import URL, make_url
 
 from bench.world import AGENCIES, Agency, Person, http_documents, people, sql_rows
-from gateway.demo.community_api import project
+from fame_demo.community_api import project
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_MARIADB_URL = "mysql://root@127.0.0.1:3306/mysql"

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -33,9 +33,8 @@ from connectors.base import (
 )
 from connectors.values import coerce
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
-
-if TYPE_CHECKING:
-    from gateway.agencies import AgencyConfig, Problems
+from gateway.errors import Problems
+from gateway.registration import AgencyConfig
 
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _SOURCE_KEYS = {

@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.base import Connector
 from connectors.http import HttpKind
 from connectors.sql import SqlKind
-
-if TYPE_CHECKING:
-    from gateway.agencies import AgencyConfig, Problems
-
-
-class ConnectorKind(Protocol):
-    """A kind of agency system: parses its part of an agency file and builds connectors."""
-
-    name: str
-
-    def parse_source(
-        self, doc: Mapping[str, Any], config_dir: Path, problems: Problems
-    ) -> object | None:
-        """Validate the kind-specific parts of an agency file."""
-        ...
-
-    def create(self, agency: AgencyConfig) -> Connector:
-        """Build the connector for a validated agency."""
-        ...
-
+from gateway.registration import AgencyConfig, ConnectorKind
 
 KINDS: Mapping[str, ConnectorKind] = {"sql": SqlKind(), "http": HttpKind()}
 

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from cachetools import LRUCache
@@ -50,10 +50,8 @@ from connectors.base import (
 )
 from connectors.values import coercer
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
-from gateway.errors import ConfigError
-
-if TYPE_CHECKING:
-    from gateway.agencies import AgencyConfig, Problems
+from gateway.errors import ConfigError, Problems
+from gateway.registration import AgencyConfig
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _ASYNC_DRIVERS = {

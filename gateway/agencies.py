@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connectors.registry import KINDS
 from gateway.catalogue import ITEMS
-from gateway.errors import ConfigError, ConfigErrors
+from gateway.errors import ConfigError, ConfigErrors, Problems
+from gateway.registration import AgencyConfig
 from gateway.resilience import Resilience
 from gateway.services import AGENCY, SCOPES, TEAM, AgencyServices, Service
-from gateway.services import DEFAULT as DEFAULT_SERVICES
 
 _COMMON_KEYS = {
     "name",
@@ -34,43 +34,6 @@ _COMMON_KEYS = {
     "cache_seconds",
     *Resilience.__dataclass_fields__,
 }
-
-
-@dataclass(frozen=True)
-class AgencyConfig:
-    """A registered agency: who it is, how to reach it and which items it maps.
-
-    ``source`` is the kind-specific part (``SqlSource``, ``HttpSource``),
-    already validated by the kind's parser.
-    """
-
-    id: str
-    name: str
-    kind: str
-    file: Path
-    timeout_seconds: float
-    demographics_rank: int | None
-    items: frozenset[str]
-    source: Any
-    #: Where to POST a notice when a break-glass grant discloses this agency's data.
-    break_glass_webhook: str | None = None
-    #: How long the gateway may keep the agency's answers in memory; 0 keeps none.
-    cache_seconds: float = 0.0
-    resilience: Resilience = field(default_factory=Resilience)
-    #: Which of the agency's own teams relate to which of its people (need-to-know).
-    services: AgencyServices = DEFAULT_SERVICES
-
-
-class Problems:
-    """Collects configuration problems for one file so all are reported together."""
-
-    def __init__(self, file: Path) -> None:
-        self.file = file
-        self.errors: list[ConfigError] = []
-
-    def add(self, key: str, problem: str, fix: str) -> None:
-        """Record one problem at ``key``."""
-        self.errors.append(ConfigError(self.file, key, problem, fix))
 
 
 def read_toml(file: Path) -> dict[str, Any]:
@@ -92,8 +55,6 @@ def parse_agency(
     file: Path, doc: Mapping[str, Any], config_dir: Path, problems: Problems
 ) -> AgencyConfig | None:
     """Validate one agency document; returns None when it has problems."""
-    from connectors.registry import KINDS
-
     agency_id = file.stem
     for key in sorted(set(doc) - _COMMON_KEYS):
         if key == "teams_matter":

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,22 @@ _DEFAULT_CONFIG = os.environ.get("FAME_CONFIG", "config/gateway.toml")
 
 def _settings(path: str) -> Settings:
     return load_settings(Path(path))
+
+
+@contextlib.contextmanager
+def _demo_world() -> Iterator[None]:
+    """Around imports of the demo world, which the gateway's distribution leaves out: when
+    it is not installed, say how to get it instead of showing an ImportError."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if exc.name != "fame_demo":
+            raise
+        raise GatewayError(
+            "this command needs the demo world (package fame_demo), which is not installed "
+            "with the gateway. In a checkout of the repository, `make demo` installs it; "
+            "or run: pip install -e ./demo"
+        ) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -123,8 +140,10 @@ def _items(_args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from gateway.demo.practitioners import practitioner
     from gateway.tokens import mint_token
+
+    with _demo_world():
+        from fame_demo.practitioners import practitioner
 
     settings = _settings(args.config)
     try:
@@ -260,7 +279,8 @@ def _audit_export(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway.demo.runner import run_demo
+    with _demo_world():
+        from fame_demo.runner import run_demo
 
     return serve_forever(run_demo(Path(args.config), port=args.port))
 

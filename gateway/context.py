@@ -4,19 +4,73 @@ the response's ``errors`` and ``extensions`` and for the disclosure audit."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.base import ConnectorError
-from gateway.fanout import Assembly, SourceOutcome
+from gateway.fanout import AgencyRef, Assembly, Fanout, SourceOutcome
+from gateway.governance import Governance
+from gateway.person_index import PersonIndex
 from gateway.planner import Plan
 from gateway.requester import Requester
-
-if TYPE_CHECKING:
-    from gateway.service import Gateway
+from gateway.resilience import AgencyGuard
+from gateway.settings import Settings
 
 Path = tuple[str | int, ...]
+
+
+class RunningGateway(Protocol):
+    """What a request may use of the running gateway (``gateway.service.Gateway``).
+
+    A protocol, not the class: the gateway is built from the resolvers, the audit and
+    the metrics, which all take a request's context, so naming the class here would
+    make each of them import the gateway that imports them.
+    """
+
+    @property
+    def settings(self) -> Settings:
+        """The validated configuration the gateway runs with."""
+        ...
+
+    @property
+    def governance(self) -> Governance:
+        """Consents, grants, reviews and the Judge that decides with them."""
+        ...
+
+    @property
+    def index(self) -> PersonIndex:
+        """The person index: who each agency holds, and under which local id."""
+        ...
+
+    @property
+    def state_engine(self) -> AsyncEngine:
+        """The state database, for reports that read it directly."""
+        ...
+
+    @property
+    def fanout(self) -> Fanout:
+        """Assembles people from the agencies' answers."""
+        ...
+
+    @property
+    def guards(self) -> Mapping[str, AgencyGuard]:
+        """Each agency's guard (circuit, in-flight calls), by agency id."""
+        ...
+
+    def agency_ref(self, agency_id: str) -> AgencyRef:
+        """The agency's reference as shown on records."""
+        ...
+
+    def agency_status(self, agency_id: str) -> str:
+        """The agency's last known state (ok, unreachable, misconfigured, circuit_open...)."""
+        ...
+
+    def post_in_background(self, url: str, body: Mapping[str, object]) -> None:
+        """POST a JSON notice without holding up the response."""
+        ...
 
 
 @dataclass
@@ -24,7 +78,7 @@ class RequestContext:
     """The requester, the running gateway, and what happened during this request."""
 
     requester: Requester
-    gateway: Gateway
+    gateway: RunningGateway
     query_hash: str = ""
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     #: ``time.monotonic()`` by which every agency call of the request must have ended.

@@ -1,4 +1,5 @@
-"""Exceptions the gateway raises to people: each message says what to do next."""
+"""Exceptions the gateway raises to people, each message saying what to do next, and the
+collector that gathers one configuration file's problems so all are reported at once."""
 
 from __future__ import annotations
 
@@ -39,3 +40,15 @@ class GovernanceError(GatewayError):
     def __init__(self, message: str, code: str = "BAD_USER_INPUT") -> None:
         self.code = code
         super().__init__(message)
+
+
+class Problems:
+    """Collects configuration problems for one file so all are reported together."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.errors: list[ConfigError] = []
+
+    def add(self, key: str, problem: str, fix: str) -> None:
+        """Record one problem at ``key``."""
+        self.errors.append(ConfigError(self.file, key, problem, fix))

@@ -22,13 +22,13 @@ from connectors.base import (
     FetchResult,
     Row,
 )
-from gateway.agencies import AgencyConfig
 from gateway.cache import AnswerCache, CacheKey, RequesterKey, ranges_key, requester_key
 from gateway.catalogue import record_set_of
 from gateway.governance import Governance, Judge, person_facts
 from gateway.person_index import Links
 from gateway.planner import Plan
 from gateway.policy import Decision, Grant, PersonFacts
+from gateway.registration import AgencyConfig
 from gateway.requester import Requester
 from gateway.resilience import AgencyGuard
 

@@ -16,9 +16,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from gateway.agencies import Problems, read_toml
+from gateway.agencies import read_toml
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME
-from gateway.errors import ConfigErrors
+from gateway.errors import ConfigErrors, Problems
 from gateway.protocol_purposes import (
     PURPOSES,
     ConsentForm,

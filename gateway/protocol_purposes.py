@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from gateway.agencies import Problems
+from gateway.errors import Problems
 
 PURPOSES = ("direct_care", "safeguarding", "emergency", "care_planning", "audit")
 _PURPOSE = {"description", "established", "roles", "hours", "reference_pattern", "reference_hint"}

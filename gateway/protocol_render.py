@@ -16,7 +16,6 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
-from gateway.agencies import AgencyConfig
 from gateway.catalogue import ITEMS, RECORD_SETS
 from gateway.protocol import Clause, SharingProtocol
 from gateway.protocol_blocks import (
@@ -35,6 +34,7 @@ from gateway.protocol_blocks import (
     t,
 )
 from gateway.protocol_terms import terms
+from gateway.registration import AgencyConfig
 
 __all__ = ["render_html", "render_markdown"]
 

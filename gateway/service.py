@@ -29,6 +29,7 @@ from gateway.settings import Settings
 from gateway.state import create_schema
 from gateway.state_db import StateDatabase
 from gateway.times import Clock, utc_now
+from resolvers.schema import schema
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,6 @@ class Gateway:
         connectors: Mapping[str, Connector] | None = None,
         clock: Clock = utc_now,
     ) -> None:
-        from resolvers.schema import schema
-
         self.settings = settings
         self.schema = schema.graphql_schema
         self.connectors: dict[str, Connector] = dict(

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from gateway.agencies import AgencyConfig, Problems, load_agencies, read_toml
-from gateway.errors import ConfigError, ConfigErrors
+from gateway.agencies import load_agencies, read_toml
+from gateway.errors import ConfigError, ConfigErrors, Problems
 from gateway.protocol import PURPOSES, SharingProtocol, load_protocol
+from gateway.registration import AgencyConfig
 
 _TOP_KEYS = {
     "mode",

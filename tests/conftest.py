@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.demo.synthetic import Population, generate_population
+from fame_demo.synthetic import Population, generate_population
 from tests.support import ManualClock, Process, World, make_store_dir
 
 

@@ -23,12 +23,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bench.config import protocol_preamble
+from fame_demo.community_api import CommunityHealthApi
+from fame_demo.practitioners import practitioner
+from fame_demo.runner import demo_person_id, seed_person_index
+from fame_demo.stores import write_sql_stores
+from fame_demo.synthetic import Population
 from gateway.app import create_app
-from gateway.demo.community_api import CommunityHealthApi
-from gateway.demo.practitioners import practitioner
-from gateway.demo.runner import demo_person_id, seed_person_index
-from gateway.demo.stores import write_sql_stores
-from gateway.demo.synthetic import Population
 from gateway.person_index import PersonIndex
 from gateway.service import Gateway
 from gateway.settings import Settings, load_settings

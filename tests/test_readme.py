@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from gateway.demo.runner import README_QUERY, demo_person_id
+from fame_demo.runner import README_QUERY, demo_person_id
 from tests.support import REPO, World
 
 

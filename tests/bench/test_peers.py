@@ -31,8 +31,8 @@ from bench.world import (
     http_documents,
     people,
 )
+from fame_demo.community_api import project
 from gateway.catalogue import ITEMS
-from gateway.demo.community_api import project
 
 HTTP = tuple(a for a in AGENCIES if a.kind == "http")
 _JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool}

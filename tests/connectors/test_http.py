@@ -30,10 +30,11 @@ from connectors.base import (
 )
 from connectors.http import HttpConnector
 from connectors.registry import create_connector
-from gateway.agencies import AgencyConfig, load_agencies
+from fame_demo.community_api import PEOPLE_PATH, CommunityHealthApi
+from fame_demo.synthetic import COMMUNITY_HEALTH, Population
+from gateway.agencies import load_agencies
 from gateway.catalogue import RECORD_SETS_BY_NAME, record_set_of
-from gateway.demo.community_api import PEOPLE_PATH, CommunityHealthApi
-from gateway.demo.synthetic import COMMUNITY_HEALTH, Population
+from gateway.registration import AgencyConfig
 from tests.support import REPO
 
 AGENCY = COMMUNITY_HEALTH

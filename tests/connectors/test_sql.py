@@ -38,9 +38,7 @@ from connectors.base import (
 )
 from connectors.registry import create_connector
 from connectors.sql import SqlConnector
-from gateway.agencies import AgencyConfig, load_agencies
-from gateway.catalogue import record_set_of
-from gateway.demo.stores import (
+from fame_demo.stores import (
     create_schema_sql,
     insert_sql,
     mapped_columns,
@@ -48,7 +46,10 @@ from gateway.demo.stores import (
     rows_for,
     tables_of,
 )
-from gateway.demo.synthetic import ADULT_SOCIAL_CARE, Population
+from fame_demo.synthetic import ADULT_SOCIAL_CARE, Population
+from gateway.agencies import load_agencies
+from gateway.catalogue import record_set_of
+from gateway.registration import AgencyConfig
 from tests.conftest import server_url
 from tests.support import REPO, attach_sqlite_trace
 

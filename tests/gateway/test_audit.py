@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Column, MetaData, Table, delete, select, text, update
 
+from fame_demo.synthetic import Population
 from gateway.audit import AuditLog, load_signing_key, verify_chain
-from gateway.demo.synthetic import Population
 from gateway.state import (
     audit_head,
     audit_signatures,

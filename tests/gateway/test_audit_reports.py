@@ -17,10 +17,10 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import func, select
 
+from fame_demo.practitioners import PRACTITIONERS
 from gateway.audit_fhir import fhir_audit_events, fhir_bundle
 from gateway.audit_records import DisclosureRecord, disclosure_records
 from gateway.audit_reports import plain_purpose, subject_report_html
-from gateway.demo.practitioners import PRACTITIONERS
 from gateway.state import disclosures
 from tests.scenarios.helpers import claim_safeguarding
 from tests.support import REPO, World

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
+from fame_demo.community_api import CommunityHealthApi
+from fame_demo.runner import demo_person_id
+from fame_demo.synthetic import Population
 from gateway.audit import load_signing_key, verify_chain
-from gateway.demo.community_api import CommunityHealthApi
-from gateway.demo.runner import demo_person_id
-from gateway.demo.synthetic import Population
 from gateway.state import create_state_engine, disclosures
 from gateway.tokens import mint_token
 from tests.support import Process, prepare_shared_state

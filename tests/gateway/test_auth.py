@@ -15,7 +15,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from gateway.demo.synthetic import Population
+from fame_demo.synthetic import Population
 from gateway.tokens import private_key_path
 from tests.support import SqlTrace, World, traced_world
 

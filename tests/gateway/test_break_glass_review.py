@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import select
 
-from gateway.demo.synthetic import Population
+from fame_demo.synthetic import Population
 from gateway.state import break_glass_notifications
 from tests.support import DEMO_CONFIG, World
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from connectors.base import DateRange
+from fame_demo.synthetic import Population
 from gateway.cache import AnswerCache, CacheKey, requester_key
-from gateway.demo.synthetic import Population
 from gateway.requester import Requester
 from gateway.tokens import mint_token
 from tests.support import DEMO_CONFIG, SqlTrace, World, traced_world

@@ -31,11 +31,11 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from connectors.base import FetchRequest, FetchResult, SourceCheck
-from gateway.agencies import AgencyConfig
 from gateway.app import create_app
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind
 from gateway.policy import ConsentDecision
 from gateway.protocol import Basis, Clause, Establishment, Purpose, SharingProtocol
+from gateway.registration import AgencyConfig
 from gateway.service import Gateway
 from gateway.services import AGENCY, TEAM, AgencyServices, Service
 from gateway.settings import load_settings

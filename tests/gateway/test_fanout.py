@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.demo.stores import never_mapped_columns
-from gateway.demo.synthetic import Population, generate_population
+from fame_demo.stores import never_mapped_columns
+from fame_demo.synthetic import Population, generate_population
 from tests.support import (
     SqlTrace,
     World,

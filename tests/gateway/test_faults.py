@@ -20,7 +20,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from gateway.demo.synthetic import Population
+from fame_demo.synthetic import Population
 from gateway.state import break_glass_notifications, disclosures
 from tests.fault_server import FaultyAgency
 from tests.support import DEMO_CONFIG, DEMO_TRUST_URL, World, attach_sqlite_trace

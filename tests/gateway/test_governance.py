@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.demo.runner import demo_person_id
-from gateway.demo.synthetic import Population
+from fame_demo.runner import demo_person_id
+from fame_demo.synthetic import Population
 from gateway.state import disclosures
 from tests.support import ManualClock, World
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from gateway.demo.runner import demo_person_id
-from gateway.demo.synthetic import Population
+from fame_demo.runner import demo_person_id
+from fame_demo.synthetic import Population
 from gateway.errors import ConfigError
 from gateway.service import Gateway
 from gateway.settings import load_settings

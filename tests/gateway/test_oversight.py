@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from gateway.demo.runner import demo_person_id
-from gateway.demo.synthetic import Population
+from fame_demo.runner import demo_person_id
+from fame_demo.synthetic import Population
 from gateway.oversight import Guardian
 from gateway.policy import Grant
 from gateway.state import break_glass_notifications

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.demo.synthetic import Population
+from fame_demo.synthetic import Population
 from gateway.errors import ConfigErrors
 from tests.support import DEMO_CONFIG, World
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from fame_demo.practitioners import PRACTITIONERS
 from gateway.agencies import load_agencies
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME
-from gateway.demo.practitioners import PRACTITIONERS
 from gateway.policy import (
     Consent,
     ConsentDecision,

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.agencies import AgencyConfig, load_agencies
+from fame_demo.practitioners import PRACTITIONERS
+from gateway.agencies import load_agencies
 from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME
-from gateway.demo.practitioners import PRACTITIONERS
 from gateway.errors import ConfigError, ConfigErrors
 from gateway.protocol import Basis, Establishment, SharingProtocol, load_protocol
 from gateway.protocol_render import render_html, render_markdown
+from gateway.registration import AgencyConfig
 from gateway.services import AGENCY, TEAM, AgencyServices, Service
 from tests.support import REPO
 

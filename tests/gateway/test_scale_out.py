@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 
+from fame_demo.community_api import CommunityHealthApi
+from fame_demo.runner import demo_person_id
+from fame_demo.synthetic import Population
 from gateway.audit import verify_chain
-from gateway.demo.community_api import CommunityHealthApi
-from gateway.demo.runner import demo_person_id
-from gateway.demo.synthetic import Population
 from gateway.settings import Settings
 from gateway.state import create_state_engine
 from gateway.tokens import mint_token

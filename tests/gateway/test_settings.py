@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.demo.stores import write_sql_stores
-from gateway.demo.synthetic import ADULT_SOCIAL_CARE, Population
+from fame_demo.stores import write_sql_stores
+from fame_demo.synthetic import ADULT_SOCIAL_CARE, Population
 from gateway.errors import ConfigError, ConfigErrors
 from gateway.settings import Limits, load_settings
 from tests.support import REPO

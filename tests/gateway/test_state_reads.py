@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, event
 
-from gateway.demo.synthetic import Population
+from fame_demo.synthetic import Population
 from gateway.state_sqlite import driver
 from tests.support import World
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, mutations, nodes, queries
 
-from gateway.demo.synthetic import Population
+from fame_demo.synthetic import Population
 from tests.hostile.support import healthy, problems
 from tests.support import World
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gateway.demo.synthetic import Population, SyntheticPerson
+from fame_demo.synthetic import Population, SyntheticPerson
 from tests.support import World
 
 Record = dict[str, Any]

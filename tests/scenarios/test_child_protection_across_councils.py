@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from gateway.demo.synthetic import (
+from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
     AGENCY_IDS,
     COMMUNITY_HEALTH,

@@ -12,7 +12,7 @@ share is shown for an adult at risk known to both the council and the community 
 
 from __future__ import annotations
 
-from gateway.demo.synthetic import (
+from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
     COMMUNITY_HEALTH,
     Population,

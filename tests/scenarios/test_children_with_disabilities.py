@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gateway.demo.synthetic import (
+from fame_demo.synthetic import (
     COMMUNITY_HEALTH,
     GP_PRACTICES,
     Population,

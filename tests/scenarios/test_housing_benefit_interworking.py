@@ -10,7 +10,7 @@ them only once the tenant's consent is recorded, and no longer once it is withdr
 
 from __future__ import annotations
 
-from gateway.demo.synthetic import ADULT_SOCIAL_CARE, HOUSING, RIVERSIDE_GP
+from fame_demo.synthetic import ADULT_SOCIAL_CARE, HOUSING, RIVERSIDE_GP
 from tests.scenarios.helpers import FIELDS, canonical, expected, withheld
 from tests.support import World
 

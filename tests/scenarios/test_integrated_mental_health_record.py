@@ -15,7 +15,7 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from gateway.demo.synthetic import (
+from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
     COMMUNITY_HEALTH,
     HOUSING,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from gateway.demo.synthetic import (
+from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
     AGENCY_NAMES,
     COMMUNITY_HEALTH,

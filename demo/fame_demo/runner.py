@@ -11,12 +11,12 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import make_url
 
-from gateway.agencies import AgencyConfig
-from gateway.demo.community_api import CommunityHealthApi
-from gateway.demo.practitioners import PRACTITIONERS
-from gateway.demo.stores import write_sql_stores
-from gateway.demo.synthetic import Population, generate_population
+from fame_demo.community_api import CommunityHealthApi
+from fame_demo.practitioners import PRACTITIONERS
+from fame_demo.stores import write_sql_stores
+from fame_demo.synthetic import Population, generate_population
 from gateway.person_index import PersonIndex, demo_person_id
+from gateway.registration import AgencyConfig
 from gateway.settings import Settings, load_settings
 from gateway.tokens import generate_demo_keys, mint_token
 

@@ -5,7 +5,7 @@ agency's file in ``config/agencies`` maps catalogue items onto them. The two GP
 practices run different clinical systems on purpose, so one catalogue item maps to
 different columns. Some columns are never mapped (internal and safeguarding notes):
 the gateway must never select them, and every text value in them contains
-:data:`~gateway.demo.synthetic.UNSHARED_MARKER` so a test can prove it.
+:data:`~fame_demo.synthetic.UNSHARED_MARKER` so a test can prove it.
 
 The DDL sticks to VARCHAR(n), TEXT, INTEGER and REAL so that the same statements load
 into SQLite, PostgreSQL and MariaDB. Dates are ISO strings in VARCHAR(10) and booleans
@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 
-from gateway.demo.synthetic import (
+from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
     HOUSING,
     OAKFIELD_GP,

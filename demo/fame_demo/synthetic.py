@@ -8,8 +8,8 @@ the demo and the benchmark can all refer to "person 0".
 Each agency knows a person under its own local id and holds rows for the catalogue
 record sets listed in :data:`RECORD_SETS_HELD`; a row is a plain dict keyed by catalogue
 field name, with dates as :class:`datetime.date`. How each agency *stores* those rows
-(its own tables or JSON) is up to :mod:`gateway.demo.stores` and
-:mod:`gateway.demo.community_api`.
+(its own tables or JSON) is up to :mod:`fame_demo.stores` and
+:mod:`fame_demo.community_api`.
 """
 
 from __future__ import annotations

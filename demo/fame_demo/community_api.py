@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.demo.synthetic import COMMUNITY_HEALTH, UNSHARED_MARKER, Population, Row
+from fame_demo.synthetic import COMMUNITY_HEALTH, UNSHARED_MARKER, Population, Row
 
 #: Where the trust serves people.
 PEOPLE_PATH = "/api/v1/people"
