@@ -9,8 +9,11 @@ through any gateway process is read by the very next query of every process.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from cachetools import LRUCache
 
 from gateway.consents import ConsentRegistry
 from gateway.grants import GrantRegistry, GrantReviews
@@ -44,6 +47,10 @@ def person_facts(person_id: str, links: Links) -> PersonFacts:
     )
 
 
+#: Decisions (``"item"`` keys) and item sets (``"items"`` keys) by what they depend on.
+Memo = MutableMapping[tuple[object, ...], Any]
+
+
 @dataclass
 class Judge:
     """Decides every (person, agency, item) of one request from facts gathered once.
@@ -61,10 +68,19 @@ class Judge:
     consents: Mapping[str, Sequence[Consent]]
     grants: Sequence[Grant]
     now: dt.datetime
-    _memo: dict[tuple[object, ...], Decision] = field(default_factory=dict)
-    _sets: dict[tuple[object, ...], tuple[dict[str, Decision], list[tuple[str, Decision]]]] = field(
-        default_factory=dict
-    )
+    #: Decisions and item sets without a consent record or grant, shared by every request
+    #: under the same protocol (see ``Governance.shared``); per request when not given.
+    shared: Memo = field(default_factory=dict)
+    _memo: Memo = field(default_factory=dict)
+
+    def _memo_for(self, grant: str | None) -> tuple[Memo, tuple[object, ...]]:
+        # Without consents or a grant a decision depends only on the protocol, the
+        # requester's agency, team, roles and purpose, and whether they are related:
+        # the same for every request that shares those, so it is decided once per process.
+        if grant is None:
+            who = self.requester
+            return self.shared, (who.agency, who.team, who.roles, who.purpose)
+        return self._memo, ()
 
     def decide(self, facts: PersonFacts, agency: str, item: str) -> Decision:
         """The decision for one item of one agency about one person."""
@@ -80,13 +96,15 @@ class Judge:
                 self.grants,
                 self.now,
             )
-        key = (agency, item, *self._case(facts))
-        decision = self._memo.get(key)
+        related, grant = self._case(facts)
+        memo, who = self._memo_for(grant)
+        key = ("item", *who, agency, item, related, grant)
+        decision = memo.get(key)
         if decision is None:
             decision = decide(
                 self.requester, facts, agency, item, self.protocol, (), self.grants, self.now
             )
-            self._memo[key] = decision
+            memo[key] = decision
         return decision
 
     def _case(self, facts: PersonFacts) -> tuple[bool, str | None]:
@@ -106,10 +124,12 @@ class Judge:
         """
         if self.consents.get(facts.person_id):
             return self._split(facts, agency, items)
-        key = ("items", agency, items, *self._case(facts))
-        found = self._sets.get(key)
+        related, grant = self._case(facts)
+        memo, who = self._memo_for(grant)
+        key = ("items", *who, agency, items, related, grant)
+        found = memo.get(key)
         if found is None:
-            found = self._sets[key] = self._split(facts, agency, items)
+            found = memo[key] = self._split(facts, agency, items)
         return found
 
     def _split(
@@ -136,13 +156,19 @@ class Judge:
         return related or grant is not None
 
 
+#: How many shared decisions and item sets one process keeps (a few per requester kind,
+#: agency and item): bounded, so that many distinct requesters cannot grow it for ever.
+_SHARED_DECISIONS = 100_000
+
+
 class Governance:
     """Reads a request's links, consents and grants and hands out a Judge."""
 
     def __init__(
         self, protocol: SharingProtocol, state: StateDatabase, clock: Clock = utc_now
     ) -> None:
-        self.protocol = protocol
+        self._protocol = protocol
+        self.shared: LRUCache[tuple[object, ...], Any] = LRUCache(_SHARED_DECISIONS)
         self._state = state
         engine = state.engine
         self.consents = ConsentRegistry(engine)
@@ -150,10 +176,28 @@ class Governance:
         self.reviews = GrantReviews(engine, self.grants)
         self.clock = clock
 
+    @property
+    def protocol(self) -> SharingProtocol:
+        """The sharing protocol decisions are made under."""
+        return self._protocol
+
+    @protocol.setter
+    def protocol(self, protocol: SharingProtocol) -> None:
+        # Decisions shared between requests hold only under the protocol they were made
+        # under: a new protocol starts afresh.
+        self._protocol = protocol
+        self.shared = LRUCache(_SHARED_DECISIONS)
+
     async def judge(self, requester: Requester, person_ids: Sequence[str]) -> Judge:
         """A Judge for this requester over these people, with links, consents and grants
         read now, in one round trip to the state database."""
         state = await read_request_state(self._state, requester, person_ids)
         return Judge(
-            requester, self.protocol, state.links, state.consents, state.grants, self.clock()
+            requester,
+            self.protocol,
+            state.links,
+            state.consents,
+            state.grants,
+            self.clock(),
+            shared=self.shared,
         )

@@ -105,10 +105,12 @@ class StateDatabase:
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """``fn(connection, ...)`` on a connection with no transaction of its own."""
-        if self._threads is not None:
-            assert self._reader is not None
-            call = functools.partial(_run_read, self._reader, fn, *args, **kwargs)
-            return await asyncio.get_running_loop().run_in_executor(self._threads[0], call)
+        if self._reader is not None:
+            # On the event loop's own thread: a WAL reader never waits for a writer, and
+            # the request path's reads are a few indexed lookups, well under a millisecond;
+            # a hand-off to another thread cost more than that in wake-ups and waiting for
+            # the interpreter lock, on the path of every request.
+            return _run_read(self._reader, fn, *args, **kwargs)
         async with self.engine.connect() as conn:
             return await conn.run_sync(fn, *args, **kwargs)
 

@@ -190,3 +190,51 @@ async def test_minting_tokens_is_refused_outside_demo_mode(world: World) -> None
         mint_token(
             production, subject="x", agency="shire-housing", team=None, roles=("housing_officer",)
         )
+
+
+ME = "{ me { practitioner } }"
+
+
+async def test_a_remembered_token_is_still_refused_once_it_expires(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = _sign(
+        _signing_key(world, "shire-adult-social-care"),
+        _claims(world, exp=int(time.time()) + 120),
+    )
+    assert (await world.post(ME, token=token)).status_code == 200
+    # Its signature is remembered; its expiry is not: ten minutes on, it is refused.
+    later = time.time() + 600
+    monkeypatch.setattr(time, "time", lambda: later)
+    expired = await world.post(ME, token=token)
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["errors"][0]["message"]
+
+
+async def test_only_the_exact_token_that_verified_is_remembered(world: World) -> None:
+    key = _signing_key(world, "shire-adult-social-care")
+    token = _sign(key, _claims(world))
+    assert (await world.post(ME, token=token)).status_code == 200
+    header, payload, signature = token.split(".")
+    # The same header and claims under another signature: verified afresh, and refused.
+    forged = ".".join((header, payload, _b64(b"\x00" * 256)))
+    assert (await world.post(ME, token=forged)).status_code == 401
+    # Claims changed under the remembered signature: refused too.
+    other = _b64(json.dumps(_claims(world, sub="dr-okafor")).encode())
+    assert (await world.post(ME, token=".".join((header, other, signature)))).status_code == 401
+    assert (await world.post(ME, token=token)).status_code == 200
+
+
+async def test_a_token_verified_by_replaced_keys_is_verified_again(world: World) -> None:
+    assert world.gateway is not None
+    token = _sign(_signing_key(world, "shire-adult-social-care"), _claims(world))
+    assert (await world.post(ME, token=token)).status_code == 200
+    authenticator = world.gateway.authenticator
+    # The issuer's keys rotate to a set without the signing key: the remembered
+    # verification no longer counts.
+    for name, entry in list(authenticator._issuers.items()):
+        authenticator._issuers[name] = type(entry)(
+            entry.config, type(entry.keys)([]), entry.fetched_at
+        )
+    refused = await world.post(ME, token=token)
+    assert refused.status_code == 401, refused.text
