@@ -16,8 +16,7 @@ from typing import Any
 from connectors.registry import KINDS
 from gateway.catalogue import ITEMS
 from gateway.errors import ConfigError, ConfigErrors, Problems
-from gateway.registration import AgencyConfig
-from gateway.resilience import Resilience
+from gateway.registration import AgencyConfig, Resilience
 from gateway.services import AGENCY, SCOPES, TEAM, AgencyServices, Service
 
 _COMMON_KEYS = {

@@ -1,22 +1,37 @@
-"""What a validated agency file is, and what a connector kind must do to take part.
+"""What a validated agency file is, its protection settings included.
 
 These sit below both the agency loader (``gateway.agencies``), which asks a kind to
 parse its part of a file, and the connectors, which a kind builds from the result:
 each side imports this module, and neither imports the other to learn the shape.
+What a connector kind must do (``ConnectorKind``) is in ``connectors.base``, with
+the connector it builds, so that this module imports nothing from the connectors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from connectors.base import Connector
-from gateway.errors import Problems
-from gateway.resilience import Resilience
 from gateway.services import DEFAULT as DEFAULT_SERVICES
 from gateway.services import AgencyServices
+
+
+@dataclass(frozen=True)
+class Resilience:
+    """How an agency is protected; every field is a key of the agency's file."""
+
+    #: Seconds to open a connection (TCP, TLS, database handshake).
+    connect_timeout_seconds: float = 1.0
+    #: Calls in flight at once; more wait for a slot within their time budget.
+    max_concurrent_calls: int = 10
+    #: Extra attempts after a connection failure; reads only, within the retry budget.
+    retries: int = 1
+    #: Failures within ``circuit_window_seconds`` that open the circuit.
+    circuit_failures: int = 5
+    circuit_window_seconds: float = 30.0
+    #: How long an open circuit refuses calls before one probe is let through.
+    circuit_open_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -42,19 +57,3 @@ class AgencyConfig:
     resilience: Resilience = field(default_factory=Resilience)
     #: Which of the agency's own teams relate to which of its people (need-to-know).
     services: AgencyServices = DEFAULT_SERVICES
-
-
-class ConnectorKind(Protocol):
-    """A kind of agency system: parses its part of an agency file and builds connectors."""
-
-    name: str
-
-    def parse_source(
-        self, doc: Mapping[str, Any], config_dir: Path, problems: Problems
-    ) -> object | None:
-        """Validate the kind-specific parts of an agency file."""
-        ...
-
-    def create(self, agency: AgencyConfig) -> Connector:
-        """Build the connector for a validated agency."""
-        ...

@@ -17,29 +17,13 @@ from enum import StrEnum
 from typing import TypeVar
 
 from connectors.base import AgencyTimeout, AgencyUnavailable, CircuitOpen, ConnectorError
+from gateway.registration import Resilience
 
 T = TypeVar("T")
 Monotonic = Callable[[], float]
 
 #: A retry is worth trying only with this much of the agency's timeout still left.
 _RETRY_MIN_FRACTION = 0.25
-
-
-@dataclass(frozen=True)
-class Resilience:
-    """How an agency is protected; every field is a key of the agency's file."""
-
-    #: Seconds to open a connection (TCP, TLS, database handshake).
-    connect_timeout_seconds: float = 1.0
-    #: Calls in flight at once; more wait for a slot within their time budget.
-    max_concurrent_calls: int = 10
-    #: Extra attempts after a connection failure; reads only, within the retry budget.
-    retries: int = 1
-    #: Failures within ``circuit_window_seconds`` that open the circuit.
-    circuit_failures: int = 5
-    circuit_window_seconds: float = 30.0
-    #: How long an open circuit refuses calls before one probe is let through.
-    circuit_open_seconds: float = 15.0
 
 
 class CircuitState(StrEnum):

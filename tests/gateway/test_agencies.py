@@ -11,7 +11,7 @@ from connectors.http import HttpSource
 from connectors.sql import SqlSource
 from gateway.agencies import load_agencies
 from gateway.errors import ConfigError, ConfigErrors
-from gateway.resilience import Resilience
+from gateway.registration import Resilience
 from tests.support import REPO
 
 SQL_AGENCY = """\
