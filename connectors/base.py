@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gateway.errors import ConfigError, Problems
-from gateway.registration import AgencyConfig
+from gateway.core.errors import ConfigError, Problems
+from gateway.core.registration import AgencyConfig
 
 #: One row of a record set, keyed by the catalogue field name (``"severity"``).
 Row = dict[str, object]

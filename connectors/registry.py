@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from connectors.base import Connector, ConnectorKind
 from connectors.http import HttpKind
 from connectors.sql import SqlKind
-from gateway.registration import AgencyConfig
+from gateway.core.registration import AgencyConfig
 
 KINDS: Mapping[str, ConnectorKind] = {"sql": SqlKind(), "http": HttpKind()}
 
