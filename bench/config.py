@@ -24,13 +24,13 @@ from bench.world import (
     Agency,
     World,
 )
-from gateway.agencies import parse_agency
-from gateway.errors import Problems
-from gateway.person_index import PersonIndex
-from gateway.protocol import PURPOSES
-from gateway.settings import Settings, load_settings
-from gateway.state import create_schema, create_state_engine
-from gateway.tokens import generate_demo_keys, mint_token
+from gateway.config.agencies import parse_agency
+from gateway.config.protocol import PURPOSES
+from gateway.config.settings import Settings, load_settings
+from gateway.config.tokens import generate_demo_keys, mint_token
+from gateway.core.errors import Problems
+from gateway.governance.person_index import PersonIndex
+from gateway.governance.state import create_schema, create_state_engine
 
 _ROLES = ("social_worker", "gp", "nurse", "housing_officer")
 #: Each requesting agency's own token issuer.

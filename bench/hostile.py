@@ -37,11 +37,11 @@ from fame_demo.community_api import CommunityHealthApi
 from fame_demo.practitioners import practitioner
 from fame_demo.runner import README_QUERY, prepare_demo, seed_person_index
 from fame_demo.synthetic import generate_population
-from gateway.documents import DocumentCache
-from gateway.person_index import PersonIndex, demo_person_id
-from gateway.settings import Limits, Settings, load_settings
-from gateway.state import create_schema, create_state_engine
-from gateway.tokens import mint_token
+from gateway.config.settings import Limits, Settings, load_settings
+from gateway.config.tokens import mint_token
+from gateway.edge.documents import DocumentCache
+from gateway.governance.person_index import PersonIndex, demo_person_id
+from gateway.governance.state import create_schema, create_state_engine
 from resolvers.schema import schema
 
 HERE = Path(__file__).resolve().parent

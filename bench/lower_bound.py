@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.world import AGENCIES, GP, Agency, Person, Table, World
-from gateway.catalogue import RECORD_SETS, SECTIONS, ValueKind
+from gateway.core.catalogue import RECORD_SETS, SECTIONS, ValueKind
 
 #: Record rows: catalogue field -> value, plus "agency" -> {"id", "name"}.
 Row = dict[str, Any]

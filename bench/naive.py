@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.world import AGENCIES, GP, Agency, Person, World
-from gateway.catalogue import RECORD_SETS_BY_NAME, SECTIONS, RecordSetSpec, ValueKind
+from gateway.core.catalogue import RECORD_SETS_BY_NAME, SECTIONS, RecordSetSpec, ValueKind
 
 Row = dict[str, Any]
 

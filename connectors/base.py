@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
-from gateway.errors import ConfigError
+from gateway.core.errors import ConfigError, Problems
+from gateway.core.registration import AgencyConfig
 
 #: One row of a record set, keyed by the catalogue field name (``"severity"``).
 Row = dict[str, object]
@@ -151,4 +153,20 @@ class Connector(Protocol):
 
     async def close(self) -> None:
         """Release pools and sessions."""
+        ...
+
+
+class ConnectorKind(Protocol):
+    """A kind of agency system: parses its part of an agency file and builds connectors."""
+
+    name: str
+
+    def parse_source(
+        self, doc: Mapping[str, Any], config_dir: Path, problems: Problems
+    ) -> object | None:
+        """Validate the kind-specific parts of an agency file."""
+        ...
+
+    def create(self, agency: AgencyConfig) -> Connector:
+        """Build the connector for a validated agency."""
         ...

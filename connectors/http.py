@@ -32,9 +32,9 @@ from connectors.base import (
     SourceCheck,
 )
 from connectors.values import coerce
-from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
-from gateway.errors import Problems
-from gateway.registration import AgencyConfig
+from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
+from gateway.core.errors import Problems
+from gateway.core.registration import AgencyConfig
 
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _SOURCE_KEYS = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from connectors.base import Connector
+from connectors.base import Connector, ConnectorKind
 from connectors.http import HttpKind
 from connectors.sql import SqlKind
-from gateway.registration import AgencyConfig, ConnectorKind
+from gateway.core.registration import AgencyConfig
 
 KINDS: Mapping[str, ConnectorKind] = {"sql": SqlKind(), "http": HttpKind()}
 

@@ -49,9 +49,9 @@ from connectors.base import (
     SourceCheck,
 )
 from connectors.values import coercer
-from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
-from gateway.errors import ConfigError, Problems
-from gateway.registration import AgencyConfig
+from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
+from gateway.core.errors import ConfigError, Problems
+from gateway.core.registration import AgencyConfig
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _ASYNC_DRIVERS = {

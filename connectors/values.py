@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 
-from gateway.catalogue import ValueKind
+from gateway.core.catalogue import ValueKind
 
 
 def _boolean(value: object) -> object:

@@ -19,20 +19,20 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from gateway.context import RequestContext
-from gateway.errors import AuthenticationError
-from gateway.http_guard import GRAPHQL_PATH, ResponseGuard
-from gateway.pipeline import Operation, Pipeline
-from gateway.purposes import PurposeError, one_purpose_header
-from gateway.responses import (
+from gateway.config.settings import load_settings
+from gateway.core.errors import AuthenticationError
+from gateway.edge.http_guard import GRAPHQL_PATH, ResponseGuard
+from gateway.edge.purposes import PurposeError, one_purpose_header
+from gateway.edge.responses import (
     JSON,
     error_response,
     errors_response,
     json_response,
     unauthenticated,
 )
+from gateway.pipeline.context import RequestContext
+from gateway.request import Operation, Pipeline
 from gateway.service import Gateway, tune_server_process
-from gateway.settings import load_settings
 
 log = logging.getLogger(__name__)
 

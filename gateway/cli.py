@@ -12,8 +12,8 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.errors import ConfigError, ConfigErrors, GatewayError
-from gateway.settings import Settings, load_settings
+from gateway.config.settings import Settings, load_settings
+from gateway.core.errors import ConfigError, ConfigErrors, GatewayError
 
 T = TypeVar("T")
 
@@ -129,7 +129,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _items(_args: argparse.Namespace) -> int:
-    from gateway.catalogue import RECORD_SETS
+    from gateway.core.catalogue import RECORD_SETS
 
     for rs in RECORD_SETS:
         rows = "many rows" if rs.many else "one row"
@@ -140,7 +140,7 @@ def _items(_args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from gateway.tokens import mint_token
+    from gateway.config.tokens import mint_token
 
     with _demo_world():
         from fame_demo.practitioners import practitioner
@@ -165,7 +165,7 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _protocol_render(args: argparse.Namespace) -> int:
-    from gateway.protocol_render import render_html, render_markdown
+    from gateway.config.protocol_render import render_html, render_markdown
 
     settings = _settings(args.config)
     render = render_html if args.format == "html" else render_markdown
@@ -179,8 +179,8 @@ def _protocol_render(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from gateway.audit import load_signing_key, verify_chain
-    from gateway.state import create_state_engine
+    from gateway.audit.log import load_signing_key, verify_chain
+    from gateway.governance.state import create_state_engine
 
     settings = _settings(args.config)
 
@@ -207,8 +207,8 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _report_usage(args: argparse.Namespace) -> int:
-    from gateway.state import create_state_engine
-    from gateway.usage import parse_when, usage, usage_table
+    from gateway.audit.usage import parse_when, usage, usage_table
+    from gateway.governance.state import create_state_engine
 
     settings = _settings(args.config)
     try:
@@ -231,9 +231,9 @@ def _report_usage(args: argparse.Namespace) -> int:
 
 
 def _audit_records(args: argparse.Namespace, person: str | None) -> tuple[Settings, list[Any]]:
-    from gateway.audit_records import disclosure_records
-    from gateway.state import create_state_engine
-    from gateway.usage import parse_when
+    from gateway.audit.records import disclosure_records
+    from gateway.audit.usage import parse_when
+    from gateway.governance.state import create_state_engine
 
     settings = _settings(args.config)
     since = parse_when(args.since) if args.since else None
@@ -262,7 +262,7 @@ def _write(text: str, output: str | None) -> None:
 
 
 def _audit_subject_report(args: argparse.Namespace) -> int:
-    from gateway.audit_reports import subject_report_html
+    from gateway.audit.reports import subject_report_html
 
     settings, records = _audit_records(args, args.person)
     _write(subject_report_html(args.label or args.person, records, settings), args.output)
@@ -270,7 +270,7 @@ def _audit_subject_report(args: argparse.Namespace) -> int:
 
 
 def _audit_export(args: argparse.Namespace) -> int:
-    from gateway.audit_fhir import fhir_audit_events, fhir_bundle
+    from gateway.audit.fhir import fhir_audit_events, fhir_bundle
 
     settings, records = _audit_records(args, args.person)
     bundle = fhir_bundle(fhir_audit_events(records, settings))

@@ -14,21 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.base import Connector, SourceCheck
 from connectors.registry import create_connector
-from gateway.audit import AuditLog
-from gateway.auth import Authenticator
-from gateway.cache import AnswerCache
-from gateway.documents import DocumentCache
-from gateway.errors import ConfigError, ConfigErrors
-from gateway.fanout import AgencyRef, Fanout
-from gateway.governance import Governance
-from gateway.loop_lag import LoopLagProbe
-from gateway.metrics import GatewayMetrics
-from gateway.person_index import PersonIndex
-from gateway.resilience import AgencyGuard, CircuitState
-from gateway.settings import Settings
-from gateway.state import create_schema
-from gateway.state_db import StateDatabase
-from gateway.times import Clock, utc_now
+from gateway.audit.log import AuditLog
+from gateway.config.settings import Settings
+from gateway.core.errors import ConfigError, ConfigErrors
+from gateway.core.times import Clock, utc_now
+from gateway.edge.auth import Authenticator
+from gateway.edge.documents import DocumentCache
+from gateway.edge.loop_lag import LoopLagProbe
+from gateway.edge.metrics import GatewayMetrics
+from gateway.governance.judge import Governance
+from gateway.governance.person_index import PersonIndex
+from gateway.governance.state import create_schema
+from gateway.governance.state_db import StateDatabase
+from gateway.pipeline.cache import AnswerCache
+from gateway.pipeline.fanout import AgencyRef, Fanout
+from gateway.pipeline.resilience import AgencyGuard, CircuitState
 from resolvers.schema import schema
 
 log = logging.getLogger(__name__)

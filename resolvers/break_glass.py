@@ -7,12 +7,12 @@ from typing import Any
 
 import graphene
 
-from gateway.context import RequestContext
-from gateway.errors import GovernanceError
-from gateway.grants import GrantReview
-from gateway.policy import SAFEGUARDING
-from gateway.protocol import Establishment, Purpose
-from gateway.reasons import MIN_LENGTH, meaningful
+from gateway.config.protocol import Establishment, Purpose
+from gateway.core.errors import GovernanceError
+from gateway.decide.policy import SAFEGUARDING
+from gateway.governance.grants import GrantReview
+from gateway.governance.reasons import MIN_LENGTH, meaningful
+from gateway.pipeline.context import RequestContext
 from resolvers.consent import related_to
 from resolvers.errors import from_governance, governance_error
 from resolvers.scalars import DateTime

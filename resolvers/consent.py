@@ -7,13 +7,13 @@ from typing import Any
 
 import graphene
 
-from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME
-from gateway.consents import ConsentEvidence
-from gateway.context import RequestContext
-from gateway.errors import GovernanceError
-from gateway.governance import person_facts
-from gateway.policy import Consent, ConsentDecision, relationship
-from gateway.protocol import ConsentForm, SharingProtocol
+from gateway.config.protocol import ConsentForm, SharingProtocol
+from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME
+from gateway.core.errors import GovernanceError
+from gateway.decide.policy import Consent, ConsentDecision, relationship
+from gateway.governance.consents import ConsentEvidence
+from gateway.governance.judge import person_facts
+from gateway.pipeline.context import RequestContext
 from resolvers.errors import from_governance, governance_error, person_not_available, utc
 from resolvers.scalars import DateTime
 

@@ -8,7 +8,7 @@ import datetime as dt
 
 from graphql import GraphQLError
 
-from gateway.errors import GovernanceError
+from gateway.core.errors import GovernanceError
 
 #: What every query and mutation answers for a person id that is not available to the
 #: requester, whether no such person exists or they exist and the requester may not see

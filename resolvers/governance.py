@@ -9,9 +9,9 @@ from typing import Any
 
 import graphene
 
-from gateway.context import RequestContext
-from gateway.person_index import IndexEntry
-from gateway.protocol import Basis, SharingProtocol
+from gateway.config.protocol import Basis, SharingProtocol
+from gateway.governance.person_index import IndexEntry
+from gateway.pipeline.context import RequestContext
 from resolvers.errors import governance_error as _error
 from resolvers.scalars import Date
 

@@ -2,7 +2,7 @@
 
 A guardian sees grants, disclosures, usage figures and explanations for their
 own agency's data and people only, unless the protocol names them a lead
-guardian (``gateway.oversight`` decides which). In a disclosure record a
+guardian (``gateway.governance.oversight`` decides which). In a disclosure record a
 guardian sees every agency's entry when the requester was their own agency's
 practitioner (they answer for what their staff looked at), and otherwise only
 the entry about their own agency's data. A person their agency does not hold
@@ -16,16 +16,16 @@ from typing import Any
 
 import graphene
 
-from gateway.audit_records import DisclosureRecord, disclosure_records
-from gateway.context import RequestContext
-from gateway.errors import GovernanceError
-from gateway.governance import person_facts
-from gateway.grants import INAPPROPRIATE, GrantReview
-from gateway.oversight import Guardian, guardian
-from gateway.policy import decide, relationship
-from gateway.reasons import meaningful
-from gateway.requester import Requester
-from gateway.usage import usage as usage_figures
+from gateway.audit.records import DisclosureRecord, disclosure_records
+from gateway.audit.usage import usage as usage_figures
+from gateway.core.errors import GovernanceError
+from gateway.decide.policy import decide, relationship
+from gateway.decide.requester import Requester
+from gateway.governance.grants import INAPPROPRIATE, GrantReview
+from gateway.governance.judge import person_facts
+from gateway.governance.oversight import Guardian, guardian
+from gateway.governance.reasons import meaningful
+from gateway.pipeline.context import RequestContext
 from resolvers.break_glass import GrantType, grant_out
 from resolvers.errors import from_governance, governance_error, utc
 from resolvers.governance import BasisEnum

@@ -8,11 +8,11 @@ from typing import Any
 import graphene
 
 from connectors.base import DateRange, Row
-from gateway.catalogue import RECORD_SETS_BY_NAME, SECTIONS
-from gateway.execution import source_only
-from gateway.fanout import AgencyRef as AgencyRefValue
-from gateway.fanout import PersonView
-from gateway.planner import PERSON_RECORD_FIELDS, section_field_name
+from gateway.core.catalogue import RECORD_SETS_BY_NAME, SECTIONS
+from gateway.pipeline.execution import source_only
+from gateway.pipeline.fanout import AgencyRef as AgencyRefValue
+from gateway.pipeline.fanout import PersonView
+from gateway.pipeline.planner import PERSON_RECORD_FIELDS, section_field_name
 from resolvers.records import RECORD_TYPES, SECTION_TYPES, AgencyRef, record_list_field
 from resolvers.scalars import Date
 

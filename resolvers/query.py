@@ -7,9 +7,9 @@ from typing import Any
 import graphene
 from graphql import GraphQLError
 
-from gateway.context import RequestContext
-from gateway.fanout import PersonView
-from gateway.planner import plan_people
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.fanout import PersonView
+from gateway.pipeline.planner import plan_people
 from resolvers.errors import person_not_available
 from resolvers.governance import GovernanceQuery
 from resolvers.person import Person

@@ -7,9 +7,9 @@ from typing import Any
 
 import graphene
 
-from gateway.catalogue import RECORD_SETS, SECTIONS, RecordSetSpec, ValueKind
-from gateway.execution import source_only
-from gateway.fanout import PersonView
+from gateway.core.catalogue import RECORD_SETS, SECTIONS, RecordSetSpec, ValueKind
+from gateway.pipeline.execution import source_only
+from gateway.pipeline.fanout import PersonView
 from resolvers.scalars import Date
 
 _SCALARS: Mapping[ValueKind, Any] = {

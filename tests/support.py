@@ -29,12 +29,12 @@ from fame_demo.runner import demo_person_id, seed_person_index
 from fame_demo.stores import write_sql_stores
 from fame_demo.synthetic import Population
 from gateway.app import create_app
-from gateway.person_index import PersonIndex
+from gateway.config.settings import Settings, load_settings
+from gateway.config.tokens import generate_demo_keys, mint_token
+from gateway.core.times import Clock, utc_now
+from gateway.governance.person_index import PersonIndex
+from gateway.governance.state import create_schema, create_state_engine
 from gateway.service import Gateway
-from gateway.settings import Settings, load_settings
-from gateway.state import create_schema, create_state_engine
-from gateway.times import Clock, utc_now
-from gateway.tokens import generate_demo_keys, mint_token
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO / "config"

@@ -1,4 +1,4 @@
-"""No import circles among the project's modules.
+"""No import circles among the project's modules, and the gateway's stages stacked in order.
 
 Every import counts: at module level, inside a function, or under ``TYPE_CHECKING``.
 An import moved into a function or behind ``TYPE_CHECKING`` still ties the two modules
@@ -22,6 +22,23 @@ PACKAGES = (*INSTALLED, ROOT / "demo" / "fame_demo", ROOT / "bench")
 
 #: module -> {imported project module: line numbers of the imports}
 Graph = dict[str, dict[str, list[int]]]
+
+#: The stages of a request, lowest first: each imports only from its own layer and the ones
+#: below it, so any stage can be read, tested and changed without the ones above it.
+#: Packages in one layer sit side by side and do not import each other either.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("gateway.core",),
+    ("connectors",),
+    ("gateway.config",),
+    ("gateway.decide",),
+    ("gateway.governance",),
+    ("gateway.pipeline",),
+    ("gateway.audit",),
+    ("gateway.edge", "resolvers"),
+    # The rest of the package: the top-level modules (request, service, app, cli) that tie
+    # the stages together. A module's layer is the lowest one naming it, so this comes last.
+    ("gateway",),
+)
 
 
 def project_modules(packages: Iterable[Path]) -> dict[str, Path]:
@@ -170,11 +187,61 @@ def imports_run_on_loading(file: Path) -> set[str]:
     return found
 
 
+def layer_of(module: str, layers: Iterable[Iterable[str]]) -> tuple[int, str] | None:
+    """The lowest layer naming the module (or a package holding it), and that name."""
+    for number, members in enumerate(layers):
+        for member in members:
+            if module == member or module.startswith(member + "."):
+                return number, member
+    return None
+
+
+def layer_breaches(
+    graph: Graph, modules: Mapping[str, Path], layers: Iterable[Iterable[str]]
+) -> list[str]:
+    """Every import from a layer to a higher one, or across to a neighbour in the same layer."""
+    layers = [tuple(members) for members in layers]
+    found: list[str] = []
+    for module, targets in sorted(graph.items()):
+        own = layer_of(module, layers)
+        if own is None:
+            continue
+        for target, lines in sorted(targets.items()):
+            theirs = layer_of(target, layers)
+            if theirs is None or theirs[1] == own[1] or theirs[0] < own[0]:
+                continue
+            where = "above it" if theirs[0] > own[0] else "beside it"
+            file = modules[module]
+            shown = file.relative_to(ROOT) if file.is_relative_to(ROOT) else file
+            found.extend(
+                f"{shown}:{line}: {module} ({own[1]}) imports {target} ({theirs[1]}, {where})"
+                for line in sorted(set(lines))
+            )
+    return found
+
+
 def test_no_import_circles() -> None:
     modules = project_modules(PACKAGES)
     graph = import_graph(modules)
     found = [describe(graph, modules, circle) for circle in circles(graph)]
     assert not found, "import circles among project modules:\n  " + "\n  ".join(found)
+
+
+def test_the_stages_stack_in_order() -> None:
+    modules = project_modules(PACKAGES)
+    found = layer_breaches(import_graph(modules), modules, LAYERS)
+    assert not found, "imports against the order of the layers:\n  " + "\n  ".join(found)
+
+
+def test_every_installed_module_is_in_a_layer() -> None:
+    # Only top-level modules may fall through to the last layer, ``gateway``: a new
+    # subpackage is a new stage, and has to be given its place in LAYERS.
+    unplaced = []
+    for name in project_modules(INSTALLED):
+        placed = layer_of(name, LAYERS)
+        if placed is None or (placed[1] == "gateway" and name.count(".") > 1):
+            unplaced.append(name)
+    assert not unplaced, f"these belong to no layer in LAYERS: {unplaced}"
 
 
 def test_the_installed_gateway_loads_without_the_demo() -> None:
@@ -216,4 +283,22 @@ def test_a_circle_behind_type_checking_is_found(tmp_path: Path) -> None:
     )
     assert circles(import_graph(project_modules([package]))) == [
         ["pkg.a", "pkg.b", "pkg.c", "pkg.a"]
+    ]
+
+
+def test_an_import_from_a_lower_layer_is_found(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    (package / "low").mkdir(parents=True)
+    (package / "high").mkdir()
+    for init in (package, package / "low", package / "high"):
+        (init / "__init__.py").write_text("")
+    (package / "side.py").write_text("import pkg.high.top\n")
+    (package / "high" / "top.py").write_text("from pkg.low import base\n")
+    (package / "low" / "base.py").write_text("\n\ndef late():\n    from pkg.high import top\n")
+    modules = project_modules([package])
+    found = layer_breaches(import_graph(modules), modules, [("pkg.low",), ("pkg.high", "pkg.side")])
+    assert found == [
+        f"{package / 'low' / 'base.py'}:4: pkg.low.base (pkg.low) imports pkg.high.top"
+        " (pkg.high, above it)",
+        f"{package / 'side.py'}:1: pkg.side (pkg.side) imports pkg.high.top (pkg.high, beside it)",
     ]

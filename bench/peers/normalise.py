@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.world import AGENCIES, Agency
-from gateway.catalogue import RECORD_SETS, SECTIONS, RecordSetSpec
+from gateway.core.catalogue import RECORD_SETS, SECTIONS, RecordSetSpec
 
 #: One record: the agency it came from and its (catalogue field, value) pairs, sorted.
 Record = tuple[str, tuple[tuple[str, Any], ...]]

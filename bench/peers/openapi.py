@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.world import AGENCIES, Agency, JsonList
-from gateway.catalogue import ITEMS, ValueKind
+from gateway.core.catalogue import ITEMS, ValueKind
 
 _TYPES: dict[ValueKind, dict[str, str]] = {
     ValueKind.STRING: {"type": "string"},

@@ -15,10 +15,10 @@ from fame_demo.community_api import CommunityHealthApi
 from fame_demo.practitioners import PRACTITIONERS
 from fame_demo.stores import write_sql_stores
 from fame_demo.synthetic import Population, generate_population
-from gateway.person_index import PersonIndex, demo_person_id
-from gateway.registration import AgencyConfig
-from gateway.settings import Settings, load_settings
-from gateway.tokens import generate_demo_keys, mint_token
+from gateway.config.settings import Settings, load_settings
+from gateway.config.tokens import generate_demo_keys, mint_token
+from gateway.core.registration import AgencyConfig
+from gateway.governance.person_index import PersonIndex, demo_person_id
 
 #: The query the README shows and the demo prints: one person from all four agencies.
 README_QUERY = (

@@ -32,7 +32,7 @@ from bench.world import (
     people,
 )
 from fame_demo.community_api import project
-from gateway.catalogue import ITEMS
+from gateway.core.catalogue import ITEMS
 
 HTTP = tuple(a for a in AGENCIES if a.kind == "http")
 _JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool}

@@ -32,9 +32,9 @@ from connectors.http import HttpConnector
 from connectors.registry import create_connector
 from fame_demo.community_api import PEOPLE_PATH, CommunityHealthApi
 from fame_demo.synthetic import COMMUNITY_HEALTH, Population
-from gateway.agencies import load_agencies
-from gateway.catalogue import RECORD_SETS_BY_NAME, record_set_of
-from gateway.registration import AgencyConfig
+from gateway.config.agencies import load_agencies
+from gateway.core.catalogue import RECORD_SETS_BY_NAME, record_set_of
+from gateway.core.registration import AgencyConfig
 from tests.support import REPO
 
 AGENCY = COMMUNITY_HEALTH

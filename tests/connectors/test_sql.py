@@ -47,9 +47,9 @@ from fame_demo.stores import (
     tables_of,
 )
 from fame_demo.synthetic import ADULT_SOCIAL_CARE, Population
-from gateway.agencies import load_agencies
-from gateway.catalogue import record_set_of
-from gateway.registration import AgencyConfig
+from gateway.config.agencies import load_agencies
+from gateway.core.catalogue import record_set_of
+from gateway.core.registration import AgencyConfig
 from tests.conftest import server_url
 from tests.support import REPO, attach_sqlite_trace
 

@@ -9,9 +9,9 @@ import pytest
 
 from connectors.http import HttpSource
 from connectors.sql import SqlSource
-from gateway.agencies import load_agencies
-from gateway.errors import ConfigError, ConfigErrors
-from gateway.resilience import Resilience
+from gateway.config.agencies import load_agencies
+from gateway.core.errors import ConfigError, ConfigErrors
+from gateway.core.registration import Resilience
 from tests.support import REPO
 
 SQL_AGENCY = """\

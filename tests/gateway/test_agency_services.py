@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.agencies import load_agencies
-from gateway.errors import ConfigErrors
-from gateway.services import AGENCY, TEAM, Service
-from gateway.settings import load_settings
+from gateway.config.agencies import load_agencies
+from gateway.config.settings import load_settings
+from gateway.core.errors import ConfigErrors
+from gateway.core.services import AGENCY, TEAM, Service
 from tests.gateway.test_agencies import SQL_AGENCY, edited, only_problem, write
 from tests.support import REPO
 

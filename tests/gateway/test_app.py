@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gateway.state_db import StateDatabase
+from gateway.governance.state_db import StateDatabase
 from tests.support import World
 
 PERSON = '{ person(id: "%s") { demographics { familyName } } }'

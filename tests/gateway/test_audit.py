@@ -13,8 +13,8 @@ import orjson
 from sqlalchemy import Column, MetaData, Table, delete, select, text, update
 
 from fame_demo.synthetic import Population
-from gateway.audit import AuditLog, load_signing_key, verify_chain
-from gateway.state import (
+from gateway.audit.log import AuditLog, load_signing_key, verify_chain
+from gateway.governance.state import (
     audit_head,
     audit_signatures,
     consents,

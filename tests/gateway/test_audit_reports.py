@@ -18,10 +18,10 @@ from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import func, select
 
 from fame_demo.practitioners import PRACTITIONERS
-from gateway.audit_fhir import fhir_audit_events, fhir_bundle
-from gateway.audit_records import DisclosureRecord, disclosure_records
-from gateway.audit_reports import plain_purpose, subject_report_html
-from gateway.state import disclosures
+from gateway.audit.fhir import fhir_audit_events, fhir_bundle
+from gateway.audit.records import DisclosureRecord, disclosure_records
+from gateway.audit.reports import plain_purpose, subject_report_html
+from gateway.governance.state import disclosures
 from tests.scenarios.helpers import claim_safeguarding
 from tests.support import REPO, World
 

@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from fame_demo.synthetic import Population
-from gateway.tokens import private_key_path
+from gateway.config.tokens import private_key_path
 from tests.support import SqlTrace, World, traced_world
 
 QUERY = '{ person(id: "%s") { demographics { familyName } involvements { team } } }'
@@ -182,7 +182,7 @@ async def test_purpose_of_use_comes_from_the_header_and_must_be_known(world: Wor
 async def test_minting_tokens_is_refused_outside_demo_mode(world: World) -> None:
     from dataclasses import replace
 
-    from gateway.tokens import DemoOnlyError, mint_token
+    from gateway.config.tokens import DemoOnlyError, mint_token
 
     assert world.settings is not None
     production = replace(world.settings, mode="production")

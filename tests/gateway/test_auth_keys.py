@@ -11,9 +11,9 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from gateway.auth import Authenticator
-from gateway.errors import AuthenticationError
-from gateway.settings import IssuerConfig, load_settings
+from gateway.config.settings import IssuerConfig, load_settings
+from gateway.core.errors import AuthenticationError
+from gateway.edge.auth import Authenticator
 from tests.support import REPO
 
 ISSUER = "https://login.example.invalid"

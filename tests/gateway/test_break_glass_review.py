@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from fame_demo.synthetic import Population
-from gateway.state import break_glass_notifications
+from gateway.governance.state import break_glass_notifications
 from tests.support import DEMO_CONFIG, World
 
 REASON = "Found collapsed in the waiting room, no carer present"

@@ -13,9 +13,9 @@ import pytest
 
 from connectors.base import DateRange
 from fame_demo.synthetic import Population
-from gateway.cache import AnswerCache, CacheKey, requester_key
-from gateway.requester import Requester
-from gateway.tokens import mint_token
+from gateway.config.tokens import mint_token
+from gateway.decide.requester import Requester
+from gateway.pipeline.cache import AnswerCache, CacheKey, requester_key
 from tests.support import DEMO_CONFIG, SqlTrace, World, traced_world
 
 ROY = 0

@@ -32,15 +32,15 @@ from sqlalchemy import delete
 
 from connectors.base import FetchRequest, FetchResult, SourceCheck
 from gateway.app import create_app
-from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind
-from gateway.policy import ConsentDecision
-from gateway.protocol import Basis, Clause, Establishment, Purpose, SharingProtocol
-from gateway.registration import AgencyConfig
+from gateway.config.protocol import Basis, Clause, Establishment, Purpose, SharingProtocol
+from gateway.config.settings import load_settings
+from gateway.config.tokens import generate_demo_keys, mint_token
+from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind
+from gateway.core.registration import AgencyConfig
+from gateway.core.services import AGENCY, TEAM, AgencyServices, Service
+from gateway.decide.policy import ConsentDecision
+from gateway.governance.state import break_glass_grants, consents, person_links, persons
 from gateway.service import Gateway
-from gateway.services import AGENCY, TEAM, AgencyServices, Service
-from gateway.settings import load_settings
-from gateway.state import break_glass_grants, consents, person_links, persons
-from gateway.tokens import generate_demo_keys, mint_token
 from resolvers.schema import schema
 from tests.support import build_config
 

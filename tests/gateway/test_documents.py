@@ -7,9 +7,9 @@ import time
 
 from graphql import parse
 
-from gateway.documents import DocumentCache
-from gateway.limits import MAX_FRAGMENT_NESTING, check_limits
-from gateway.settings import Limits
+from gateway.config.settings import Limits
+from gateway.edge.documents import DocumentCache
+from gateway.edge.limits import MAX_FRAGMENT_NESTING, check_limits
 from resolvers.schema import schema
 
 LIMITS = Limits(max_depth=10, max_aliases=30, max_fields=400)

@@ -28,9 +28,9 @@ from graphql import (
 from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 
-from gateway.catalogue import RECORD_SETS, ValueKind
-from gateway.execution import FastExecutionContext, cached_projector
-from gateway.fanout import AgencyRef, PersonView
+from gateway.core.catalogue import RECORD_SETS, ValueKind
+from gateway.pipeline.execution import FastExecutionContext, cached_projector
+from gateway.pipeline.fanout import AgencyRef, PersonView
 from resolvers.schema import schema
 
 SCHEMA = schema.graphql_schema

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from fame_demo.synthetic import Population
-from gateway.state import break_glass_notifications, disclosures
+from gateway.governance.state import break_glass_notifications, disclosures
 from tests.fault_server import FaultyAgency
 from tests.support import DEMO_CONFIG, DEMO_TRUST_URL, World, attach_sqlite_trace
 

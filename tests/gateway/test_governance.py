@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
-from gateway.state import disclosures
+from gateway.governance.state import disclosures
 from tests.support import ManualClock, World
 
 ROY = 0  # Roy Bromley: Riverside GP patient known to all four Shire agencies

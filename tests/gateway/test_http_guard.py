@@ -39,7 +39,7 @@ async def test_an_unexpected_exception_is_a_counted_json_500_without_a_traceback
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(world.gateway.documents, "get", broken)
-    with caplog.at_level(logging.ERROR, logger="gateway.http_guard"):
+    with caplog.at_level(logging.ERROR, logger="gateway.edge.http_guard"):
         response = await world.post("{ me { agency } }")
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/json"
@@ -48,7 +48,7 @@ async def test_an_unexpected_exception_is_a_counted_json_500_without_a_traceback
     assert error["extensions"] == {"code": "INTERNAL", "correlationId": correlation}
     assert correlation in error["message"]
     assert "secret internal detail" not in response.text and "Traceback" not in response.text
-    (record,) = [r for r in caplog.records if r.name == "gateway.http_guard"]
+    (record,) = [r for r in caplog.records if r.name == "gateway.edge.http_guard"]
     assert correlation in record.getMessage() and record.exc_info is not None
     text = await _metrics(world)
     assert _count(text, "fame_requests_total", outcome="error") == 1
@@ -71,14 +71,14 @@ async def test_a_client_error_is_one_log_line_with_its_correlation_id(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert world.client is not None
-    with caplog.at_level(logging.INFO, logger="gateway.http_guard"):
+    with caplog.at_level(logging.INFO, logger="gateway.edge.http_guard"):
         response = await world.client.post(
             "/graphql",
             content=ME,
             headers={"Authorization": "Bearer a.b.c", "Content-Type": "application/json"},
         )
     assert response.status_code == 401
-    (record,) = [r for r in caplog.records if r.name == "gateway.http_guard"]
+    (record,) = [r for r in caplog.records if r.name == "gateway.edge.http_guard"]
     line = record.getMessage()
     assert response.headers["fame-correlation-id"] in line
     assert "401" in line and "not a well-formed JWT" in line

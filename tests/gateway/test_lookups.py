@@ -9,12 +9,12 @@ import json
 from fhir.resources.R4B.auditevent import AuditEvent
 from sqlalchemy import select, text
 
-from gateway.audit_fhir import fhir_audit_events
-from gateway.audit_records import disclosure_records
-from gateway.audit_reports import subject_report_html
-from gateway.state import disclosures
-from gateway.tokens import mint_token
-from gateway.usage import usage
+from gateway.audit.fhir import fhir_audit_events
+from gateway.audit.records import disclosure_records
+from gateway.audit.reports import subject_report_html
+from gateway.audit.usage import usage
+from gateway.config.tokens import mint_token
+from gateway.governance.state import disclosures
 from tests.support import World
 
 ROY = 0  # Roy Bromley: Riverside GP patient known to all four Shire agencies

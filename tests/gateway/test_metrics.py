@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.context import RequestContext
-from gateway.metrics import GatewayMetrics
-from gateway.planner import Plan
-from gateway.requester import Requester
-from gateway.usage import usage
+from gateway.audit.usage import usage
+from gateway.decide.requester import Requester
+from gateway.edge.metrics import GatewayMetrics
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.planner import Plan
 from tests.support import World
 
 INVOLVEMENTS = '{ person(id: "%s") { involvements { team } } }'

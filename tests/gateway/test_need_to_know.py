@@ -8,8 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.agencies import load_agencies
-from gateway.policy import (
+from gateway.config.agencies import load_agencies
+from gateway.config.protocol import SharingProtocol, load_protocol
+from gateway.core.services import AGENCY, TEAM, AgencyServices, Service
+from gateway.decide.policy import (
     EMERGENCY,
     SAFEGUARDING,
     Consent,
@@ -23,9 +25,7 @@ from gateway.policy import (
     grant_in_force,
     relationship,
 )
-from gateway.protocol import SharingProtocol, load_protocol
-from gateway.requester import Requester
-from gateway.services import AGENCY, TEAM, AgencyServices, Service
+from gateway.decide.requester import Requester
 from tests.support import REPO
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)

@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
-from gateway.errors import ConfigError
+from gateway.config.settings import load_settings
+from gateway.core.errors import ConfigError
+from gateway.governance.state import disclosures
 from gateway.service import Gateway
-from gateway.settings import load_settings
-from gateway.state import disclosures
 from tests.support import World
 
 ROY = 0  # Roy Bromley: Riverside GP patient known to all four Shire agencies

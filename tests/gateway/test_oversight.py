@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
-from gateway.oversight import Guardian
-from gateway.policy import Grant
-from gateway.state import break_glass_notifications
-from gateway.tokens import mint_token
+from gateway.config.tokens import mint_token
+from gateway.decide.policy import Grant
+from gateway.governance.oversight import Guardian
+from gateway.governance.state import break_glass_notifications
 from tests.support import DEMO_CONFIG, World
 
 ROY = 0  # Riverside GP patient known to the council, the trust and housing

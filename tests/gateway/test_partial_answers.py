@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fame_demo.synthetic import Population
-from gateway.errors import ConfigErrors
+from gateway.core.errors import ConfigErrors
 from tests.support import DEMO_CONFIG, World
 
 QUERY = """{ person(id: "%s") {

@@ -15,9 +15,19 @@ from typing import Any
 import pytest
 
 from fame_demo.practitioners import PRACTITIONERS
-from gateway.agencies import load_agencies
-from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME
-from gateway.policy import (
+from gateway.config.agencies import load_agencies
+from gateway.config.protocol import (
+    PURPOSES,
+    Basis,
+    Clause,
+    Establishment,
+    Purpose,
+    SharingProtocol,
+    load_protocol,
+)
+from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME
+from gateway.core.services import AGENCY, AgencyServices
+from gateway.decide.policy import (
     Consent,
     ConsentDecision,
     Decision,
@@ -29,17 +39,7 @@ from gateway.policy import (
     decide,
     relationship,
 )
-from gateway.protocol import (
-    PURPOSES,
-    Basis,
-    Clause,
-    Establishment,
-    Purpose,
-    SharingProtocol,
-    load_protocol,
-)
-from gateway.requester import Requester
-from gateway.services import AGENCY, AgencyServices
+from gateway.decide.requester import Requester
 from tests.support import REPO
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)

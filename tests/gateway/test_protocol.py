@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from fame_demo.practitioners import PRACTITIONERS
-from gateway.agencies import load_agencies
-from gateway.catalogue import ITEMS, RECORD_SETS_BY_NAME
-from gateway.errors import ConfigError, ConfigErrors
-from gateway.protocol import Basis, Establishment, SharingProtocol, load_protocol
-from gateway.protocol_render import render_html, render_markdown
-from gateway.registration import AgencyConfig
-from gateway.services import AGENCY, TEAM, AgencyServices, Service
+from gateway.config.agencies import load_agencies
+from gateway.config.protocol import Basis, Establishment, SharingProtocol, load_protocol
+from gateway.config.protocol_render import render_html, render_markdown
+from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME
+from gateway.core.errors import ConfigError, ConfigErrors
+from gateway.core.registration import AgencyConfig
+from gateway.core.services import AGENCY, TEAM, AgencyServices, Service
 from tests.support import REPO
 
 AGENCIES = {"test-gp", "test-council"}

@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from gateway.protocol import Establishment, SharingProtocol
-from gateway.purposes import PurposeError, establish
-from gateway.settings import load_settings
+from gateway.config.protocol import Establishment, SharingProtocol
+from gateway.config.settings import load_settings
+from gateway.edge.purposes import PurposeError, establish
 from tests.support import REPO, World
 
 ROLES = ("gp", "nurse", "social_worker", "housing_officer", "caldicott_guardian")

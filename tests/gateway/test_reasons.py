@@ -7,7 +7,13 @@ import string
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.reasons import MAX_REPEATED_UNIT, MIN_LENGTH, MIN_WORDS, meaningful, normalised
+from gateway.governance.reasons import (
+    MAX_REPEATED_UNIT,
+    MIN_LENGTH,
+    MIN_WORDS,
+    meaningful,
+    normalised,
+)
 
 GOOD = (
     "Found collapsed at the surgery door, unresponsive",

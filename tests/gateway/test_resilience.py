@@ -10,13 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import AgencyTimeout, AgencyUnavailable, CircuitOpen, ConnectorError
-from gateway.resilience import (
-    AgencyGuard,
-    CircuitBreaker,
-    CircuitState,
-    Resilience,
-    RetryBudget,
-)
+from gateway.core.registration import Resilience
+from gateway.pipeline.resilience import AgencyGuard, CircuitBreaker, CircuitState, RetryBudget
 
 
 class Ticks:

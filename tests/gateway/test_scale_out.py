@@ -12,10 +12,10 @@ import httpx
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
-from gateway.audit import verify_chain
-from gateway.settings import Settings
-from gateway.state import create_state_engine
-from gateway.tokens import mint_token
+from gateway.audit.log import verify_chain
+from gateway.config.settings import Settings
+from gateway.config.tokens import mint_token
+from gateway.governance.state import create_state_engine
 from tests.support import Process, prepare_shared_state
 
 CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'

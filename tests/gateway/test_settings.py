@@ -16,8 +16,8 @@ import pytest
 
 from fame_demo.stores import write_sql_stores
 from fame_demo.synthetic import ADULT_SOCIAL_CARE, Population
-from gateway.errors import ConfigError, ConfigErrors
-from gateway.settings import Limits, load_settings
+from gateway.config.settings import Limits, load_settings
+from gateway.core.errors import ConfigError, ConfigErrors
 from tests.support import REPO
 
 SHIPPED = REPO / "config"

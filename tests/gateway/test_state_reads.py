@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection, event
 
 from fame_demo.synthetic import Population
-from gateway.state_sqlite import driver
+from gateway.governance.state_sqlite import driver
 from tests.support import World
 
 MEDICATIONS = '{ person(id: "%s") { health { medications { name agency { id } } } } }'

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.governance import ConsentRegistry, GrantRegistry
-from gateway.policy import ConsentDecision
-from gateway.requester import Requester
-from gateway.state import NaiveDateTimeError, create_schema, create_state_engine
+from gateway.decide.policy import ConsentDecision
+from gateway.decide.requester import Requester
+from gateway.governance.judge import ConsentRegistry, GrantRegistry
+from gateway.governance.state import NaiveDateTimeError, create_schema, create_state_engine
 from tests.conftest import fresh_postgres_database
 
 PLUS_14 = dt.timezone(dt.timedelta(hours=14))

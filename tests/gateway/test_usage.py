@@ -11,8 +11,8 @@ import sys
 from collections import Counter
 from typing import Any
 
-from gateway.tokens import mint_token
-from gateway.usage import Availability, UsageRow, parse_when, summarise, usage, usage_table
+from gateway.audit.usage import Availability, UsageRow, parse_when, summarise, usage, usage_table
+from gateway.config.tokens import mint_token
 from tests.support import REPO, World
 
 INVOLVEMENTS = '{ person(id: "%s") { involvements { team } } }'

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from gateway.documents import MAX_TOKENS
+from gateway.edge.documents import MAX_TOKENS
 from tests.hostile.support import Case, first_error, healthy, problems
 from tests.support import World
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from joserfc.jwk import RSAKey
 
-from gateway.tokens import private_key_path
+from gateway.config.tokens import private_key_path
 from tests.hostile.support import NORMAL, first_error, healthy, problems
 from tests.support import World
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphql import GraphQLNonNull, GraphQLObjectType, get_named_type
 
-from gateway.catalogue import RECORD_SETS
+from gateway.core.catalogue import RECORD_SETS
 from resolvers.schema import schema, schema_sdl
 from tests.support import REPO
 

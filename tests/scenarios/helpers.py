@@ -26,7 +26,7 @@ FIELDS: Mapping[str, str] = {
     "medications": "agency { id } name dose startedOn",
 }
 
-#: Every reason the gateway may give for withholding an item (gateway.policy.Reason).
+#: Every reason the gateway may give for withholding an item (gateway.decide.policy.Reason).
 REASONS = frozenset(
     {
         "NOT_IN_PROTOCOL",

@@ -1,0 +1,433 @@
+"""The disclosure audit: who saw what about whom, on what basis, and what was withheld.
+
+Append-only and hash-chained in the state database. For every request an
+``intent`` record is written before any agency is called, then, before the
+response leaves, one ``disclosure`` record per person id asked about and one
+``lookup`` record per person whose index entry was shown. If any cannot be
+written the request fails closed. Values are never written: only item names,
+clauses, bases and reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.audit.records import DISCLOSURE, INTENT, LOOKUP
+from gateway.config.protocol import Basis
+from gateway.core.errors import ConfigError
+from gateway.core.times import utc_now
+from gateway.decide.policy import Decision, Grant
+from gateway.decide.requester import Requester
+from gateway.governance.state import audit_head, audit_signatures, disclosures
+from gateway.governance.state_db import StateDatabase
+from gateway.governance.state_sqlite import driver, insert_many
+from gateway.pipeline.context import RequestContext
+
+GENESIS = "0" * 64
+#: Every column that the hash covers, in a fixed order.
+_FIELDS = (
+    "seq",
+    "kind",
+    "at",
+    "request_id",
+    "query_hash",
+    "practitioner",
+    "requester_agency",
+    "requester_team",
+    "roles",
+    "purpose",
+    "person_id",
+    "agencies",
+    "statutory",
+    "break_glass",
+    "break_glass_reason",
+    "prev_hash",
+)
+#: Columns added after the first records were written: hashed (by name) only when set, so
+#: records written before they existed verify as they always did.
+_LATER_FIELDS = ("practitioner_name",)
+
+
+class AuditUnavailable(Exception):
+    """The audit could not be written; nothing may be disclosed."""
+
+
+_STATUTORY = Basis.STATUTORY
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    """The hash of a record: SHA-256 over its fields (prev_hash included), canonical JSON."""
+    # orjson writes exactly what json.dumps(separators=(",", ":"), ensure_ascii=False)
+    # does for these values (strings, integers, booleans, null), many times faster.
+    values: list[Any] = [record.get(name) for name in _FIELDS]
+    values += [[name, record[name]] for name in _LATER_FIELDS if record.get(name) is not None]
+    canonical = orjson.dumps(values)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def signed_message(seq: int, head_hash: str) -> bytes:
+    """What the gateway signs for a chain head."""
+    return f"fame-audit-head:{seq}:{head_hash}".encode()
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """The gateway's audit signing key (Ed25519, PEM)."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            path,
+            "(file)",
+            f"the audit signing key cannot be read ({exc})",
+            "Point audit_signing_key_file at an Ed25519 private key in PEM, "
+            "or run `make demo` to create the demo's.",
+        ) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(
+            path, "(file)", "is not an Ed25519 key", "Generate an Ed25519 key for the audit."
+        )
+    return key
+
+
+class AuditLog:
+    """Appends to the hash chain; one append at a time per process and across processes.
+
+    With a signing key, every append also signs the new head, so that records
+    cut from the end of the chain show even when the head row is rewritten.
+    """
+
+    def __init__(self, state: StateDatabase | str, signing_key_file: Path | None = None) -> None:
+        # Given a URL rather than the gateway's state database, the log owns its own.
+        self._owned = isinstance(state, str)
+        self._state = StateDatabase(state) if isinstance(state, str) else state
+        self._lock = asyncio.Lock()
+        self._key_file = signing_key_file
+        self._key: Ed25519PrivateKey | None = None
+        self._pending: list[tuple[Sequence[dict[str, Any]], asyncio.Future[list[int]]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def open(self) -> None:
+        """Load the signing key, if one is configured."""
+        if self._key_file is not None:
+            self._key = load_signing_key(self._key_file)
+
+    async def close(self) -> None:
+        """Finish the appends under way and release the audit's connections."""
+        if self._writer is not None:
+            await asyncio.wait([self._writer])
+        if self._owned:
+            await self._state.dispose()
+
+    async def append(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Chain and store records; returns their sequence numbers once committed.
+
+        Appends that arrive while a transaction is being written are written
+        together in the next one (group commit): under load the chain costs one
+        transaction, one head update and one signature per batch rather than
+        per request, and nobody is answered before their records are durable.
+        """
+        if not rows:
+            return []
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._pending.append((rows, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                numbers = await self._write([row for rows, _ in batch for row in rows])
+            except AuditUnavailable as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(AuditUnavailable(str(exc)))
+                continue
+            start = 0
+            for rows, future in batch:
+                if not future.done():  # a caller that gave up still had its records written
+                    future.set_result(numbers[start : start + len(rows)])
+                start += len(rows)
+
+    async def _write(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        try:
+            async with self._lock:
+                return await self._state.write(_append, rows, self._key)
+        except Exception as exc:  # any failure to write the audit fails the request closed
+            raise AuditUnavailable(str(exc)) from exc
+
+    async def intent(self, context: RequestContext) -> None:
+        """Record, before any agency is called, that this requester is asking."""
+        await self.append([_base(context, INTENT, None, {}, utc_now())])
+
+    async def record(self, context: RequestContext) -> int:
+        """Record what the request disclosed and withheld, one record per person, and one
+        lookup record per person whose index entry it showed."""
+        rows = self._rows(context)
+        await self.append(rows)
+        return len(rows)
+
+    @staticmethod
+    def _rows(context: RequestContext) -> list[dict[str, Any]]:
+        now = utc_now()
+        per_person: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        statutory: set[str] = set()
+        grants: dict[str, Grant] = {}
+
+        def agency_entry(person_id: str, agency: str) -> dict[str, Any]:
+            return per_person[person_id].setdefault(
+                agency, {"disclosed": {}, "withheld": {}, "outcome": "not asked"}
+            )
+
+        # People decided alike share Decision objects, and whole mappings of them: each
+        # decision is described once, and each shared mapping's description is built once
+        # and shared by every person's record (serialised per record, never re-described).
+        described: dict[int, tuple[dict[str, Any], bool]] = {}
+        described_sets: dict[int, tuple[Mapping[str, Decision], dict[str, Any], bool]] = {}
+
+        def describe(decision: Decision) -> tuple[dict[str, Any], bool]:
+            found = described.get(id(decision))
+            if found is None:
+                basis = decision.basis
+                found = described[id(decision)] = (
+                    {"rule": decision.rule, "basis": basis.value if basis else None},
+                    # An agency reading its own record shares nothing under a duty.
+                    basis is _STATUTORY and decision.rule != "own record",
+                )
+            return found
+
+        def describe_all(decisions: Mapping[str, Decision]) -> tuple[dict[str, Any], bool]:
+            found = described_sets.get(id(decisions))
+            # The mapping is kept beside its description, so its id cannot be reused.
+            if found is None:
+                items: dict[str, Any] = {}
+                any_duty = False
+                for item, decision in decisions.items():
+                    items[item], under_duty = describe(decision)
+                    any_duty = any_duty or under_duty
+                found = described_sets[id(decisions)] = (decisions, items, any_duty)
+            return found[1], found[2]
+
+        for assembly in context.assemblies:
+            # An id asked about is recorded whether or not anyone has it: the attempt is
+            # the guardian's to see, and an unknown id costs the same write as a real one.
+            for person_id in assembly.asked:
+                per_person.setdefault(person_id, {})
+            status = {outcome.agency: outcome.status for outcome in assembly.outcomes}
+            delivered = assembly.delivered
+            for key, decisions in assembly.permitted.items():
+                person_id, agency = key
+                entry = agency_entry(person_id, agency)
+                entry["outcome"] = status.get(agency, "not asked")
+                items, any_duty = describe_all(decisions)
+                ok = key in delivered
+                target = "disclosed" if ok else "not_delivered"
+                # Shared descriptions are never written into: a second assembly about the
+                # same person and agency gets a merged copy.
+                earlier = entry.get(target)
+                entry[target] = {**earlier, **items} if earlier else items
+                if ok and any_duty:
+                    statutory.add(person_id)
+            for withheld in assembly.withheld:
+                entry = agency_entry(withheld.person_id, withheld.agency)
+                assert withheld.decision.reason is not None
+                entry["withheld"][withheld.item] = {
+                    "reason": withheld.decision.reason.value,
+                    "rule": withheld.decision.rule,
+                }
+            grants.update(assembly.grants)
+        rows = []
+        for person_id, agencies in sorted(per_person.items()):
+            row = _base(context, DISCLOSURE, person_id, agencies, now)
+            row["statutory"] = person_id in statutory
+            grant = grants.get(person_id)
+            if grant is not None:
+                # Under a grant the effective purpose is the grant's, not the one asserted.
+                row["purpose"] = grant.purpose
+                if grant.break_glass:
+                    row["break_glass"], row["break_glass_reason"] = grant.id, grant.reason
+            rows.append(row)
+        for person_id in context.lookups:
+            row = _base(context, LOOKUP, person_id, {}, now)
+            grant = grants.get(person_id)
+            if grant is not None:
+                row["purpose"] = grant.purpose
+            rows.append(row)
+        return rows
+
+
+def _append(
+    conn: Connection, rows: Sequence[dict[str, Any]], key: Ed25519PrivateKey | None
+) -> list[int]:
+    """Chain ``rows`` after the head, store them, move the head and sign it: one
+    transaction, one head update and one signature for the whole batch."""
+    db = driver(conn)
+    if db is not None:
+        head = db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    else:
+        head = conn.execute(
+            select(audit_head.c.seq, audit_head.c.hash)
+            .where(audit_head.c.id == 1)
+            .with_for_update()
+        ).first()
+    if head is None:
+        raise AuditUnavailable(
+            "the audit chain has no head row; start the gateway to create the schema"
+        )
+    seq, prev = int(head[0]), str(head[1])
+    chained = []
+    for row in rows:
+        seq += 1
+        record = {**row, "seq": seq, "prev_hash": prev}
+        record["hash"] = prev = record_hash(record)
+        chained.append(record)
+    signature = None
+    if key is not None:
+        signature = {
+            "seq": seq,
+            "hash": prev,
+            "signed_at": utc_now().isoformat(),
+            "signature": base64.b64encode(key.sign(signed_message(seq, prev))).decode(),
+        }
+    if db is not None:
+        insert_many(db, disclosures, chained)
+        db.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
+        if signature is not None:
+            insert_many(db, audit_signatures, [signature])
+    else:
+        conn.execute(disclosures.insert(), chained)
+        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+        if signature is not None:
+            conn.execute(audit_signatures.insert().values(**signature))
+    return [record["seq"] for record in chained]
+
+
+def _base(
+    context: RequestContext,
+    kind: str,
+    person_id: str | None,
+    agencies: dict[str, Any],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    requester: Requester = context.requester
+    return {
+        "kind": kind,
+        "at": now.isoformat(),
+        "request_id": context.request_id,
+        "query_hash": context.query_hash,
+        "practitioner": requester.practitioner,
+        "practitioner_name": requester.name,
+        "requester_agency": requester.agency,
+        "requester_team": requester.team,
+        "roles": ",".join(sorted(requester.roles)),
+        "purpose": requester.purpose,
+        "person_id": person_id,
+        "agencies": orjson.dumps(agencies, option=orjson.OPT_SORT_KEYS).decode(),
+        "statutory": False,
+        "break_glass": None,
+        "break_glass_reason": None,
+    }
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The outcome of verifying the chain: ``broken_at`` is the first bad record's number."""
+
+    records: int
+    ok: bool
+    broken_at: int | None = None
+    problem: str = ""
+
+
+async def verify_chain(
+    engine: AsyncEngine, public_key: Ed25519PublicKey | None = None
+) -> ChainReport:
+    """Check every link and hash, that the chain reaches the recorded head, and, with the
+    gateway's public key, every signed head."""
+    expected_seq, prev = 1, GENESIS
+    count = 0
+    hashes: dict[int, str] = {}
+    async with engine.connect() as conn:
+        head = (
+            await conn.execute(
+                select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+            )
+        ).first()
+        result = await conn.stream(select(disclosures).order_by(disclosures.c.seq))
+        async for row in result.mappings():
+            record = dict(row)
+            seq = int(record["seq"])
+            if seq != expected_seq:
+                return ChainReport(
+                    count,
+                    False,
+                    expected_seq,
+                    f"record {expected_seq} is missing (the next one present is {seq})",
+                )
+            if record["prev_hash"] != prev:
+                return ChainReport(
+                    count,
+                    False,
+                    seq,
+                    f"record {seq} does not link to record {seq - 1} (removed, reordered or "
+                    "altered records)",
+                )
+            if record_hash(record) != record["hash"]:
+                return ChainReport(count, False, seq, f"record {seq} has been altered")
+            prev = str(record["hash"])
+            hashes[seq] = prev
+            expected_seq += 1
+            count += 1
+        signatures = (
+            (await conn.execute(select(audit_signatures).order_by(audit_signatures.c.seq)))
+            .mappings()
+            .all()
+            if public_key is not None
+            else []
+        )
+    for signed in signatures:
+        seq = int(signed["seq"])
+        try:
+            assert public_key is not None
+            public_key.verify(
+                base64.b64decode(signed["signature"]), signed_message(seq, str(signed["hash"]))
+            )
+        except (InvalidSignature, ValueError):
+            return ChainReport(count, False, seq, f"the signed head at record {seq} is forged")
+        if seq > count:
+            return ChainReport(
+                count,
+                False,
+                count + 1,
+                f"the gateway signed the chain up to record {seq}, but it ends at record "
+                f"{count}: records at the end have been cut",
+            )
+        if hashes.get(seq) != signed["hash"]:
+            return ChainReport(
+                count, False, seq, f"record {seq} differs from the head the gateway signed"
+            )
+    if head is not None and (int(head[0]) != count or str(head[1]) != prev):
+        return ChainReport(
+            count,
+            False,
+            count + 1,
+            f"the chain ends at record {count} but its head says {int(head[0])}: "
+            "records at the end have been cut",
+        )
+    return ChainReport(count, True)

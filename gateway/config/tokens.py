@@ -1,0 +1,109 @@
+"""Signing keys and tokens for demo mode only.
+
+A deployment never mints tokens: practitioners bring their own agency's
+tokens. In demo mode each agency's "identity provider" is a key pair the demo
+generates locally next to the JWKS file the gateway trusts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from gateway.config.settings import IssuerConfig, Settings
+from gateway.core.errors import GatewayError
+
+
+class DemoOnlyError(GatewayError):
+    """Minting tokens was asked for outside demo mode."""
+
+
+def private_key_path(issuer: IssuerConfig) -> Path:
+    """Where the demo keeps an issuer's private key: beside its JWKS file."""
+    assert issuer.jwks_file is not None
+    return issuer.jwks_file.with_name(issuer.jwks_file.name.replace(".jwks.json", ".private.json"))
+
+
+def generate_demo_keys(settings: Settings, *, overwrite: bool = False) -> list[Path]:
+    """Create a key pair for every file-based issuer, and the audit signing key, where missing."""
+    written: list[Path] = []
+    audit_key = settings.audit_signing_key_file
+    if audit_key is not None and (overwrite or not audit_key.exists()):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        audit_key.parent.mkdir(parents=True, exist_ok=True)
+        audit_key.write_bytes(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        audit_key.chmod(0o600)
+        written.append(audit_key)
+    for issuer in settings.issuers:
+        if issuer.jwks_file is None:
+            continue
+        private = private_key_path(issuer)
+        if private.exists() and issuer.jwks_file.exists() and not overwrite:
+            continue
+        key = RSAKey.generate_key(2048, parameters={"kid": f"{issuer.agency}-demo-1", "use": "sig"})
+        private.parent.mkdir(parents=True, exist_ok=True)
+        private.write_text(json.dumps(key.as_dict(private=True)))
+        private.chmod(0o600)
+        issuer.jwks_file.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+        written.extend([private, issuer.jwks_file])
+    return written
+
+
+def mint_token(
+    settings: Settings,
+    *,
+    subject: str,
+    agency: str,
+    team: str | None,
+    roles: tuple[str, ...],
+    name: str | None = None,
+    lifetime_seconds: int = 8 * 3600,
+    purposes: tuple[str, ...] | None = None,
+) -> str:
+    """A token as the agency's identity provider would issue it; demo mode only.
+
+    ``purposes`` becomes the ``purpose_of_use`` claim: the purposes of use the
+    identity provider vouches the practitioner may work for (none: the protocol's
+    asserted purposes for their roles).
+    """
+    if not settings.demo:
+        raise DemoOnlyError(
+            "tokens are minted only in demo mode; in production practitioners sign in with "
+            "their own agency's identity provider"
+        )
+    issuer = next((i for i in settings.issuers if i.agency == agency), None)
+    if issuer is None or issuer.jwks_file is None:
+        raise DemoOnlyError(f"agency {agency!r} has no demo issuer with a local key")
+    private = private_key_path(issuer)
+    if not private.exists():
+        raise DemoOnlyError(f"no demo key at {private}; run `make demo` first to create the keys")
+    key = RSAKey.import_key(json.loads(private.read_text()))
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": issuer.issuer,
+        "aud": issuer.audience,
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime_seconds,
+        "roles": list(roles),
+    }
+    if team is not None:
+        claims["team"] = team
+    if name is not None:
+        claims["name"] = name
+    if purposes is not None:
+        claims["purpose_of_use"] = list(purposes)
+    return jwt.encode({"alg": issuer.algorithms[0], "kid": key.kid}, claims, key)

@@ -1,0 +1,155 @@
+"""The state database as the request path reaches it: one hand-off per operation.
+
+Every operation is a synchronous function over a SQLAlchemy ``Connection`` (the same
+table definitions and statements everywhere), run whole in one step:
+
+- **SQLite**: on a dedicated reader thread or writer thread, each owning its own
+  ``sqlite3`` connection. Through the async engine (aiosqlite) every statement, row
+  fetch, begin and commit was its own hand-off between threads, about sixty per
+  request; here an operation of any number of statements is one. WAL lets the reader
+  thread go on while the writer thread commits.
+- **PostgreSQL, MariaDB**: the async engine's ``run_sync`` over asyncpg or aiomysql,
+  which need no threads; asyncpg prepares each statement once per connection.
+
+Reads see whatever any process has committed by the time they run: nothing is kept
+between operations, so a consent withdrawn through one gateway process applies to the
+very next query of every other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import SingletonThreadPool
+
+from gateway.governance.state import create_state_engine
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: How long a SQLite writer waits for another process's write lock before failing.
+SQLITE_BUSY_MS = 10_000
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    # Each thread keeps its one connection for the process's life: no pool checkout,
+    # no reset on return beyond a rollback that SQLite answers at once.
+    sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+    engine = create_engine(sync_url, poolclass=SingletonThreadPool, pool_size=1)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        if immediate:
+            # Transactions are begun by hand below, so that the write lock is taken at
+            # BEGIN: reading the audit head and appending after it are one atomic step.
+            dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cursor.close()
+
+    if immediate:
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class StateDatabase:
+    """Runs synchronous operations against the state database, each in one step.
+
+    ``read`` runs on a connection outside any explicit transaction (each statement sees
+    the latest commit); ``write`` runs in one transaction, committed when the function
+    returns and rolled back if it raises.
+    """
+
+    def __init__(self, url: str, *, engine: AsyncEngine | None = None) -> None:
+        self.url = url
+        self._owns_engine = engine is None
+        self.engine: AsyncEngine = engine or create_state_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._reader: Engine | None = None
+        self._writer: Engine | None = None
+        self._threads: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        if self.dialect == "sqlite" and engine is None:
+            self._reader = _sqlite_engine(url, immediate=False)
+            self._writer = _sqlite_engine(url, immediate=True)
+            self._threads = (
+                ThreadPoolExecutor(1, thread_name_prefix="fame-state-read"),
+                ThreadPoolExecutor(1, thread_name_prefix="fame-state-write"),
+            )
+
+    @classmethod
+    def over(cls, engine: AsyncEngine) -> StateDatabase:
+        """Operations run through ``engine``'s own ``run_sync`` (no threads of their own);
+        for set-up and tools that already hold an engine, which stays theirs to dispose."""
+        return cls(engine.url.render_as_string(hide_password=False), engine=engine)
+
+    def statement_engines(self) -> list[Engine]:
+        """The synchronous engines statements actually run on (for event listeners)."""
+        if self._reader is not None and self._writer is not None:
+            return [self._reader, self._writer]
+        return [self.engine.sync_engine]
+
+    async def read(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``fn(connection, ...)`` on a connection with no transaction of its own."""
+        if self._reader is not None:
+            # On the event loop's own thread: a WAL reader never waits for a writer, and
+            # the request path's reads are a few indexed lookups, well under a millisecond;
+            # a hand-off to another thread cost more than that in wake-ups and waiting for
+            # the interpreter lock, on the path of every request.
+            return _run_read(self._reader, fn, *args, **kwargs)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(fn, *args, **kwargs)
+
+    async def write(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``fn(connection, ...)`` in one transaction, committed if it returns."""
+        if self._threads is not None:
+            assert self._writer is not None
+            call = functools.partial(_run_write, self._writer, fn, *args, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(self._threads[1], call)
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn, *args, **kwargs)
+
+    async def dispose(self) -> None:
+        """Close every connection and stop the threads."""
+        if self._threads is not None:
+            loop = asyncio.get_running_loop()
+            # Each thread closes its own connection (sqlite3 refuses another thread's).
+            assert self._reader is not None and self._writer is not None
+            for thread, engine in zip(self._threads, (self._reader, self._writer), strict=True):
+                await loop.run_in_executor(thread, engine.dispose)
+                thread.shutdown(wait=True)
+            self._threads = None
+        if self._owns_engine:
+            await self.engine.dispose()
+
+
+def _run_read(engine: Engine, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with _connection(engine) as conn:
+        return fn(conn, *args, **kwargs)
+
+
+def _run_write(engine: Engine, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with _connection(engine) as conn, conn.begin():
+        return fn(conn, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        yield conn

@@ -1,0 +1,118 @@
+"""The request path's statements on SQLite, straight on ``sqlite3``.
+
+Building, caching and compiling a SQLAlchemy statement, and turning its rows into
+typed values, cost about ten times what SQLite takes to run it: most of a request's
+state-database CPU. The few statements every request runs (the policy's facts, the
+audit append) go straight to the driver here. They are written from the same
+``Table`` definitions, so a column added there is read here too, and their values are
+decoded by those columns' types, so they come back as the Core path returns them.
+A list of ids is one parameter (a JSON array read with ``json_each``), so each
+statement is prepared once whatever the list's length.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
+from typing import Any
+
+import orjson
+from sqlalchemy import Boolean, Connection, Date, Table
+
+from gateway.governance.state import UtcDateTime
+
+Decode = Callable[[Any], Any]
+
+
+def driver(conn: Connection) -> sqlite3.Connection | None:
+    """The ``sqlite3`` connection under ``conn``; None on any other database or driver
+    (aiosqlite's connection is not sqlite3's, and must be reached through its thread)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    raw = conn.connection.driver_connection
+    return raw if isinstance(raw, sqlite3.Connection) else None
+
+
+def _utc(value: str | None) -> dt.datetime | None:
+    # SQLAlchemy stores SQLite times as naive ISO text in UTC (UtcDateTime converts on
+    # the way in).
+    if value is None:
+        return None
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+
+
+def _date(value: str | None) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+def _bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _decoder(column_type: object) -> Decode | None:
+    if isinstance(column_type, UtcDateTime):
+        return _utc
+    if isinstance(column_type, Boolean):
+        return _bool
+    if isinstance(column_type, Date):
+        return _date
+    return None
+
+
+@cache
+def _shape(table: Table, columns: tuple[str, ...]) -> tuple[str, tuple[Decode | None, ...]]:
+    names = columns or tuple(column.name for column in table.columns)
+    decoders = tuple(_decoder(table.c[name].type) for name in names)
+    return ", ".join(names), decoders
+
+
+def rows_in(
+    db: sqlite3.Connection,
+    table: Table,
+    key: str,
+    ids: Iterable[str],
+    *,
+    columns: tuple[str, ...] = (),
+    equal: Sequence[tuple[str, object]] = (),
+    order_by: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """``columns`` (default: all) of ``table``'s rows whose ``key`` is one of ``ids`` and
+    whose ``equal`` columns have those values, decoded by their column types."""
+    selected, decoders = _shape(table, columns)
+    names = columns or tuple(column.name for column in table.columns)
+    sql = f"SELECT {selected} FROM {table.name} WHERE {key} IN (SELECT value FROM json_each(?))"
+    for name, _ in equal:
+        sql += f" AND {table.c[name].name} = ?"
+    if order_by:
+        sql += " ORDER BY " + ", ".join(table.c[name].name for name in order_by)
+    parameters = (orjson.dumps(list(ids)).decode(), *(value for _, value in equal))
+    found = []
+    for raw in db.execute(sql, parameters):
+        found.append(
+            {
+                name: (value if decode is None or value is None else decode(value))
+                for name, decode, value in zip(names, decoders, raw, strict=True)
+            }
+        )
+    return found
+
+
+def insert_many(db: sqlite3.Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (each naming every column it sets, all alike) in one statement."""
+    if not rows:
+        return
+    names = list(rows[0])
+    placeholders = ", ".join("?" for _ in names)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"
+    db.executemany(sql, [tuple(_bind(row[name]) for name in names) for row in rows])
+
+
+def _bind(value: object) -> object:
+    # Only the audit's columns are written here: text, integers and booleans.
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dt.date):
+        raise TypeError("times are written through SQLAlchemy, which knows their format")
+    return value
