@@ -13,6 +13,7 @@ gateway's policy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -42,10 +43,15 @@ from gateway.decide.policy import ConsentDecision
 from gateway.governance.state import break_glass_grants, consents, person_links, persons
 from gateway.service import Gateway
 from resolvers.schema import schema
+from tests.conftest import fresh_postgres_database
 from tests.support import build_config
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 EXAMPLES = int(os.environ.get("FAME_PROPERTY_EXAMPLES", "1000" if os.environ.get("CI") else "300"))
+#: Over PostgreSQL each example rewrites a server database: fewer, same strategies.
+PG_EXAMPLES = int(
+    os.environ.get("FAME_PROPERTY_PG_EXAMPLES", "300" if os.environ.get("CI") else "100")
+)
 
 # Three agencies of the property world; each maps all items of some record sets.
 AGENCY_SETS = {
@@ -356,6 +362,56 @@ def clauses(draw: st.DrawFn) -> tuple[ClauseSpec, ...]:
 
 
 @st.composite
+def targeted_consents(
+    draw: st.DrawFn,
+    clauses_drawn: tuple[ClauseSpec, ...],
+    links: tuple[LinkSpec, ...],
+    agency: str,
+    roles: frozenset[str],
+) -> tuple[ConsentSpec, ...]:
+    """Consents and objections that decide: in force, about a person the requester's
+    agency holds, for the requester (their agency or one of their roles), covering a
+    category or item a clause of another agency shares. Drawn at random, such records
+    almost never meet the one request that they would change."""
+    held = sorted({link.person for link in links if link.agency == agency and link.current})
+    shared = [c for c in clauses_drawn if c.agency != agency]
+    if not held or not shared:
+        return ()
+    found = []
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        clause = draw(st.sampled_from(shared))
+        if draw(st.booleans()):
+            scope_kind, scope = (
+                "category",
+                draw(
+                    st.sampled_from(
+                        (clause.category, clause.category.split(".")[0], "health.mental")
+                    )
+                ),
+            )
+        else:
+            scope_kind, scope = "item", draw(st.sampled_from(sorted(clause.items)))
+        if draw(st.booleans()):
+            recipient_kind, recipient = "agency", draw(st.sampled_from((agency, "*")))
+        else:
+            recipient_kind, recipient = "role", draw(st.sampled_from(sorted(roles)))
+        found.append(
+            ConsentSpec(
+                person=draw(st.sampled_from(held)),
+                scope_kind=scope_kind,
+                scope=scope,
+                recipient_kind=recipient_kind,
+                recipient=recipient,
+                decision=draw(st.sampled_from(("permit", "deny"))),
+                starts=draw(st.integers(min_value=-48, max_value=0)),
+                ends=None,
+                withdrawn=None,
+            )
+        )
+    return tuple(found)
+
+
+@st.composite
 def worlds(draw: st.DrawFn) -> World:
     links = tuple(
         LinkSpec(person, agency, draw(st.sampled_from(TEAMS)), draw(mostly))
@@ -363,7 +419,12 @@ def worlds(draw: st.DrawFn) -> World:
         for agency in AGENCIES
         if draw(mostly)
     )
-    consent_specs = tuple(
+    drawn_clauses = draw(clauses())
+    agency = draw(st.sampled_from((*AGENCIES, *AGENCIES, "agency-outside")))
+    roles = frozenset(
+        draw(st.sets(st.sampled_from(ROLES), min_size=1) | st.just(frozenset({GUARDIAN})))
+    )
+    consent_specs = draw(targeted_consents(drawn_clauses, links, agency, roles)) + tuple(
         draw(
             st.lists(
                 st.builds(
@@ -417,15 +478,13 @@ def worlds(draw: st.DrawFn) -> World:
         )
     )
     return World(
-        clauses=draw(clauses()),
+        clauses=drawn_clauses,
         links=links,
         consents=consent_specs,
         grants=grants,
-        agency=draw(st.sampled_from((*AGENCIES, *AGENCIES, "agency-outside"))),
+        agency=agency,
         team=draw(st.sampled_from(TEAMS)),
-        roles=frozenset(
-            draw(st.sets(st.sampled_from(ROLES), min_size=1) | st.just(frozenset({GUARDIAN})))
-        ),
+        roles=roles,
         # Mostly no claim or a plain one; sometimes a claim listing purposes that only a
         # grant can establish, or one the roles may not claim.
         claim=draw(
@@ -478,9 +537,9 @@ class Harness:
     tokens: dict[tuple[str, str, frozenset[str]], str] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    root = tmp_path_factory.mktemp("property")
+@contextlib.contextmanager
+def _harness(root: Path, backend: str) -> Iterator[Harness]:
+    """A gateway over recording connectors, its state on ``backend`` (sqlite|postgresql)."""
     config_file = build_config(root, trust_url="http://127.0.0.1:9", store_dir=root)
     demo = load_settings(config_file)
     agencies = tuple(
@@ -497,13 +556,21 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         )
         for agency in AGENCIES
     )
-    # The state database is rewritten for every example: keep it in memory-backed
-    # storage where the machine has it, so the examples measure the gateway, not fsync.
-    shm = Path("/dev/shm")
-    state_dir = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else root
+    loop = asyncio.new_event_loop()
+    database: contextlib.AbstractAsyncContextManager[str] | None = None
+    state_dir: Path | None = None
+    if backend == "postgresql":
+        database = fresh_postgres_database()
+        state_database = loop.run_until_complete(database.__aenter__())
+    else:
+        # The state database is rewritten for every example: keep it in memory-backed
+        # storage where the machine has it, so the examples measure the gateway, not fsync.
+        shm = Path("/dev/shm")
+        state_dir = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else root
+        state_database = f"sqlite+aiosqlite:///{state_dir / 'state.sqlite'}"
     base = replace(
         demo,
-        state_database=f"sqlite+aiosqlite:///{state_dir / 'state.sqlite'}",
+        state_database=state_database,
         agencies=agencies,
         issuers=tuple(
             replace(i, agency=a)
@@ -511,19 +578,37 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         ),
     )
     connectors = {agency: RecordingConnector(agency) for agency in AGENCIES}
-    loop = asyncio.new_event_loop()
     gateway = Gateway(base, connectors=connectors, clock=lambda: NOW)
     generate_demo_keys(base)
     loop.run_until_complete(gateway.start())
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(gateway)), base_url="http://gateway.test"
     )
-    yield Harness(loop, gateway, client, connectors, base)
-    loop.run_until_complete(client.aclose())
-    loop.run_until_complete(gateway.stop())
-    loop.close()
-    if state_dir != root:
-        shutil.rmtree(state_dir, ignore_errors=True)
+    try:
+        yield Harness(loop, gateway, client, connectors, base)
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(gateway.stop())
+        if database is not None:
+            loop.run_until_complete(database.__aexit__(None, None, None))
+        loop.close()
+        if state_dir is not None and state_dir != root:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """The property world's gateway with its state in SQLite."""
+    with _harness(tmp_path_factory.mktemp("property"), "sqlite") as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def pg_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """The property world's gateway with its state in PostgreSQL (the Core statements, not
+    the SQLite fast path)."""
+    with _harness(tmp_path_factory.mktemp("property-pg"), "postgresql") as built:
+        yield built
 
 
 def _protocol(world: World, base: Any) -> SharingProtocol:
@@ -685,6 +770,21 @@ def test_exactly_what_the_rules_allow_is_fetched_and_shown(
 ) -> None:
     body = harness.loop.run_until_complete(_run(harness, world, selection))
     _check(harness, world, selection, body)
+
+
+@seed(20031105)
+@settings(
+    max_examples=PG_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(world=worlds(), selection=selections)
+def test_exactly_what_the_rules_allow_over_postgresql_state(
+    pg_harness: Harness, world: World, selection: str
+) -> None:
+    body = pg_harness.loop.run_until_complete(_run(pg_harness, world, selection))
+    _check(pg_harness, world, selection, body)
 
 
 async def _run(h: Harness, world: World, selection: str) -> bytes:
