@@ -232,7 +232,12 @@ async def measure(work: Path, lagged: dict[str, str]) -> dict[str, float]:
     token = mint_token(
         settings, subject=who.id, agency=who.agency, team=who.team, roles=who.roles, name=who.name
     )
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        # The media type whose status codes say a rejected document was rejected (a 4xx).
+        "Accept": "application/graphql-response+json",
+    }
     server = Server(
         "gateway",
         ["-m", "gateway.cli", "--config", str(config), "serve"],

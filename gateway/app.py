@@ -1,34 +1,38 @@
-"""The HTTP face of the gateway: ``POST /graphql`` (GraphQL over HTTP, JSON)."""
+"""The HTTP face of the gateway: ``/graphql`` (GraphQL over HTTP: POST, and GET for queries)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
-from graphql import get_operation_ast
+from graphql import OperationType, get_operation_ast
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from gateway.config.settings import load_settings
 from gateway.core.errors import AuthenticationError
-from gateway.edge.http_guard import GRAPHQL_PATH, ResponseGuard
+from gateway.edge.documents import SHA256_HEX, TrustedDocuments, document_hash
+from gateway.edge.http_guard import CORRELATION_HEADER, GRAPHQL_PATH, ResponseGuard
 from gateway.edge.purposes import PurposeError, one_purpose_header
 from gateway.edge.responses import (
     JSON,
+    Answers,
     error_response,
-    errors_response,
     json_response,
-    unauthenticated,
+    negotiate,
+    not_acceptable,
 )
 from gateway.pipeline.context import RequestContext
 from gateway.request import Operation, Pipeline
@@ -37,26 +41,53 @@ from gateway.service import Gateway, tune_server_process
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class GraphQLParams:
+    """The parameters of one GraphQL-over-HTTP request, from its URL (GET) or body (POST)."""
+
+    query: str | None
+    variables: dict[str, Any] | None
+    operation: str | None
+    extensions: dict[str, Any] | None
+
+
+#: A GET's query string is refused beyond this; proxies cut long URLs well before it, and
+#: the document inside is held to the same length limit as one sent with POST.
+MAX_URL_QUERY_BYTES = 32 * 1024
+
+
 class GraphQLEndpoint:
-    """Speaks HTTP for ``/graphql``: authenticates, checks the body and the document, and
-    hands the request to the pipeline, whose outcome it turns into a response."""
+    """Speaks HTTP for ``/graphql``: negotiates the answer's media type, authenticates,
+    reads the parameters and the document, and hands the request to the pipeline, whose
+    outcome it turns into a response."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.pipeline = Pipeline(gateway)
+        http = gateway.settings.http
+        self.trusted = TrustedDocuments(http.documents_manifest)
+        self.trusted_only = http.trusted_only
+        if self.trusted_only and not len(self.trusted):
+            log.warning(
+                "trusted_only is set and no document is registered: every query is refused "
+                "until `fame-gateway documents add` registers some"
+            )
 
     async def handle(self, request: Request) -> Response:
-        """Dispatch GET (GraphiQL) and POST (queries)."""
-        if request.method == "GET":
-            if self.gateway.settings.graphiql and "text/html" in request.headers.get("accept", ""):
-                return HTMLResponse(_GRAPHIQL)
-            return error_response(
-                'send queries with POST and a JSON body {"query": ...}', "METHOD_NOT_ALLOWED", 405
-            )
-        return await self.post(request)
+        """GraphiQL for a browser's GET; GraphQL over HTTP (GET for queries, POST) otherwise."""
+        if (
+            request.method == "GET"
+            and self.gateway.settings.graphiql
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            return HTMLResponse(_GRAPHIQL)
+        media_type = negotiate(",".join(request.headers.getlist("accept")))
+        if media_type is None:
+            return not_acceptable()
+        return await self.run(request, Answers(media_type))
 
-    async def post(self, request: Request) -> Response:
-        """Run one query: nothing reaches an agency until every check has passed."""
+    async def run(self, request: Request, answers: Answers) -> Response:
+        """Run one operation: nothing reaches an agency until every check has passed."""
         received = time.monotonic()
         gateway = self.gateway
         try:
@@ -68,66 +99,186 @@ class GraphQLEndpoint:
             )
         except PurposeError as exc:
             request.state.reason = str(exc)
-            return error_response(str(exc), exc.code, exc.status)
+            return answers.refusal(str(exc), exc.code, exc.status)
         except AuthenticationError as exc:
             request.state.reason = str(exc)
-            return unauthenticated(str(exc))
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            return answers.unauthenticated(str(exc))
+        params = (
+            self._from_url(request, answers)
+            if request.method == "GET"
+            else await self._from_body(request, answers)
+        )
+        if isinstance(params, Response):
+            return params
+        found = self._document(params, answers)
+        if isinstance(found, Response):
+            return found
+        query, query_hash = found
+        prepared = await gateway.documents.get(query)
+        if prepared.document is None:
+            return answers.request_errors(prepared.errors)
+        selected = get_operation_ast(prepared.document, params.operation)
+        if selected is None:
+            return answers.request_error(
+                f"the document has no operation named {params.operation!r}"
+                if params.operation is not None
+                else "the document has several operations; name the one to run in operationName",
+                "BAD_REQUEST",
+            )
+        if request.method == "GET" and selected.operation is not OperationType.QUERY:
+            # GET must be safe: a link, a prefetch or a cached page must never change anything.
+            return answers.not_allowed(
+                f"a {selected.operation.value} must be sent with POST; GET runs queries only",
+                "POST",
+            )
+        context = RequestContext(
+            requester=requester,
+            gateway=gateway,
+            query_hash=query_hash,
+            deadline=received + gateway.settings.limits.deadline_seconds,
+        )
+        request.state.fame_context = context
+        outcome = await self.pipeline.run(
+            context, Operation(prepared.document, selected, params.variables, params.operation)
+        )
+        if outcome.code == "BAD_USER_INPUT":
+            return answers.request_errors(outcome.body["errors"])
+        return answers.body(outcome.body, outcome.status)
+
+    def _from_url(self, request: Request, answers: Answers) -> GraphQLParams | Response:
+        """GET: ``query``, ``operationName``, and ``variables`` and ``extensions`` as
+        URL-encoded JSON."""
+        if len(request.scope.get("query_string", b"")) > MAX_URL_QUERY_BYTES:
+            return answers.refusal(
+                f"the URL's query is longer than {MAX_URL_QUERY_BYTES} bytes; send the "
+                "query with POST",
+                "BAD_REQUEST",
+                414,
+            )
+        values: dict[str, str | None] = {}
+        for name in ("query", "variables", "operationName", "extensions"):
+            sent = request.query_params.getlist(name)
+            if len(sent) > 1:
+                return answers.refusal(f"send {name} once, not {len(sent)} times", "BAD_REQUEST")
+            values[name] = sent[0] if sent else None
+        decoded: dict[str, Any] = {}
+        for name in ("variables", "extensions"):
+            text = values[name]
+            if text is None or text == "":
+                decoded[name] = None
+                continue
+            try:
+                decoded[name] = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                return answers.refusal(
+                    f"{name} must be URL-encoded JSON (an object)", "BAD_REQUEST"
+                )
+        return _checked(
+            {
+                "query": values["query"],
+                "operationName": values["operationName"],
+                **decoded,
+            },
+            answers,
+        )
+
+    async def _from_body(self, request: Request, answers: Answers) -> GraphQLParams | Response:
+        """POST: a JSON object (UTF-8) with query, variables, operationName, extensions."""
+        content_type, _, parameters = request.headers.get("content-type", "").partition(";")
+        content_type = content_type.strip().lower()
         if content_type != JSON:
-            return error_response(
+            return answers.refusal(
                 f"send the request as {JSON}, not {content_type[:60] or 'no content type'}",
                 "BAD_REQUEST",
                 415,
+            )
+        charset = _charset(parameters)
+        if charset not in (None, "utf-8", "utf8"):
+            return answers.refusal(
+                f"send the request body as UTF-8, not {charset[:30]}", "BAD_REQUEST", 415
             )
         raw = await request.body()
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return error_response("the request body is not valid JSON (UTF-8)", "BAD_REQUEST")
+            return answers.refusal("the request body is not valid JSON (UTF-8)", "BAD_REQUEST")
         if isinstance(body, list):
-            return error_response(
+            return answers.refusal(
                 "the request body must be a JSON object, not a batch (a JSON array); send one "
                 "query per request",
                 "BAD_REQUEST",
             )
         if not isinstance(body, dict):
-            return error_response(
+            return answers.refusal(
                 'the request body must be a JSON object: {"query": "...", "variables": {...}}',
                 "BAD_REQUEST",
             )
-        query, variables, operation = (
-            body.get("query"),
-            body.get("variables"),
-            body.get("operationName"),
-        )
-        if not isinstance(query, str) or not query.strip():
-            return error_response('the request has no "query" string', "BAD_REQUEST")
-        if variables is not None and not isinstance(variables, dict):
-            return error_response('"variables" must be a JSON object', "BAD_REQUEST")
-        if operation is not None and not isinstance(operation, str):
-            return error_response('"operationName" must be a string', "BAD_REQUEST")
-        prepared = await gateway.documents.get(query)
-        if prepared.document is None:
-            return errors_response(prepared.errors)
-        selected = get_operation_ast(prepared.document, operation)
-        if selected is None:
-            return error_response(
-                f"the document has no operation named {operation!r}"
-                if operation is not None
-                else "the document has several operations; name the one to run in operationName",
-                "BAD_REQUEST",
+        return _checked(body, answers)
+
+    def _document(self, params: GraphQLParams, answers: Answers) -> tuple[str, str] | Response:
+        """The document to run and its hash: sent, or registered under the hash sent."""
+        query = params.query
+        persisted = (params.extensions or {}).get("persistedQuery")
+        if persisted is not None:
+            wanted = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+            if (
+                not isinstance(wanted, str)
+                or not SHA256_HEX.fullmatch(wanted)
+                or persisted.get("version", 1) != 1
+            ):
+                return answers.refusal(
+                    'extensions.persistedQuery must be {"version": 1, "sha256Hash": "<64 hex '
+                    'digits>"}',
+                    "BAD_REQUEST",
+                )
+            if query is None:
+                registered = self.trusted.get(wanted)
+                if registered is None:
+                    return answers.request_error(
+                        f"no document is registered under sha256 {wanted}; send the query "
+                        "with its hash, or register it with `fame-gateway documents add`",
+                        "PERSISTED_QUERY_NOT_FOUND",
+                    )
+                return registered, wanted
+            if document_hash(query) != wanted:
+                return answers.refusal(
+                    "extensions.persistedQuery.sha256Hash is not the sha256 of the query sent",
+                    "PERSISTED_QUERY_HASH_MISMATCH",
+                )
+        if query is None or not query.strip():
+            return answers.refusal('the request has no "query" string', "BAD_REQUEST")
+        query_hash = document_hash(query)
+        if self.trusted_only and not self.trusted.trusts(query_hash):
+            return answers.request_error(
+                "this gateway runs registered (trusted) documents only, and this document is "
+                "not one; register it with `fame-gateway documents add` and send it, or its "
+                "sha256 in extensions.persistedQuery",
+                "DOCUMENT_NOT_TRUSTED",
             )
-        context = RequestContext(
-            requester=requester,
-            gateway=gateway,
-            query_hash=hashlib.sha256(query.encode()).hexdigest(),
-            deadline=received + gateway.settings.limits.deadline_seconds,
-        )
-        request.state.fame_context = context
-        outcome = await self.pipeline.run(
-            context, Operation(prepared.document, selected, variables, operation)
-        )
-        return json_response(outcome.body, outcome.status)
+        return query, query_hash
+
+
+def _checked(body: dict[str, Any], answers: Answers) -> GraphQLParams | Response:
+    """The parameters of a decoded request, or the 400 naming the first of the wrong type."""
+    query, variables = body.get("query"), body.get("variables")
+    operation, extensions = body.get("operationName"), body.get("extensions")
+    if query is not None and not isinstance(query, str):
+        return answers.refusal('the request has no "query" string', "BAD_REQUEST")
+    if variables is not None and not isinstance(variables, dict):
+        return answers.refusal('"variables" must be a JSON object', "BAD_REQUEST")
+    if operation is not None and not isinstance(operation, str):
+        return answers.refusal('"operationName" must be a string', "BAD_REQUEST")
+    if extensions is not None and not isinstance(extensions, dict):
+        return answers.refusal('"extensions" must be a JSON object', "BAD_REQUEST")
+    return GraphQLParams(query, variables, operation, extensions)
+
+
+def _charset(parameters: str) -> str | None:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
 
 
 async def _healthz(_request: Request) -> Response:
@@ -179,17 +330,29 @@ def create_app(gateway: Gateway) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    return Starlette(
-        routes=routes,
-        middleware=[
+    middleware = [
+        Middleware(
+            ResponseGuard,
+            metrics=lambda: gateway.metrics,
+            routes=[route.path for route in routes],
+        )
+    ]
+    origins = gateway.settings.http.cors_origins
+    if origins:
+        # Inside the guard, so that preflights are counted and correlated too. Tokens are
+        # bearer headers, never cookies: credentials stay off.
+        middleware.append(
             Middleware(
-                ResponseGuard,
-                metrics=lambda: gateway.metrics,
-                routes=[route.path for route in routes],
+                CORSMiddleware,
+                allow_origins=list(origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Fame-Purpose-Of-Use"],
+                expose_headers=[CORRELATION_HEADER],
+                allow_credentials=False,
+                max_age=600,
             )
-        ],
-        lifespan=lifespan,
-    )
+        )
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 class ScrapeAccess:

@@ -1,4 +1,5 @@
-"""``fame-gateway``: serve, check agencies, print the schema, run the demo, mint demo tokens."""
+"""``fame-gateway``: serve, check agencies, print the schema, register trusted documents, run
+the demo, mint demo tokens."""
 
 from __future__ import annotations
 
@@ -278,6 +279,56 @@ def _audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _documents_add(args: argparse.Namespace) -> int:
+    from gateway.edge.documents import DocumentCache, document_hash, read_manifest, write_manifest
+    from resolvers.schema import schema
+
+    settings = _settings(args.config)
+    manifest = settings.http.documents_manifest
+    assert manifest is not None
+    documents = read_manifest(manifest)
+    checker = DocumentCache(schema.graphql_schema, settings.limits)
+    added: list[tuple[str, str]] = []
+    refused = 0
+    for name in args.files:
+        # Bytes, not text mode: the hash is of the exact text, line endings included.
+        text = Path(name).read_bytes().decode("utf-8")
+        prepared = checker.prepare(text)
+        if prepared.document is None:
+            reasons = "; ".join(str(error["message"]) for error in prepared.errors)
+            print(f"{name}: refused: {reasons}", file=sys.stderr)
+            refused += 1
+            continue
+        added.append((document_hash(text), name))
+        documents[added[-1][0]] = text
+    if refused:
+        # All or nothing: a release registers its front-end's documents together.
+        print(f"nothing registered: {refused} of {len(args.files)} refused", file=sys.stderr)
+        return 1
+    write_manifest(manifest, documents)
+    for digest, name in added:
+        print(f"{digest}  {name}")
+    print(f"{len(documents)} document(s) registered in {manifest}")
+    return 0
+
+
+def _documents_list(args: argparse.Namespace) -> int:
+    from graphql import OperationDefinitionNode, parse
+
+    from gateway.edge.documents import read_manifest
+
+    manifest = _settings(args.config).http.documents_manifest
+    assert manifest is not None
+    for digest, text in read_manifest(manifest).items():
+        names = [
+            f"{node.operation.value} {node.name.value if node.name else '(anonymous)'}"
+            for node in parse(text).definitions
+            if isinstance(node, OperationDefinitionNode)
+        ]
+        print(f"{digest}  {', '.join(names)}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     with _demo_world():
         from fame_demo.runner import run_demo
@@ -346,6 +397,16 @@ def main(argv: list[str] | None = None) -> int:
     usage_cmd.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD), UTC")
     usage_cmd.add_argument("--until", metavar="DATE", help="before this date, UTC")
     usage_cmd.set_defaults(run=_report_usage)
+    documents = commands.add_parser("documents", help="trusted documents, registered by sha256")
+    documents_commands = documents.add_subparsers(dest="documents_command", required=True)
+    documents_add = documents_commands.add_parser(
+        "add", help="check each FILE (one GraphQL document) against the schema and register it"
+    )
+    documents_add.add_argument("files", nargs="+", metavar="FILE")
+    documents_add.set_defaults(run=_documents_add)
+    documents_commands.add_parser("list", help="the registered documents").set_defaults(
+        run=_documents_list
+    )
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(run=_demo)

@@ -32,6 +32,7 @@ from gateway.app import create_app
 from gateway.config.settings import Settings, load_settings
 from gateway.config.tokens import generate_demo_keys, mint_token
 from gateway.core.times import Clock, utc_now
+from gateway.edge.responses import GRAPHQL_RESPONSE
 from gateway.governance.person_index import PersonIndex
 from gateway.governance.state import create_schema, create_state_engine
 from gateway.service import Gateway
@@ -229,6 +230,8 @@ class World:
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(self.gateway)),
             base_url="http://gateway.test",
+            # A current client: request errors are 4xx, as the status codes say.
+            headers={"Accept": GRAPHQL_RESPONSE},
         )
         return self
 

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -29,6 +30,8 @@ _TOP_KEYS = {
     "withheld_detail",
     "audit_signing_key_file",
     "metrics_token_env",
+    "http",
+    "documents",
 }
 
 
@@ -60,6 +63,19 @@ class IssuerConfig:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The HTTP edge: which browser origins may call, and which documents may run."""
+
+    #: Origins (``https://host[:port]``) whose pages may call the gateway from a browser;
+    #: none: no CORS headers at all, so only same-origin pages and non-browser clients.
+    cors_origins: tuple[str, ...] = ()
+    #: The trusted documents' manifest: a JSON object of sha256 (hex) -> document text.
+    documents_manifest: Path | None = None
+    #: Refuse every document that is not in the manifest (production front-ends only).
+    trusted_only: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the gateway is configured with."""
 
@@ -80,6 +96,7 @@ class Settings:
     #: The environment variable holding the token a scraper sends for /metrics and the
     #: details of /readyz; in production mode both are closed without it.
     metrics_token_env: str | None = None
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     @property
     def demo(self) -> bool:
@@ -149,6 +166,7 @@ def load_settings(file: Path) -> Settings:
         problems.add("default_purpose", f"is {purpose!r}", f"Write one of: {', '.join(PURPOSES)}.")
         purpose = "direct_care"
     limits = _limits(doc.get("limits", {}), problems)
+    http = _http(doc.get("http", {}), doc.get("documents", {}), config_dir, problems)
     agencies_dir = doc.get("agencies_dir", "agencies")
     agencies: tuple[AgencyConfig, ...] = ()
     errors: list[ConfigError] = []
@@ -236,6 +254,7 @@ def load_settings(file: Path) -> Settings:
         quiet_withholding=detail == "quiet",
         audit_signing_key_file=signing_path.resolve() if signing_path else None,
         metrics_token_env=metrics_token_env,
+        http=http,
     )
 
 
@@ -339,6 +358,57 @@ def _limits(raw: Any, problems: Problems) -> Limits:
             continue
         values[key] = value
     return Limits(**values)
+
+
+def _http(raw: Any, documents: Any, config_dir: Path, problems: Problems) -> HttpSettings:
+    origins: list[str] = []
+    if not isinstance(raw, dict):
+        problems.add("http", f"is {raw!r}", "Write an [http] table, e.g. cors_origins = [...].")
+        raw = {}
+    for key in sorted(set(raw) - {"cors_origins"}):
+        problems.add(f"http.{key}", "is not an HTTP setting", "Use: cors_origins.")
+    listed = raw.get("cors_origins", [])
+    if not isinstance(listed, list):
+        listed = [listed]
+    for origin in listed:
+        parts = urlsplit(origin) if isinstance(origin, str) else None
+        # An origin is exactly scheme://host[:port]; browsers send nothing else, so anything
+        # more (a path, a wildcard) could never match and only hides a mistake.
+        if (
+            parts is None
+            or parts.scheme not in {"https", "http"}
+            or not parts.hostname
+            or "*" in origin
+            or origin != f"{parts.scheme}://{parts.netloc}"
+        ):
+            problems.add(
+                "http.cors_origins",
+                f"lists {origin!r}",
+                'List origins exactly as browsers send them, e.g. "https://care.example.org".',
+            )
+            continue
+        origins.append(origin)
+    if not isinstance(documents, dict):
+        problems.add("documents", f"is {documents!r}", "Write a [documents] table.")
+        documents = {}
+    for key in sorted(set(documents) - {"manifest", "trusted_only"}):
+        problems.add(
+            f"documents.{key}", "is not a documents setting", "Use: manifest, trusted_only."
+        )
+    manifest = documents.get("manifest", "trusted-documents.json")
+    path: Path | None = None
+    if isinstance(manifest, str) and manifest:
+        path = Path(manifest)
+        path = (path if path.is_absolute() else config_dir / path).resolve()
+    else:
+        problems.add(
+            "documents.manifest", f"is {manifest!r}", 'Write a file name, e.g. "documents.json".'
+        )
+    trusted_only = documents.get("trusted_only", False)
+    if not isinstance(trusted_only, bool):
+        problems.add("documents.trusted_only", f"is {trusted_only!r}", "Write true or false.")
+        trusted_only = False
+    return HttpSettings(tuple(origins), path, trusted_only)
 
 
 def _issuers(

@@ -135,8 +135,11 @@ async def test_health_and_graphiql(world: World) -> None:
     assert health.json() == {"status": "ok"}
     page = await world.client.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "GraphiQL" in page.text
-    plain = await world.client.get("/graphql")
-    assert plain.status_code == 405
+    no_query = await world.client.get(
+        "/graphql", headers={"Authorization": f"Bearer {world.token('sw-patel')}"}
+    )
+    assert no_query.status_code == 400
+    assert 'no "query"' in no_query.json()["errors"][0]["message"]
 
 
 async def test_readyz_needs_the_state_database_not_every_agency(

@@ -335,3 +335,45 @@ def test_check_command_reports_a_mapping_the_database_lacks(
     assert finished.stdout.startswith(f"FAIL {ADULT_SOCIAL_CARE} (sql)")
     assert str(agency_file.resolve()) in finished.stdout
     assert 'items."social_care_cases.status"' in finished.stdout
+
+
+# --------------------------------------------------------------------------- HTTP edge
+
+
+def test_cors_origins_and_documents_are_read_as_written(config: Path) -> None:
+    edit(
+        config,
+        "cors_origins = []",
+        'cors_origins = ["https://care.example.org", "http://localhost:5173"]',
+    )
+    edit(config, "trusted_only = false", "trusted_only = true")
+    http = load_settings(config).http
+    assert http.cors_origins == ("https://care.example.org", "http://localhost:5173")
+    assert http.trusted_only is True
+    assert http.documents_manifest == (config.parent / "trusted-documents.json").resolve()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ['"*"', '"https://care.example.org/"', '"care.example.org"', '"https://*.example.org"', "5"],
+)
+def test_a_cors_origin_that_no_browser_sends_is_refused(config: Path, origin: str) -> None:
+    edit(config, "cors_origins = []", f"cors_origins = [{origin}]")
+    error = only_problem(config, "http.cors_origins")
+    assert "exactly as browsers send them" in error.fix
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("trusted_only = false", 'trusted_only = "yes"', "documents.trusted_only"),
+        ('manifest = "trusted-documents.json"', "manifest = 3", "documents.manifest"),
+        ("trusted_only = false", "trusted = true", "documents.trusted"),
+        ("cors_origins = []", "origins = []", "http.origins"),
+    ],
+)
+def test_documents_and_http_settings_are_checked(
+    config: Path, old: str, new: str, key: str
+) -> None:
+    edit(config, old, new)
+    only_problem(config, key)

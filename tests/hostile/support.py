@@ -30,7 +30,16 @@ class Case:
     headers: tuple[tuple[str, str], ...] = ()
     #: Who sends it: a sample practitioner, or None for no Authorization header.
     as_: str | None = "sw-patel"
+    #: The Accept header, where not the client's (application/graphql-response+json).
+    accept: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def is_json(response: httpx.Response) -> bool:
+    """Whether the answer is JSON, in either GraphQL-over-HTTP media type."""
+    return response.headers.get("content-type", "").startswith(
+        ("application/json", "application/graphql-response+json")
+    )
 
 
 def problems(response: httpx.Response) -> list[str]:
@@ -43,7 +52,7 @@ def problems(response: httpx.Response) -> list[str]:
         found.append("a suggestion")
     if "Traceback" in text or 'File "' in text:
         found.append("a traceback")
-    if response.headers.get("content-type", "").startswith("application/json"):
+    if is_json(response):
         body = response.json()
         if isinstance(body, dict):
             for error in body.get("errors") or []:

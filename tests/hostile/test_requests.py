@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from gateway.edge.documents import MAX_TOKENS
-from tests.hostile.support import Case, first_error, healthy, problems
+from tests.hostile.support import Case, first_error, healthy, is_json, problems
 from tests.support import World
 
 ME = "{ me { agency } }"
@@ -158,12 +158,116 @@ def _cases() -> list[Case]:
         add(Case(f"{method} /graphql", _q(ME), status=405, method=method, code=None))
     add(
         Case(
-            "GET with a query string",
+            "GET with a query",
             None,
-            status=405,
+            status=200,
             method="GET",
             path="/graphql?query=%7Bme%7Bagency%7D%7D",
-            code="METHOD_NOT_ALLOWED",
+        )
+    )
+    for name, query, status, code in [
+        ("GET with a mutation", "mutation%7B__typename%7D", 405, "METHOD_NOT_ALLOWED"),
+        (
+            "GET with a real mutation",
+            "mutation%7BrecordConsent(input:%7BpersonId:%22x%22%7D)%7Bconsent%7Bid%7D%7D%7D",
+            400,  # it does not validate (the input is short); a valid one is a 405
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ("GET with no query", "", 400, "BAD_REQUEST"),
+        (
+            "GET with the query twice",
+            "%7Bme%7Bagency%7D%7D&query=%7Bme%7Bname%7D%7D",
+            400,
+            "BAD_REQUEST",
+        ),
+        ("GET with variables not JSON", "%7Bme%7Bagency%7D%7D&variables=%7Bx", 400, "BAD_REQUEST"),
+        ("GET with variables a list", "%7Bme%7Bagency%7D%7D&variables=%5B1%5D", 400, "BAD_REQUEST"),
+        ("GET with extensions a number", "%7Bme%7Bagency%7D%7D&extensions=5", 400, "BAD_REQUEST"),
+        ("GET with a syntax error", "%7Bme%7B", 400, "GRAPHQL_PARSE_FAILED"),
+    ]:
+        add(
+            Case(name, None, status=status, method="GET", path=f"/graphql?query={query}", code=code)
+        )
+    add(
+        Case(
+            "GET with a URL over its limit",
+            None,
+            status=414,
+            method="GET",
+            path="/graphql?query=" + "%20" * 12_000 + "%7Bme%7Bagency%7D%7D",
+            code="BAD_REQUEST",
+        )
+    )
+
+    # Media types a client accepts, and bodies in other charsets.
+    for accept, status in [
+        ("text/plain", 406),
+        ("application/xml, text/html;q=0.9", 406),
+        ("application/json;q=0, application/graphql-response+json;q=0", 406),
+        ("application/*", 200),
+        ("*/*;q=0.1", 200),
+        ("application/json;q=abc", 406),
+    ]:
+        add(
+            Case(
+                f"Accept {accept!r}",
+                _q(ME),
+                status=status,
+                accept=accept,
+                code="NOT_ACCEPTABLE" if status == 406 else None,
+            )
+        )
+    add(
+        Case(
+            "charset latin-1",
+            _q(ME),
+            status=415,
+            content_type="application/json; charset=latin-1",
+            code="BAD_REQUEST",
+            says="UTF-8",
+        )
+    )
+    # Under the legacy application/json, a request error is a 200 with errors and no data.
+    for name, body, code in [
+        ("syntax error", _q("{ me { "), "GRAPHQL_PARSE_FAILED"),
+        ("unknown field", _q("{ nobody }"), "GRAPHQL_VALIDATION_FAILED"),
+        ("too deep", _q(_nested("a", 11)), "QUERY_TOO_DEEP"),
+        (
+            "variable that does not coerce",
+            _q("query($id: ID!) { person(id: $id) { id } }", variables={"id": None}),
+            "BAD_USER_INPUT",
+        ),
+    ]:
+        add(
+            Case(
+                f"application/json: {name}", body, status=200, accept="application/json", code=code
+            )
+        )
+
+    # Persisted documents.
+    for name, extensions, code in [
+        ("persistedQuery a string", {"persistedQuery": "x"}, "BAD_REQUEST"),
+        ("persistedQuery hash too short", {"persistedQuery": {"sha256Hash": "ab"}}, "BAD_REQUEST"),
+        (
+            "persistedQuery version 2",
+            {"persistedQuery": {"version": 2, "sha256Hash": "a" * 64}},
+            "BAD_REQUEST",
+        ),
+        (
+            "persistedQuery hash of another query",
+            {"persistedQuery": {"version": 1, "sha256Hash": "a" * 64}},
+            "PERSISTED_QUERY_HASH_MISMATCH",
+        ),
+        ("extensions a list", [1], "BAD_REQUEST"),
+    ]:
+        add(Case(name, _q(ME, extensions=extensions), code=code))
+    add(
+        Case(
+            "persistedQuery unknown hash",
+            json.dumps(
+                {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "b" * 64}}}
+            ).encode(),
+            code="PERSISTED_QUERY_NOT_FOUND",
         )
     )
     add(Case("unknown path", _q(ME), status=404, path="/graphql2", code=None))
@@ -475,6 +579,8 @@ async def _send(world: World, case: Case) -> httpx.Response:
         headers.append(("Authorization", f"{scheme} {world.token(case.as_)}"))
     if case.content_type is not None:
         headers.append(("Content-Type", case.content_type))
+    if case.accept is not None:
+        headers.append(("Accept", case.accept))
     headers.extend(case.headers)
     return await world.client.request(
         case.method, case.path, content=case.body, headers=httpx.Headers(headers)
@@ -496,9 +602,7 @@ async def test_every_hostile_request_gets_its_answer_and_the_gateway_stays_healt
                 wrong.append(f"code {error.get('extensions')}, expected {case.code}")
             if case.says is not None and case.says not in error["message"]:
                 wrong.append(f"message {error['message']!r} lacks {case.says!r}")
-        if 400 <= case.status < 500 and response.headers.get("content-type", "").startswith(
-            "application/json"
-        ):
+        if (400 <= case.status < 500 or case.code is not None) and is_json(response):
             body = response.json()
             if "data" in body and body["data"] is not None:
                 wrong.append("a refused request carries data")
