@@ -8,7 +8,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import orjson
@@ -16,11 +16,12 @@ from graphql import get_operation_ast
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config.settings import load_settings
 from gateway.core.errors import AuthenticationError
+from gateway.edge.explorer import Explorer, SamplePractitioner
 from gateway.edge.http_guard import GRAPHQL_PATH, ResponseGuard
 from gateway.edge.purposes import PurposeError, one_purpose_header
 from gateway.edge.responses import (
@@ -41,15 +42,16 @@ class GraphQLEndpoint:
     """Speaks HTTP for ``/graphql``: authenticates, checks the body and the document, and
     hands the request to the pipeline, whose outcome it turns into a response."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, explorer: Explorer | None = None) -> None:
         self.gateway = gateway
         self.pipeline = Pipeline(gateway)
+        self.explorer = explorer or Explorer(gateway.settings)
 
     async def handle(self, request: Request) -> Response:
         """Dispatch GET (GraphiQL) and POST (queries)."""
         if request.method == "GET":
             if self.gateway.settings.graphiql and "text/html" in request.headers.get("accept", ""):
-                return HTMLResponse(_GRAPHIQL)
+                return self.explorer.page()
             return error_response(
                 'send queries with POST and a JSON body {"query": ...}', "METHOD_NOT_ALLOWED", 405
             )
@@ -134,8 +136,12 @@ async def _healthz(_request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
-def create_app(gateway: Gateway) -> Starlette:
-    """The ASGI app over a gateway; the lifespan starts it unless already started."""
+def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = ()) -> Starlette:
+    """The ASGI app over a gateway; the lifespan starts it unless already started.
+
+    ``practitioners``: the demo world's sample practitioners, whom the schema explorer
+    offers demo tokens for (in demo mode only).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -150,7 +156,8 @@ def create_app(gateway: Gateway) -> Starlette:
             if owned:
                 await gateway.stop()
 
-    endpoint = GraphQLEndpoint(gateway)
+    explorer = Explorer(gateway.settings, practitioners)
+    endpoint = GraphQLEndpoint(gateway, explorer)
 
     scrape = ScrapeAccess(gateway)
 
@@ -178,6 +185,7 @@ def create_app(gateway: Gateway) -> Starlette:
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *(explorer.routes() if gateway.settings.graphiql else []),
     ]
     return Starlette(
         routes=routes,
@@ -239,25 +247,3 @@ def app_from_environment() -> Starlette:
     """App factory for ``uvicorn --factory``: settings from ``FAME_CONFIG``."""
     config = Path(os.environ.get("FAME_CONFIG", "config/gateway.toml"))
     return create_app(Gateway(load_settings(config)))
-
-
-_GRAPHIQL = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>FAME Gateway — GraphiQL</title>
-<link rel="stylesheet"
- href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
-<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
-<script crossorigin
- src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
-<script crossorigin
- src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-<script crossorigin src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
-<script>
-const token = sessionStorage.getItem("fame-token")
-  || prompt("Bearer token (fame-gateway token ...)");
-sessionStorage.setItem("fame-token", token || "");
-const fetcher = GraphiQL.createFetcher(
-  {url: "/graphql", headers: {Authorization: "Bearer " + token}});
-ReactDOM.createRoot(document.getElementById("graphiql"))
-  .render(React.createElement(GraphiQL, {fetcher}));
-</script></body></html>
-"""
