@@ -160,7 +160,11 @@ async def test_demo_mode_lists_the_sample_practitioners_and_mints_their_tokens(
 async def test_production_mode_mints_nothing_and_lists_no_one(world: World, assets: Path) -> None:
     assert world.gateway is not None
     demo_settings = world.gateway.settings
-    world.gateway.settings = dataclasses.replace(demo_settings, mode="production")
+    world.gateway.settings = dataclasses.replace(
+        demo_settings,
+        mode="production",
+        limits=dataclasses.replace(demo_settings.limits, introspection=False),
+    )
     try:
         app = create_app(world.gateway, PRACTITIONERS)
     finally:
@@ -169,6 +173,9 @@ async def test_production_mode_mints_nothing_and_lists_no_one(world: World, asse
         page = await client.get("/graphql", headers=HTML)
         assert page.status_code == 200
         assert "data-practitioner" not in page.text and "Demo mode" not in page.text
+        # GraphiQL is told not to ask for the schema, and the page says why it has none.
+        assert 'data-introspection="false"' in page.text
+        assert "Introspection is turned off" in page.text
         refused = await client.post(DEMO_TOKEN_PATH, json={"practitioner": "sw-patel"})
         assert refused.status_code == 403
         assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
