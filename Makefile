@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# GraphiQL and React for the schema explorer: fetched from the npm registry with Python,
+# checked against the hashes pinned in the manifest, kept in the environment.
+EXPLORER := $(VENV)/.explorer-assets
+EXPLORER_MANIFEST := gateway/edge/explorer_files/assets.toml
 
 .PHONY: demo test lint typecheck unit schema bench bench-hostile clean
 
@@ -12,7 +16,11 @@ $(STAMP): pyproject.toml demo/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./demo
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(EXPLORER): $(STAMP) $(EXPLORER_MANIFEST)
+	$(BIN)/fame-gateway explorer fetch
+	touch $(EXPLORER)
+
+demo: $(EXPLORER)
 	$(BIN)/fame-gateway demo
 
 test: lint typecheck unit
@@ -24,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(EXPLORER)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Needs PostgreSQL and MariaDB on 127.0.0.1 (FAME_BENCH_POSTGRES_URL / FAME_BENCH_MARIADB_URL

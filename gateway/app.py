@@ -7,7 +7,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config.settings import load_settings
 from gateway.core.errors import AuthenticationError
 from gateway.edge.documents import SHA256_HEX, TrustedDocuments, document_hash
+from gateway.edge.explorer import Explorer, SamplePractitioner
 from gateway.edge.http_guard import CORRELATION_HEADER, GRAPHQL_PATH, ResponseGuard
 from gateway.edge.purposes import PurposeError, one_purpose_header
 from gateway.edge.responses import (
@@ -61,12 +62,13 @@ class GraphQLEndpoint:
     reads the parameters and the document, and hands the request to the pipeline, whose
     outcome it turns into a response."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, explorer: Explorer | None = None) -> None:
         self.gateway = gateway
         self.pipeline = Pipeline(gateway)
         http = gateway.settings.http
         self.trusted = TrustedDocuments(http.documents_manifest)
         self.trusted_only = http.trusted_only
+        self.explorer = explorer or Explorer(gateway.settings)
         if self.trusted_only and not len(self.trusted):
             log.warning(
                 "trusted_only is set and no document is registered: every query is refused "
@@ -80,7 +82,7 @@ class GraphQLEndpoint:
             and self.gateway.settings.graphiql
             and "text/html" in request.headers.get("accept", "")
         ):
-            return HTMLResponse(_GRAPHIQL)
+            return self.explorer.page()
         media_type = negotiate(",".join(request.headers.getlist("accept")))
         if media_type is None:
             return not_acceptable()
@@ -285,8 +287,12 @@ async def _healthz(_request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
-def create_app(gateway: Gateway) -> Starlette:
-    """The ASGI app over a gateway; the lifespan starts it unless already started."""
+def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = ()) -> Starlette:
+    """The ASGI app over a gateway; the lifespan starts it unless already started.
+
+    ``practitioners``: the demo world's sample practitioners, whom the schema explorer
+    offers demo tokens for (in demo mode only).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -301,7 +307,8 @@ def create_app(gateway: Gateway) -> Starlette:
             if owned:
                 await gateway.stop()
 
-    endpoint = GraphQLEndpoint(gateway)
+    explorer = Explorer(gateway.settings, practitioners)
+    endpoint = GraphQLEndpoint(gateway, explorer)
 
     scrape = ScrapeAccess(gateway)
 
@@ -329,6 +336,7 @@ def create_app(gateway: Gateway) -> Starlette:
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *(explorer.routes() if gateway.settings.graphiql else []),
     ]
     middleware = [
         Middleware(
@@ -402,25 +410,3 @@ def app_from_environment() -> Starlette:
     """App factory for ``uvicorn --factory``: settings from ``FAME_CONFIG``."""
     config = Path(os.environ.get("FAME_CONFIG", "config/gateway.toml"))
     return create_app(Gateway(load_settings(config)))
-
-
-_GRAPHIQL = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>FAME Gateway — GraphiQL</title>
-<link rel="stylesheet"
- href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
-<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
-<script crossorigin
- src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
-<script crossorigin
- src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-<script crossorigin src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
-<script>
-const token = sessionStorage.getItem("fame-token")
-  || prompt("Bearer token (fame-gateway token ...)");
-sessionStorage.setItem("fame-token", token || "");
-const fetcher = GraphiQL.createFetcher(
-  {url: "/graphql", headers: {Authorization: "Bearer " + token}});
-ReactDOM.createRoot(document.getElementById("graphiql"))
-  .render(React.createElement(GraphiQL, {fetcher}));
-</script></body></html>
-"""

@@ -45,9 +45,18 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.edge.explorer import SamplePractitioner
     from gateway.service import Gateway, tune_server_process
 
     settings = _settings(args.config)
+    practitioners: tuple[SamplePractitioner, ...] = ()
+    if settings.demo:
+        # The explorer offers the sample practitioners' demo tokens, when the demo world is
+        # installed; without it the page still takes a pasted token.
+        with contextlib.suppress(ModuleNotFoundError):
+            from fame_demo.practitioners import PRACTITIONERS
+
+            practitioners = PRACTITIONERS
 
     async def run() -> None:
         gateway = Gateway(settings)
@@ -56,7 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             server = uvicorn.Server(
                 uvicorn.Config(
-                    create_app(gateway),
+                    create_app(gateway, practitioners),
                     host=args.host or settings.host,
                     port=args.port or settings.port,
                     lifespan="on",
@@ -329,6 +338,14 @@ def _documents_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explorer_fetch(args: argparse.Namespace) -> int:
+    from gateway.edge.explorer_assets import assets_directory, fetch_assets, load_manifest
+
+    directory = Path(args.dir) if args.dir else assets_directory()
+    fetch_assets(load_manifest(), directory, registry=args.registry)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     with _demo_world():
         from fame_demo.runner import run_demo
@@ -407,6 +424,21 @@ def main(argv: list[str] | None = None) -> int:
     documents_commands.add_parser("list", help="the registered documents").set_defaults(
         run=_documents_list
     )
+
+    explorer = commands.add_parser("explorer", help="the schema explorer (GraphiQL) at /graphql")
+    explorer_commands = explorer.add_subparsers(dest="explorer_command", required=True)
+    explorer_fetch = explorer_commands.add_parser(
+        "fetch",
+        help="download GraphiQL and React from the npm registry, verify them against the "
+        "pinned hashes and install them for the gateway to serve",
+    )
+    explorer_fetch.add_argument(
+        "--dir", help="where to put them (default: $FAME_EXPLORER_DIR, else in the environment)"
+    )
+    explorer_fetch.add_argument(
+        "--registry", help="an npm registry mirror (default: $npm_config_registry, else npm's)"
+    )
+    explorer_fetch.set_defaults(run=_explorer_fetch)
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(run=_demo)

@@ -109,7 +109,7 @@ async def run_demo(config: Path, *, port: int | None = None) -> int:
         _print_welcome(settings, population, listen_port)
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(gateway),
+                create_app(gateway, PRACTITIONERS),
                 host=settings.host,
                 port=listen_port,
                 lifespan="on",

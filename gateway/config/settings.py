@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ _TOP_KEYS = {
     "state_database",
     "state_database_env",
     "graphiql",
+    "introspection",
     "listen",
     "limits",
     "issuers",
@@ -37,7 +38,7 @@ _TOP_KEYS = {
 
 @dataclass(frozen=True)
 class Limits:
-    """What a request may cost, and how long it may take."""
+    """What a request may cost and ask for, and how long it may take."""
 
     max_body_bytes: int = 64 * 1024
     max_depth: int = 12
@@ -48,6 +49,13 @@ class Limits:
     deadline_seconds: float = 5.0
     #: Agency answers (per person) the in-memory cache keeps at most.
     cache_max_entries: int = 10_000
+    #: Whether documents may ask for ``__schema`` and ``__type``: the top-level setting
+    #: ``introspection``, kept here beside the other checks a document must pass.
+    introspection: bool = True
+
+
+#: The keys of the [limits] table (introspection is written at the top level).
+_LIMIT_KEYS = tuple(name for name in Limits.__dataclass_fields__ if name != "introspection")
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,11 @@ class Settings:
     def demo(self) -> bool:
         """Whether demo-only conveniences (minting tokens) are allowed."""
         return self.mode == "demo"
+
+    @property
+    def introspection(self) -> bool:
+        """Whether clients may ask for the schema (``__schema``, ``__type``)."""
+        return self.limits.introspection
 
     def agency(self, agency_id: str) -> AgencyConfig:
         """The registered agency with this id."""
@@ -165,7 +178,13 @@ def load_settings(file: Path) -> Settings:
     if purpose not in PURPOSES:
         problems.add("default_purpose", f"is {purpose!r}", f"Write one of: {', '.join(PURPOSES)}.")
         purpose = "direct_care"
-    limits = _limits(doc.get("limits", {}), problems)
+    # Off by default in production: the schema is published by the operators, and an open
+    # schema maps every field for whoever holds any token.
+    introspection = doc.get("introspection", mode == "demo")
+    if not isinstance(introspection, bool):
+        problems.add("introspection", f"is {introspection!r}", "Write true or false.")
+        introspection = False
+    limits = replace(_limits(doc.get("limits", {}), problems), introspection=introspection)
     http = _http(doc.get("http", {}), doc.get("documents", {}), config_dir, problems)
     agencies_dir = doc.get("agencies_dir", "agencies")
     agencies: tuple[AgencyConfig, ...] = ()
@@ -331,12 +350,14 @@ def _limits(raw: Any, problems: Problems) -> Limits:
     if not isinstance(raw, dict):
         problems.add("limits", f"is {raw!r}", "Write a [limits] table.")
         return Limits()
-    defaults = Limits()
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        if not hasattr(defaults, key):
+        if key not in _LIMIT_KEYS:
             problems.add(
-                f"limits.{key}", "is not a limit", f"Use: {', '.join(Limits.__dataclass_fields__)}."
+                f"limits.{key}",
+                "is not a limit",
+                f"Use: {', '.join(_LIMIT_KEYS)}"
+                + ("; write introspection at the top level." if key == "introspection" else "."),
             )
             continue
         if key == "deadline_seconds":

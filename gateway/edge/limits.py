@@ -1,5 +1,13 @@
 """What a document may cost, checked before anything is validated, executed or any agency called.
 
+Introspection (``__schema``, ``__type`` and everything beneath them) is priced on its
+own terms: the standard introspection query nests type references fifteen fields deep,
+so the depth limit does not apply beneath those fields; a cap on their fields and on
+how many lists they nest (types, fields, args, ...) bounds what they can cost instead,
+since each nested list multiplies the size of the answer. When introspection is off,
+any document that asks for it is refused here, before validation has said anything
+about the schema.
+
 The checks run on documents nobody has validated yet, written by whoever holds a
 token, so every walk here is iterative: no nesting or chain of fragments, however
 long, can exhaust the stack. Fragments are costed once each (in dependency
@@ -28,6 +36,29 @@ from gateway.config.settings import Limits
 
 #: Fragments inside fragments (named or inline) along one path; real queries use two or three.
 MAX_FRAGMENT_NESTING = 16
+#: The fields that open introspection; ``__typename`` is not one of them: it names only the
+#: type of an object the client already asked for, and clients add it everywhere.
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+#: Fields beneath introspection fields, fragments expanded: the standard introspection
+#: queries (graphql-core's, GraphiQL's) select about 230.
+MAX_INTROSPECTION_FIELDS = 500
+#: Lists of objects along one path beneath an introspection field: the standard queries
+#: nest three (types, their fields, the fields' args); every further list multiplies the
+#: answer by the size of the schema again.
+MAX_INTROSPECTION_LISTS = 3
+#: The introspection fields whose values are lists of objects.
+_INTROSPECTION_LISTS = frozenset(
+    {
+        "types",
+        "directives",
+        "fields",
+        "args",
+        "inputFields",
+        "interfaces",
+        "possibleTypes",
+        "enumValues",
+    }
+)
 #: One response key selected this many times in one selection set makes validation's
 #: field-merging check quadratic; front-ends never repeat a field like that.
 MAX_REPEATED_FIELD = 8
@@ -41,6 +72,12 @@ class _Cost:
     fields: int = 0
     aliases: int = 0
     nesting: int = 0
+    #: Fields at or beneath an introspection field (not counted in ``fields`` or ``depth``).
+    introspection_fields: int = 0
+    #: Lists of objects nested along one path beneath an introspection field.
+    introspection_lists: int = 0
+    #: Whether any introspection field is selected.
+    introspects: bool = False
 
 
 @dataclass
@@ -48,9 +85,18 @@ class _Walk:
     """What one definition selects itself, and where it spreads which fragment."""
 
     own: _Cost = field(default_factory=_Cost)
-    #: (fragment name, field depth at the spread, fragment nesting at the spread)
-    spreads: list[tuple[str, int, int]] = field(default_factory=list)
+    #: (fragment name, field depth at the spread, fragment nesting at the spread, and
+    #: beneath an introspection field the lists nested above the spread, else None)
+    spreads: list[tuple[str, int, int, int | None]] = field(default_factory=list)
     repeated: str | None = None
+
+
+@dataclass
+class _FragmentCosts:
+    """Each fragment's cost where it is spread: outside introspection, and beneath it."""
+
+    outside: dict[str, _Cost] = field(default_factory=dict)
+    inside: dict[str, _Cost] = field(default_factory=dict)
 
 
 def check_limits(document: DocumentNode, limits: Limits) -> list[GraphQLError]:
@@ -63,8 +109,21 @@ def check_limits(document: DocumentNode, limits: Limits) -> list[GraphQLError]:
     for name, walk in walks.items():
         if walk.repeated is not None:
             return [_repeated_error(walk.repeated, f"fragment {name}", fragments[name])]
-    cap = max(limits.max_fields, limits.max_aliases, limits.max_depth, MAX_FRAGMENT_NESTING) + 1
-    costs, cycle = _fragment_costs(walks, cap)
+    # A fragment's cost depends on whether it is spread beneath an introspection field,
+    # so each is walked both ways (the walks are linear in the fragment's size).
+    inside = {name: _walk(fragment, introspecting=True) for name, fragment in fragments.items()}
+    cap = (
+        max(
+            limits.max_fields,
+            limits.max_aliases,
+            limits.max_depth,
+            MAX_FRAGMENT_NESTING,
+            MAX_INTROSPECTION_FIELDS,
+            MAX_INTROSPECTION_LISTS,
+        )
+        + 1
+    )
+    costs, cycle = _fragment_costs(walks, inside, cap)
     if cycle is not None:
         return [
             GraphQLError(
@@ -91,6 +150,17 @@ def check_limits(document: DocumentNode, limits: Limits) -> list[GraphQLError]:
 def _over_limits(
     name: str, definition: OperationDefinitionNode, cost: _Cost, limits: Limits
 ) -> list[GraphQLError]:
+    if cost.introspects and not limits.introspection:
+        # Alone, and the same whatever else the document holds: nothing said about it
+        # may depend on the schema.
+        return [
+            GraphQLError(
+                f"{name} asks for introspection (__schema or __type), which is turned off on "
+                "this gateway; its operators publish the schema",
+                definition,
+                extensions={"code": "INTROSPECTION_DISABLED"},
+            )
+        ]
     errors = []
     if cost.depth > limits.max_depth:
         errors.append(
@@ -119,6 +189,26 @@ def _over_limits(
                 extensions={"code": "TOO_MANY_ALIASES"},
             )
         )
+    if cost.introspection_lists > MAX_INTROSPECTION_LISTS:
+        errors.append(
+            GraphQLError(
+                f"{name} nests introspection lists (types, fields, args, ...) "
+                f"{_shown(cost.introspection_lists, MAX_INTROSPECTION_LISTS)} deep; at most "
+                f"{MAX_INTROSPECTION_LISTS} is allowed",
+                definition,
+                extensions={"code": "QUERY_TOO_DEEP"},
+            )
+        )
+    if cost.introspection_fields > MAX_INTROSPECTION_FIELDS:
+        errors.append(
+            GraphQLError(
+                f"{name} selects "
+                f"{_shown(cost.introspection_fields, MAX_INTROSPECTION_FIELDS)} introspection "
+                f"fields; at most {MAX_INTROSPECTION_FIELDS} are allowed",
+                definition,
+                extensions={"code": "QUERY_TOO_COSTLY"},
+            )
+        )
     if cost.fields > limits.max_fields:
         errors.append(
             GraphQLError(
@@ -145,41 +235,59 @@ def _repeated_error(key: str, where: str, node: ExecutableDefinitionNode) -> Gra
     )
 
 
-def _walk(definition: ExecutableDefinitionNode) -> _Walk:
-    """The definition's own fields, aliases, depth and fragment nesting, and its spreads."""
+def _walk(definition: ExecutableDefinitionNode, *, introspecting: bool = False) -> _Walk:
+    """The definition's own fields, aliases, depth and fragment nesting, and its spreads;
+    ``introspecting``: as spread beneath an introspection field."""
     walk = _Walk()
     own = walk.own
-    # (selection set, field depth above it, fragment nesting above it)
-    stack: list[tuple[SelectionSetNode, int, int]] = [(definition.selection_set, 0, 0)]
+    # (selection set, field depth above it, fragment nesting above it, and beneath an
+    # introspection field the lists of objects above it, else None)
+    stack: list[tuple[SelectionSetNode, int, int, int | None]] = [
+        (definition.selection_set, 0, 0, 0 if introspecting else None)
+    ]
     while stack:
-        selection_set, depth, nesting = stack.pop()
+        selection_set, depth, nesting, lists = stack.pop()
         keys: Counter[str] = Counter()
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                own.fields += 1
-                own.depth = max(own.depth, depth + 1)
+                name = selection.name.value
                 key = (selection.alias or selection.name).value
                 keys[key] += 1
                 if keys[key] > MAX_REPEATED_FIELD and walk.repeated is None:
                     walk.repeated = key
                 if selection.alias is not None:
                     own.aliases += 1
+                # Beneath an introspection field depth stays put and lists are counted.
+                below, lists_below = depth + 1, lists
+                if lists is not None:
+                    own.introspection_fields += 1
+                    below, lists_below = depth, lists + (name in _INTROSPECTION_LISTS)
+                    own.introspection_lists = max(own.introspection_lists, lists_below)
+                elif name in INTROSPECTION_FIELDS:
+                    own.introspects = True
+                    own.introspection_fields += 1
+                    below, lists_below = depth, 0
+                else:
+                    own.fields += 1
+                    own.depth = max(own.depth, depth + 1)
                 if selection.selection_set is not None:
-                    stack.append((selection.selection_set, depth + 1, nesting))
+                    stack.append((selection.selection_set, below, nesting, lists_below))
             elif isinstance(selection, InlineFragmentNode):
                 own.nesting = max(own.nesting, nesting + 1)
-                stack.append((selection.selection_set, depth, nesting + 1))
+                stack.append((selection.selection_set, depth, nesting + 1, lists))
             elif isinstance(selection, FragmentSpreadNode):
-                walk.spreads.append((selection.name.value, depth, nesting + 1))
+                walk.spreads.append((selection.name.value, depth, nesting + 1, lists))
     return walk
 
 
-def _fragment_costs(walks: dict[str, _Walk], cap: int) -> tuple[dict[str, _Cost], str | None]:
-    """Each fragment's expanded cost, or the name of a fragment on a cycle."""
-    costs: dict[str, _Cost] = {}
+def _fragment_costs(
+    walks: dict[str, _Walk], inside: dict[str, _Walk], cap: int
+) -> tuple[_FragmentCosts, str | None]:
+    """Each fragment's expanded costs, or the name of a fragment on a cycle."""
+    costs = _FragmentCosts()
     on_path: set[str] = set()
     for root in walks:
-        if root in costs:
+        if root in costs.outside:
             continue
         # Depth-first with an explicit stack: a fragment is costed once all it spreads are.
         stack: list[tuple[str, int]] = [(root, 0)]
@@ -192,24 +300,39 @@ def _fragment_costs(walks: dict[str, _Walk], cap: int) -> tuple[dict[str, _Cost]
                 child = spreads[next_spread][0]
                 if child in on_path:
                     return costs, child
-                if child in walks and child not in costs:
+                if child in walks and child not in costs.outside:
                     on_path.add(child)
                     stack.append((child, 0))
                 continue
             stack.pop()
             on_path.discard(name)
-            costs[name] = _expand(walks[name], costs, cap)
+            costs.outside[name] = _expand(walks[name], costs, cap)
+            costs.inside[name] = _expand(inside[name], costs, cap)
     return costs, None
 
 
-def _expand(walk: _Walk, costs: dict[str, _Cost], cap: int) -> _Cost:
+def _expand(walk: _Walk, costs: _FragmentCosts, cap: int) -> _Cost:
     own = walk.own
-    total = _Cost(own.depth, own.fields, own.aliases, own.nesting)
-    for name, depth, nesting in walk.spreads:
+    total = _Cost(**vars(own))
+    for name, depth, nesting, lists in walk.spreads:
         # An unknown fragment costs nothing here; validation names it.
-        inner = costs.get(name, _Cost())
-        total.depth = min(cap, max(total.depth, depth + inner.depth))
+        if lists is None:
+            inner = costs.outside.get(name, _Cost())
+            total.depth = min(cap, max(total.depth, depth + inner.depth))
+            total.fields = min(cap, total.fields + inner.fields)
+            total.introspection_lists = min(
+                cap, max(total.introspection_lists, inner.introspection_lists)
+            )
+        else:
+            # Beneath an introspection field: no depth, and no fields outside it.
+            inner = costs.inside.get(name, _Cost())
+            total.introspection_lists = min(
+                cap, max(total.introspection_lists, lists + inner.introspection_lists)
+            )
         total.nesting = min(cap, max(total.nesting, nesting + inner.nesting))
-        total.fields = min(cap, total.fields + inner.fields)
         total.aliases = min(cap, total.aliases + inner.aliases)
+        total.introspection_fields = min(
+            cap, total.introspection_fields + inner.introspection_fields
+        )
+        total.introspects = total.introspects or inner.introspects
     return total
