@@ -1,4 +1,5 @@
-"""``fame-gateway``: serve, check agencies, print the schema, run the demo, mint demo tokens."""
+"""``fame-gateway``: serve, check agencies, print the schema, upgrade the state database, run
+the demo, mint demo tokens."""
 
 from __future__ import annotations
 
@@ -278,6 +279,48 @@ def _audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.governance.migrate import upgrade_schema
+    from gateway.governance.state import create_state_engine
+
+    settings = _settings(args.config)
+
+    async def run() -> int:
+        engine = create_state_engine(settings.state_database)
+        try:
+            before, after = await upgrade_schema(engine)
+        finally:
+            await engine.dispose()
+        if before.up_to_date:
+            print(f"the state database is up to date: {after.current}")
+        else:
+            print(f"upgraded the state database from {before.label} to {after.current}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from gateway.governance.migrate import schema_state
+    from gateway.governance.state import create_state_engine
+
+    settings = _settings(args.config)
+
+    async def run() -> int:
+        engine = create_state_engine(settings.state_database)
+        try:
+            state = await schema_state(engine)
+        finally:
+            await engine.dispose()
+        print(state.describe())
+        if state.up_to_date:
+            return 0
+        print("run `fame-gateway db upgrade` to bring it to this release's", file=sys.stderr)
+        return 1
+
+    return asyncio.run(run())
+
+
 def _demo(args: argparse.Namespace) -> int:
     with _demo_world():
         from fame_demo.runner import run_demo
@@ -346,6 +389,16 @@ def main(argv: list[str] | None = None) -> int:
     usage_cmd.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD), UTC")
     usage_cmd.add_argument("--until", metavar="DATE", help="before this date, UTC")
     usage_cmd.set_defaults(run=_report_usage)
+    db = commands.add_parser("db", help="the state database's schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_commands.add_parser(
+        "upgrade", help="create or upgrade the state database's schema to this release's"
+    )
+    db_upgrade.set_defaults(run=_db_upgrade)
+    db_current = db_commands.add_parser(
+        "current", help="the schema's revision; exit 1 unless it is this release's"
+    )
+    db_current.set_defaults(run=_db_current)
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(run=_demo)

@@ -23,8 +23,8 @@ from gateway.edge.documents import DocumentCache
 from gateway.edge.loop_lag import LoopLagProbe
 from gateway.edge.metrics import GatewayMetrics
 from gateway.governance.judge import Governance
+from gateway.governance.migrate import require_current_schema, upgrade_schema
 from gateway.governance.person_index import PersonIndex
-from gateway.governance.state import create_schema
 from gateway.governance.state_db import StateDatabase
 from gateway.pipeline.cache import AnswerCache
 from gateway.pipeline.fanout import AgencyRef, Fanout
@@ -117,7 +117,7 @@ class Gateway:
         if self.started:
             return []
         self.audit.open()
-        await create_schema(self.state_engine)
+        await self._schema()
         if not self.settings.demo:
             await self._refuse_demo_ids()
         self.http = aiohttp.ClientSession()
@@ -143,6 +143,20 @@ class Gateway:
         self.loop_lag.start()
         self.started = True
         return checks
+
+    async def _schema(self) -> None:
+        # The demo makes and upgrades its own state database; a production gateway only
+        # checks, so that a live database is upgraded once, by the operator, not by
+        # whichever process happens to start first.
+        try:
+            if self.settings.demo:
+                await upgrade_schema(self.state_engine)
+            else:
+                await require_current_schema(self.state_engine)
+        except BaseException:
+            await self.audit.close()
+            await self.state.dispose()
+            raise
 
     async def _refuse_demo_ids(self) -> None:
         # Ids derived from NHS numbers would let anyone holding a number compute the id,
