@@ -23,6 +23,7 @@ from gateway.config.settings import load_settings
 from gateway.core.errors import AuthenticationError
 from gateway.edge.http_guard import GRAPHQL_PATH, ResponseGuard
 from gateway.edge.purposes import PurposeError, one_purpose_header
+from gateway.edge.request_log import RequestLog
 from gateway.edge.responses import (
     JSON,
     error_response,
@@ -182,11 +183,13 @@ def create_app(gateway: Gateway) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[
+            # Outermost, so that the guard's own lines carry the request id too.
+            Middleware(RequestLog),
             Middleware(
                 ResponseGuard,
                 metrics=lambda: gateway.metrics,
                 routes=[route.path for route in routes],
-            )
+            ),
         ],
         lifespan=lifespan,
     )

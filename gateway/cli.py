@@ -41,6 +41,12 @@ def _demo_world() -> Iterator[None]:
         ) from None
 
 
+def _configure_logs(settings: Settings, default_format: str) -> None:
+    from gateway.core import logs
+
+    logs.configure(settings.logging.format or default_format, settings.logging.level)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -48,6 +54,8 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.service import Gateway, tune_server_process
 
     settings = _settings(args.config)
+    # JSON by default: a served gateway's logs are read by a collector, not a person.
+    _configure_logs(settings, "json")
 
     async def run() -> None:
         gateway = Gateway(settings)
@@ -60,7 +68,11 @@ def _serve(args: argparse.Namespace) -> int:
                     host=args.host or settings.host,
                     port=args.port or settings.port,
                     lifespan="on",
-                    log_level="info",
+                    log_level=settings.logging.level,
+                    # uvicorn's records go through the handler configured above, and its
+                    # access log would only repeat the gateway's own line per request.
+                    log_config=None,
+                    access_log=False,
                 )
             )
             await server.serve()
@@ -324,6 +336,8 @@ def _db_current(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     with _demo_world():
         from fame_demo.runner import run_demo
+
+    _configure_logs(_settings(args.config), "text")
 
     return serve_forever(run_demo(Path(args.config), port=args.port))
 

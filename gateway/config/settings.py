@@ -29,7 +29,11 @@ _TOP_KEYS = {
     "withheld_detail",
     "audit_signing_key_file",
     "metrics_token_env",
+    "logging",
 }
+
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,15 @@ class Limits:
     deadline_seconds: float = 5.0
     #: Agency answers (per person) the in-memory cache keeps at most.
     cache_max_entries: int = 10_000
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """``[logging]``: one JSON object per line, or plain text for a person at a terminal."""
+
+    #: None: the command's own default (JSON for ``serve``, text for the demo).
+    format: str | None = None
+    level: str = "info"
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ class Settings:
     #: The environment variable holding the token a scraper sends for /metrics and the
     #: details of /readyz; in production mode both are closed without it.
     metrics_token_env: str | None = None
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     @property
     def demo(self) -> bool:
@@ -149,6 +163,7 @@ def load_settings(file: Path) -> Settings:
         problems.add("default_purpose", f"is {purpose!r}", f"Write one of: {', '.join(PURPOSES)}.")
         purpose = "direct_care"
     limits = _limits(doc.get("limits", {}), problems)
+    logging_settings = _logging(doc.get("logging", {}), problems)
     agencies_dir = doc.get("agencies_dir", "agencies")
     agencies: tuple[AgencyConfig, ...] = ()
     errors: list[ConfigError] = []
@@ -236,6 +251,7 @@ def load_settings(file: Path) -> Settings:
         quiet_withholding=detail == "quiet",
         audit_signing_key_file=signing_path.resolve() if signing_path else None,
         metrics_token_env=metrics_token_env,
+        logging=logging_settings,
     )
 
 
@@ -339,6 +355,27 @@ def _limits(raw: Any, problems: Problems) -> Limits:
             continue
         values[key] = value
     return Limits(**values)
+
+
+def _logging(raw: Any, problems: Problems) -> LoggingSettings:
+    if not isinstance(raw, dict):
+        problems.add("logging", f"is {raw!r}", "Write a [logging] table.")
+        return LoggingSettings()
+    for key in sorted(set(raw) - {"format", "level"}):
+        problems.add(f"logging.{key}", "is not a logging setting", "Use: format, level.")
+    log_format = raw.get("format")
+    if log_format is not None and log_format not in LOG_FORMATS:
+        problems.add(
+            "logging.format",
+            f"is {log_format!r}",
+            'Write "json" (one object per line, for a log collector) or "text".',
+        )
+        log_format = None
+    level = raw.get("level", "info")
+    if level not in LOG_LEVELS:
+        problems.add("logging.level", f"is {level!r}", f"Write one of: {', '.join(LOG_LEVELS)}.")
+        level = "info"
+    return LoggingSettings(log_format, str(level))
 
 
 def _issuers(

@@ -28,6 +28,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from gateway.governance import state_errors
+
 metadata = MetaData()
 
 
@@ -223,6 +225,7 @@ def create_state_engine(url: str) -> AsyncEngine:
     # checkout. A SQLite file cannot, and the ping would cost every read a hop.
     server = not url.startswith("sqlite")
     engine = create_async_engine(url, pool_pre_ping=server)
+    state_errors.watch(engine.sync_engine)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
