@@ -16,6 +16,7 @@ from connectors.base import Connector, SourceCheck
 from connectors.registry import create_connector
 from gateway.audit.log import AuditLog
 from gateway.config.settings import Settings
+from gateway.core import tracing
 from gateway.core.errors import ConfigError, ConfigErrors
 from gateway.core.times import Clock, utc_now
 from gateway.edge.auth import Authenticator
@@ -118,6 +119,13 @@ class Gateway:
             return []
         self.audit.open()
         await self._schema()
+        tracing_settings = self.settings.tracing
+        tracing.start(
+            tracing_settings.exporter,
+            endpoint=tracing_settings.endpoint,
+            service_name=tracing_settings.service_name,
+            sample_ratio=tracing_settings.sample_ratio,
+        )
         if not self.settings.demo:
             await self._refuse_demo_ids()
         self.http = aiohttp.ClientSession()
@@ -187,6 +195,8 @@ class Gateway:
         await self.audit.close()
         await self.state.dispose()
         self.documents.close()
+        if self.settings.tracing.enabled:
+            tracing.stop()  # exports the spans still held
         self.started = False
 
     def post_in_background(self, url: str, body: Mapping[str, object]) -> None:

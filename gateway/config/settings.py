@@ -29,9 +29,12 @@ _TOP_KEYS = {
     "withheld_detail",
     "audit_signing_key_file",
     "metrics_token_env",
+    "tracing",
     "logging",
 }
 
+#: Where spans go: an OpenTelemetry collector over OTLP/HTTP, standard output, or nowhere.
+TRACING_EXPORTERS = ("otlp", "console", "none")
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -49,6 +52,25 @@ class Limits:
     deadline_seconds: float = 5.0
     #: Agency answers (per person) the in-memory cache keeps at most.
     cache_max_entries: int = 10_000
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """``[tracing]``: OpenTelemetry spans per request, policy step, agency call and audit
+    append; off (``exporter = "none"``) unless configured."""
+
+    exporter: str = "none"
+    #: The OTLP/HTTP traces endpoint; None: the exporter's own default, which the standard
+    #: ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables override.
+    endpoint: str | None = None
+    service_name: str = "fame-gateway"
+    #: The share of new traces recorded (a trace begun upstream keeps its own decision).
+    sample_ratio: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether spans are made at all."""
+        return self.exporter != "none"
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,7 @@ class Settings:
     #: The environment variable holding the token a scraper sends for /metrics and the
     #: details of /readyz; in production mode both are closed without it.
     metrics_token_env: str | None = None
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     @property
@@ -163,6 +186,7 @@ def load_settings(file: Path) -> Settings:
         problems.add("default_purpose", f"is {purpose!r}", f"Write one of: {', '.join(PURPOSES)}.")
         purpose = "direct_care"
     limits = _limits(doc.get("limits", {}), problems)
+    tracing = _tracing(doc.get("tracing", {}), problems)
     logging_settings = _logging(doc.get("logging", {}), problems)
     agencies_dir = doc.get("agencies_dir", "agencies")
     agencies: tuple[AgencyConfig, ...] = ()
@@ -251,6 +275,7 @@ def load_settings(file: Path) -> Settings:
         quiet_withholding=detail == "quiet",
         audit_signing_key_file=signing_path.resolve() if signing_path else None,
         metrics_token_env=metrics_token_env,
+        tracing=tracing,
         logging=logging_settings,
     )
 
@@ -355,6 +380,48 @@ def _limits(raw: Any, problems: Problems) -> Limits:
             continue
         values[key] = value
     return Limits(**values)
+
+
+def _tracing(raw: Any, problems: Problems) -> TracingSettings:
+    if not isinstance(raw, dict):
+        problems.add("tracing", f"is {raw!r}", "Write a [tracing] table.")
+        return TracingSettings()
+    defaults = TracingSettings()
+    for key in sorted(set(raw) - set(TracingSettings.__dataclass_fields__)):
+        problems.add(
+            f"tracing.{key}",
+            "is not a tracing setting",
+            f"Use: {', '.join(TracingSettings.__dataclass_fields__)}.",
+        )
+    exporter = raw.get("exporter", defaults.exporter)
+    if exporter not in TRACING_EXPORTERS:
+        problems.add(
+            "tracing.exporter",
+            f"is {exporter!r}",
+            'Write "otlp" (a collector, over HTTP), "console" (standard output) or "none".',
+        )
+        exporter = defaults.exporter
+    endpoint = raw.get("endpoint")
+    if endpoint is not None and (
+        not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://"))
+    ):
+        problems.add(
+            "tracing.endpoint",
+            f"is {endpoint!r}",
+            'Write the collector\'s OTLP/HTTP traces URL, e.g. "http://127.0.0.1:4318/v1/traces".',
+        )
+        endpoint = None
+    service = raw.get("service_name", defaults.service_name)
+    if not isinstance(service, str) or not service:
+        problems.add("tracing.service_name", f"is {service!r}", 'Write e.g. "fame-gateway".')
+        service = defaults.service_name
+    ratio = raw.get("sample_ratio", defaults.sample_ratio)
+    if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
+        problems.add(
+            "tracing.sample_ratio", f"is {ratio!r}", "Write a share from 0 to 1, e.g. 0.1."
+        )
+        ratio = defaults.sample_ratio
+    return TracingSettings(str(exporter), endpoint, service, float(ratio))
 
 
 def _logging(raw: Any, problems: Problems) -> LoggingSettings:

@@ -1,4 +1,4 @@
-"""One log line per GraphQL request, carrying its request id.
+"""One log line and one span per GraphQL request, both carrying its request id.
 
 The line says who asked (practitioner and agency), for what purpose, how each agency
 answered and how long it took, the HTTP status, and the milliseconds taken: never a
@@ -16,16 +16,19 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.core import tracing
 from gateway.core.logs import FIELDS, REQUEST_ID
 from gateway.edge.http_guard import GRAPHQL_PATH
 from gateway.pipeline.context import RequestContext
 
 log = logging.getLogger("gateway.requests")
 
+_NO_HEADERS: list[tuple[bytes, bytes]] = []
+
 
 class RequestLog:
     """ASGI middleware around ``/graphql``: a request id for everything the request logs,
-    and one line at INFO when the request is done."""
+    a server span when tracing is on, and one line at INFO when the request is done."""
 
     def __init__(self, app: ASGIApp, paths: frozenset[str] = frozenset({GRAPHQL_PATH})) -> None:
         self.app = app
@@ -48,7 +51,14 @@ class RequestLog:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            with tracing.server_span(
+                scope["method"], scope["path"], request_id, scope.get("headers", _NO_HEADERS)
+            ) as span:
+                try:
+                    await self.app(scope, receive, send_status)
+                finally:
+                    if span is not None:
+                        _describe_span(span, scope, status or 500)
         finally:
             if log.isEnabledFor(logging.INFO):
                 _log(scope, request_id, status or 500, started)
@@ -58,6 +68,18 @@ class RequestLog:
 def _context(scope: Scope) -> RequestContext | None:
     context = scope.get("state", {}).get("fame_context")
     return context if isinstance(context, RequestContext) else None
+
+
+def _describe_span(span: Any, scope: Scope, status: int) -> None:
+    span.set_attribute("http.response.status_code", status)
+    context = _context(scope)
+    if context is not None:
+        span.set_attribute("fame.requester.agency", context.requester.agency)
+        span.set_attribute("fame.purpose", context.requester.purpose)
+    if status >= 500:
+        from opentelemetry.trace import Status, StatusCode
+
+        span.set_status(Status(StatusCode.ERROR))
 
 
 def request_fields(scope: Scope, request_id: str, status: int, ms: float) -> dict[str, Any]:
