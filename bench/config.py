@@ -29,8 +29,9 @@ from gateway.config.protocol import PURPOSES
 from gateway.config.settings import Settings, load_settings
 from gateway.config.tokens import generate_demo_keys, mint_token
 from gateway.core.errors import Problems
+from gateway.governance.migrate import upgrade_schema
 from gateway.governance.person_index import PersonIndex
-from gateway.governance.state import create_schema, create_state_engine
+from gateway.governance.state import create_state_engine
 
 _ROLES = ("social_worker", "gp", "nurse", "housing_officer")
 #: Each requesting agency's own token issuer.
@@ -232,7 +233,7 @@ async def prepare_gateway(settings_path: Path, world: World) -> Settings:
     generate_demo_keys(settings)
     engine = create_state_engine(settings.state_database)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         index = PersonIndex(engine)
         for person in world.people:
             await index.register(

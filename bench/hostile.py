@@ -40,8 +40,9 @@ from fame_demo.synthetic import generate_population
 from gateway.config.settings import Limits, Settings, load_settings
 from gateway.config.tokens import mint_token
 from gateway.edge.documents import DocumentCache
+from gateway.governance.migrate import upgrade_schema
 from gateway.governance.person_index import PersonIndex, demo_person_id
-from gateway.governance.state import create_schema, create_state_engine
+from gateway.governance.state import create_state_engine
 from resolvers.schema import schema
 
 HERE = Path(__file__).resolve().parent
@@ -181,7 +182,7 @@ async def _seed(settings: Settings) -> None:
     population = generate_population()
     engine = create_state_engine(settings.state_database)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         await seed_person_index(PersonIndex(engine), population, settings.agencies)
     finally:
         await engine.dispose()

@@ -32,6 +32,7 @@ from connectors.base import (
     SourceCheck,
 )
 from connectors.values import coerce
+from gateway.core import tracing
 from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
 from gateway.core.errors import Problems
 from gateway.core.registration import AgencyConfig
@@ -350,7 +351,10 @@ class HttpConnector:
         name = self._agency.name
         cap = self._source.max_response_bytes
         try:
-            async with self._session.get(self._source.endpoint, params=params) as response:
+            # The agency call's span continues in the agency's own traces (W3C traceparent).
+            async with self._session.get(
+                self._source.endpoint, params=params, headers=tracing.headers()
+            ) as response:
                 if response.status != 200:
                     raise ConnectorError(self.agency_id, f"{name} answered HTTP {response.status}")
                 if response.content_length is not None and response.content_length > cap:

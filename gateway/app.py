@@ -27,6 +27,7 @@ from gateway.edge.documents import SHA256_HEX, TrustedDocuments, document_hash
 from gateway.edge.explorer import Explorer, SamplePractitioner
 from gateway.edge.http_guard import CORRELATION_HEADER, GRAPHQL_PATH, ResponseGuard
 from gateway.edge.purposes import PurposeError, one_purpose_header
+from gateway.edge.request_log import RequestLog
 from gateway.edge.responses import (
     JSON,
     Answers,
@@ -339,11 +340,13 @@ def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = (
         *(explorer.routes() if gateway.settings.graphiql else []),
     ]
     middleware = [
+        # Outermost, so that the guard's own lines carry the request id too.
+        Middleware(RequestLog),
         Middleware(
             ResponseGuard,
             metrics=lambda: gateway.metrics,
             routes=[route.path for route in routes],
-        )
+        ),
     ]
     origins = gateway.settings.http.cors_origins
     if origins:

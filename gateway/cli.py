@@ -1,5 +1,5 @@
-"""``fame-gateway``: serve, check agencies, print the schema, register trusted documents, run
-the demo, mint demo tokens."""
+"""``fame-gateway``: serve, check agencies, print the schema, upgrade the state database,
+register trusted documents, fetch the explorer, run the demo, mint demo tokens."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ def _demo_world() -> Iterator[None]:
         ) from None
 
 
+def _configure_logs(settings: Settings, default_format: str) -> None:
+    from gateway.core import logs
+
+    logs.configure(settings.logging.format or default_format, settings.logging.level)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -57,6 +63,8 @@ def _serve(args: argparse.Namespace) -> int:
             from fame_demo.practitioners import PRACTITIONERS
 
             practitioners = PRACTITIONERS
+    # JSON by default: a served gateway's logs are read by a collector, not a person.
+    _configure_logs(settings, "json")
 
     async def run() -> None:
         gateway = Gateway(settings)
@@ -69,7 +77,11 @@ def _serve(args: argparse.Namespace) -> int:
                     host=args.host or settings.host,
                     port=args.port or settings.port,
                     lifespan="on",
-                    log_level="info",
+                    log_level=settings.logging.level,
+                    # uvicorn's records go through the handler configured above, and its
+                    # access log would only repeat the gateway's own line per request.
+                    log_config=None,
+                    access_log=False,
                 )
             )
             await server.serve()
@@ -346,9 +358,53 @@ def _explorer_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.governance.migrate import upgrade_schema
+    from gateway.governance.state import create_state_engine
+
+    settings = _settings(args.config)
+
+    async def run() -> int:
+        engine = create_state_engine(settings.state_database)
+        try:
+            before, after = await upgrade_schema(engine)
+        finally:
+            await engine.dispose()
+        if before.up_to_date:
+            print(f"the state database is up to date: {after.current}")
+        else:
+            print(f"upgraded the state database from {before.label} to {after.current}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from gateway.governance.migrate import schema_state
+    from gateway.governance.state import create_state_engine
+
+    settings = _settings(args.config)
+
+    async def run() -> int:
+        engine = create_state_engine(settings.state_database)
+        try:
+            state = await schema_state(engine)
+        finally:
+            await engine.dispose()
+        print(state.describe())
+        if state.up_to_date:
+            return 0
+        print("run `fame-gateway db upgrade` to bring it to this release's", file=sys.stderr)
+        return 1
+
+    return asyncio.run(run())
+
+
 def _demo(args: argparse.Namespace) -> int:
     with _demo_world():
         from fame_demo.runner import run_demo
+
+    _configure_logs(_settings(args.config), "text")
 
     return serve_forever(run_demo(Path(args.config), port=args.port))
 
@@ -439,6 +495,16 @@ def main(argv: list[str] | None = None) -> int:
         "--registry", help="an npm registry mirror (default: $npm_config_registry, else npm's)"
     )
     explorer_fetch.set_defaults(run=_explorer_fetch)
+    db = commands.add_parser("db", help="the state database's schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_commands.add_parser(
+        "upgrade", help="create or upgrade the state database's schema to this release's"
+    )
+    db_upgrade.set_defaults(run=_db_upgrade)
+    db_current = db_commands.add_parser(
+        "current", help="the schema's revision; exit 1 unless it is this release's"
+    )
+    db_current.set_defaults(run=_db_current)
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(run=_demo)

@@ -16,6 +16,7 @@ from connectors.base import Connector, SourceCheck
 from connectors.registry import create_connector
 from gateway.audit.log import AuditLog
 from gateway.config.settings import Settings
+from gateway.core import tracing
 from gateway.core.errors import ConfigError, ConfigErrors
 from gateway.core.times import Clock, utc_now
 from gateway.edge.auth import Authenticator
@@ -23,8 +24,8 @@ from gateway.edge.documents import DocumentCache
 from gateway.edge.loop_lag import LoopLagProbe
 from gateway.edge.metrics import GatewayMetrics
 from gateway.governance.judge import Governance
+from gateway.governance.migrate import require_current_schema, upgrade_schema
 from gateway.governance.person_index import PersonIndex
-from gateway.governance.state import create_schema
 from gateway.governance.state_db import StateDatabase
 from gateway.pipeline.cache import AnswerCache
 from gateway.pipeline.fanout import AgencyRef, Fanout
@@ -117,7 +118,14 @@ class Gateway:
         if self.started:
             return []
         self.audit.open()
-        await create_schema(self.state_engine)
+        await self._schema()
+        tracing_settings = self.settings.tracing
+        tracing.start(
+            tracing_settings.exporter,
+            endpoint=tracing_settings.endpoint,
+            service_name=tracing_settings.service_name,
+            sample_ratio=tracing_settings.sample_ratio,
+        )
         if not self.settings.demo:
             await self._refuse_demo_ids()
         self.http = aiohttp.ClientSession()
@@ -143,6 +151,20 @@ class Gateway:
         self.loop_lag.start()
         self.started = True
         return checks
+
+    async def _schema(self) -> None:
+        # The demo makes and upgrades its own state database; a production gateway only
+        # checks, so that a live database is upgraded once, by the operator, not by
+        # whichever process happens to start first.
+        try:
+            if self.settings.demo:
+                await upgrade_schema(self.state_engine)
+            else:
+                await require_current_schema(self.state_engine)
+        except BaseException:
+            await self.audit.close()
+            await self.state.dispose()
+            raise
 
     async def _refuse_demo_ids(self) -> None:
         # Ids derived from NHS numbers would let anyone holding a number compute the id,
@@ -173,6 +195,8 @@ class Gateway:
         await self.audit.close()
         await self.state.dispose()
         self.documents.close()
+        if self.settings.tracing.enabled:
+            tracing.stop()  # exports the spans still held
         self.started = False
 
     def post_in_background(self, url: str, body: Mapping[str, object]) -> None:

@@ -33,8 +33,9 @@ from gateway.config.settings import Settings, load_settings
 from gateway.config.tokens import generate_demo_keys, mint_token
 from gateway.core.times import Clock, utc_now
 from gateway.edge.responses import GRAPHQL_RESPONSE
+from gateway.governance.migrate import upgrade_schema
 from gateway.governance.person_index import PersonIndex
-from gateway.governance.state import create_schema, create_state_engine
+from gateway.governance.state import create_state_engine
 from gateway.service import Gateway
 
 REPO = Path(__file__).resolve().parent.parent
@@ -390,7 +391,7 @@ async def prepare_shared_state(
     generate_demo_keys(settings)
     engine = create_state_engine(settings.state_database)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         await seed_person_index(PersonIndex(engine), population, settings.agencies)
     finally:
         await engine.dispose()

@@ -64,6 +64,8 @@ class ApiCall:
     fields: tuple[str, ...]
     params: dict[str, str]
     status: int = 200
+    #: The W3C trace context the caller sent, if any: the span this call belongs to.
+    traceparent: str | None = None
 
 
 @dataclass
@@ -267,6 +269,7 @@ async def _people(request: web.Request) -> web.Response:
                 fields=fields,
                 params=params,
                 status=status,
+                traceparent=request.headers.get("traceparent"),
             )
         )
 

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit.records import DISCLOSURE, INTENT, LOOKUP
 from gateway.config.protocol import Basis
+from gateway.core import tracing
 from gateway.core.errors import ConfigError
 from gateway.core.times import utc_now
 from gateway.decide.policy import Decision, Grant
@@ -147,7 +148,7 @@ class AuditLog:
         self._pending.append((rows, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._drain())
-        return await future
+        return await tracing.audit_append(len(rows), rows[0]["kind"], future)
 
     async def _drain(self) -> None:
         while self._pending:

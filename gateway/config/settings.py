@@ -33,7 +33,14 @@ _TOP_KEYS = {
     "metrics_token_env",
     "http",
     "documents",
+    "tracing",
+    "logging",
 }
+
+#: Where spans go: an OpenTelemetry collector over OTLP/HTTP, standard output, or nowhere.
+TRACING_EXPORTERS = ("otlp", "console", "none")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,34 @@ class Limits:
 
 #: The keys of the [limits] table (introspection is written at the top level).
 _LIMIT_KEYS = tuple(name for name in Limits.__dataclass_fields__ if name != "introspection")
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """``[tracing]``: OpenTelemetry spans per request, policy step, agency call and audit
+    append; off (``exporter = "none"``) unless configured."""
+
+    exporter: str = "none"
+    #: The OTLP/HTTP traces endpoint; None: the exporter's own default, which the standard
+    #: ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables override.
+    endpoint: str | None = None
+    service_name: str = "fame-gateway"
+    #: The share of new traces recorded (a trace begun upstream keeps its own decision).
+    sample_ratio: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether spans are made at all."""
+        return self.exporter != "none"
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """``[logging]``: one JSON object per line, or plain text for a person at a terminal."""
+
+    #: None: the command's own default (JSON for ``serve``, text for the demo).
+    format: str | None = None
+    level: str = "info"
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,8 @@ class Settings:
     #: details of /readyz; in production mode both are closed without it.
     metrics_token_env: str | None = None
     http: HttpSettings = field(default_factory=HttpSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     @property
     def demo(self) -> bool:
@@ -186,6 +223,8 @@ def load_settings(file: Path) -> Settings:
         introspection = False
     limits = replace(_limits(doc.get("limits", {}), problems), introspection=introspection)
     http = _http(doc.get("http", {}), doc.get("documents", {}), config_dir, problems)
+    tracing = _tracing(doc.get("tracing", {}), problems)
+    logging_settings = _logging(doc.get("logging", {}), problems)
     agencies_dir = doc.get("agencies_dir", "agencies")
     agencies: tuple[AgencyConfig, ...] = ()
     errors: list[ConfigError] = []
@@ -274,6 +313,8 @@ def load_settings(file: Path) -> Settings:
         audit_signing_key_file=signing_path.resolve() if signing_path else None,
         metrics_token_env=metrics_token_env,
         http=http,
+        tracing=tracing,
+        logging=logging_settings,
     )
 
 
@@ -430,6 +471,69 @@ def _http(raw: Any, documents: Any, config_dir: Path, problems: Problems) -> Htt
         problems.add("documents.trusted_only", f"is {trusted_only!r}", "Write true or false.")
         trusted_only = False
     return HttpSettings(tuple(origins), path, trusted_only)
+
+
+def _tracing(raw: Any, problems: Problems) -> TracingSettings:
+    if not isinstance(raw, dict):
+        problems.add("tracing", f"is {raw!r}", "Write a [tracing] table.")
+        return TracingSettings()
+    defaults = TracingSettings()
+    for key in sorted(set(raw) - set(TracingSettings.__dataclass_fields__)):
+        problems.add(
+            f"tracing.{key}",
+            "is not a tracing setting",
+            f"Use: {', '.join(TracingSettings.__dataclass_fields__)}.",
+        )
+    exporter = raw.get("exporter", defaults.exporter)
+    if exporter not in TRACING_EXPORTERS:
+        problems.add(
+            "tracing.exporter",
+            f"is {exporter!r}",
+            'Write "otlp" (a collector, over HTTP), "console" (standard output) or "none".',
+        )
+        exporter = defaults.exporter
+    endpoint = raw.get("endpoint")
+    if endpoint is not None and (
+        not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://"))
+    ):
+        problems.add(
+            "tracing.endpoint",
+            f"is {endpoint!r}",
+            'Write the collector\'s OTLP/HTTP traces URL, e.g. "http://127.0.0.1:4318/v1/traces".',
+        )
+        endpoint = None
+    service = raw.get("service_name", defaults.service_name)
+    if not isinstance(service, str) or not service:
+        problems.add("tracing.service_name", f"is {service!r}", 'Write e.g. "fame-gateway".')
+        service = defaults.service_name
+    ratio = raw.get("sample_ratio", defaults.sample_ratio)
+    if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
+        problems.add(
+            "tracing.sample_ratio", f"is {ratio!r}", "Write a share from 0 to 1, e.g. 0.1."
+        )
+        ratio = defaults.sample_ratio
+    return TracingSettings(str(exporter), endpoint, service, float(ratio))
+
+
+def _logging(raw: Any, problems: Problems) -> LoggingSettings:
+    if not isinstance(raw, dict):
+        problems.add("logging", f"is {raw!r}", "Write a [logging] table.")
+        return LoggingSettings()
+    for key in sorted(set(raw) - {"format", "level"}):
+        problems.add(f"logging.{key}", "is not a logging setting", "Use: format, level.")
+    log_format = raw.get("format")
+    if log_format is not None and log_format not in LOG_FORMATS:
+        problems.add(
+            "logging.format",
+            f"is {log_format!r}",
+            'Write "json" (one object per line, for a log collector) or "text".',
+        )
+        log_format = None
+    level = raw.get("level", "info")
+    if level not in LOG_LEVELS:
+        problems.add("logging.level", f"is {level!r}", f"Write one of: {', '.join(LOG_LEVELS)}.")
+        level = "info"
+    return LoggingSettings(log_format, str(level))
 
 
 def _issuers(

@@ -1,7 +1,9 @@
-"""The gateway's own state database: person index links (and, later, consent and audit).
+"""The gateway's own state database: person index links, consents, grants and the audit.
 
 Only the gateway's own state lives here; agency data is never stored. SQLite
-by default, PostgreSQL when several gateway processes share it.
+by default, PostgreSQL when several gateway processes share it. The tables are made
+and upgraded by the migrations (``gateway.governance.migrate``), never from these
+definitions directly; a test keeps the two the same.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import datetime as dt
 from sqlalchemy import (
     Boolean,
     Column,
-    Connection,
     Date,
     DateTime,
     Index,
@@ -22,13 +23,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
-    inspect,
-    select,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
+
+from gateway.governance import state_errors
 
 metadata = MetaData()
 
@@ -225,6 +225,7 @@ def create_state_engine(url: str) -> AsyncEngine:
     # checkout. A SQLite file cannot, and the ping would cost every read a hop.
     server = not url.startswith("sqlite")
     engine = create_async_engine(url, pool_pre_ping=server)
+    state_errors.watch(engine.sync_engine)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -235,40 +236,3 @@ def create_state_engine(url: str) -> AsyncEngine:
             cursor.close()
 
     return engine
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create the state tables where they do not exist yet, and the audit chain's head.
-
-    The head row exists before the first append, so that appends from several
-    processes always lock the same row instead of racing to create it.
-    """
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-        await conn.run_sync(_add_missing_columns)
-    try:
-        async with engine.begin() as conn:
-            if (await conn.execute(select(audit_head.c.id))).first() is None:
-                await conn.execute(audit_head.insert().values(id=1, seq=0, hash="0" * 64))
-    except IntegrityError:
-        pass  # another process created it first
-
-
-#: Columns added to existing tables since they were first created: (table, column).
-_ADDED_COLUMNS = (("disclosures", "practitioner_name"),)
-
-
-def _add_missing_columns(conn: Connection) -> None:
-    """Add columns a state database created by an earlier version lacks.
-
-    ``create_all`` creates missing tables only; an audit chain written before a
-    column existed keeps its records, and its hashes, as they were.
-    """
-    inspector = inspect(conn)
-    for table_name, column_name in _ADDED_COLUMNS:
-        present = {column["name"] for column in inspector.get_columns(table_name)}
-        if column_name in present:
-            continue
-        column = metadata.tables[table_name].c[column_name]
-        kind = column.type.compile(dialect=conn.dialect)
-        conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {kind}")

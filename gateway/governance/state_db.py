@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import SingletonThreadPool
 
+from gateway.governance import state_errors
 from gateway.governance.state import create_state_engine
 
 P = ParamSpec("P")
@@ -44,6 +45,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     # no reset on return beyond a rollback that SQLite answers at once.
     sync_url = make_url(url).set(drivername="sqlite+pysqlite")
     engine = create_engine(sync_url, poolclass=SingletonThreadPool, pool_size=1)
+    state_errors.watch(engine)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -105,25 +107,33 @@ class StateDatabase:
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """``fn(connection, ...)`` on a connection with no transaction of its own."""
-        if self._reader is not None:
-            # On the event loop's own thread: a WAL reader never waits for a writer, and
-            # the request path's reads are a few indexed lookups, well under a millisecond;
-            # a hand-off to another thread cost more than that in wake-ups and waiting for
-            # the interpreter lock, on the path of every request.
-            return _run_read(self._reader, fn, *args, **kwargs)
-        async with self.engine.connect() as conn:
-            return await conn.run_sync(fn, *args, **kwargs)
+        try:
+            if self._reader is not None:
+                # On the event loop's own thread: a WAL reader never waits for a writer, and
+                # the request path's reads are a few indexed lookups, well under a millisecond;
+                # a hand-off to another thread cost more than that in wake-ups and waiting for
+                # the interpreter lock, on the path of every request.
+                return _run_read(self._reader, fn, *args, **kwargs)
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(fn, *args, **kwargs)
+        except Exception as exc:  # logged (the operation, not the data) and raised on
+            state_errors.operation_failed("read", fn, exc)
+            raise
 
     async def write(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """``fn(connection, ...)`` in one transaction, committed if it returns."""
-        if self._threads is not None:
-            assert self._writer is not None
-            call = functools.partial(_run_write, self._writer, fn, *args, **kwargs)
-            return await asyncio.get_running_loop().run_in_executor(self._threads[1], call)
-        async with self.engine.begin() as conn:
-            return await conn.run_sync(fn, *args, **kwargs)
+        try:
+            if self._threads is not None:
+                assert self._writer is not None
+                call = functools.partial(_run_write, self._writer, fn, *args, **kwargs)
+                return await asyncio.get_running_loop().run_in_executor(self._threads[1], call)
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(fn, *args, **kwargs)
+        except Exception as exc:  # logged (the operation, not the data) and raised on
+            state_errors.operation_failed("write", fn, exc)
+            raise
 
     async def dispose(self) -> None:
         """Close every connection and stop the threads."""

@@ -3,7 +3,6 @@ the response's ``errors`` and ``extensions`` and for the disclosure audit."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.base import ConnectorError
 from gateway.config.settings import Settings
+from gateway.core.logs import current_request_id
 from gateway.decide.requester import Requester
 from gateway.governance.judge import Governance
 from gateway.governance.person_index import PersonIndex
@@ -80,7 +80,8 @@ class RequestContext:
     requester: Requester
     gateway: RunningGateway
     query_hash: str = ""
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: The id the HTTP edge gave the request (its log lines and spans carry it too).
+    request_id: str = field(default_factory=current_request_id)
     #: ``time.monotonic()`` by which every agency call of the request must have ended.
     deadline: float | None = None
     #: The intent record being written; agencies are called only once it is.

@@ -22,6 +22,7 @@ from connectors.base import (
     FetchResult,
     Row,
 )
+from gateway.core import tracing
 from gateway.core.catalogue import record_set_of
 from gateway.core.registration import AgencyConfig
 from gateway.decide.policy import Decision, Grant, PersonFacts
@@ -160,13 +161,16 @@ class Fanout:
         no agency is called before ``ready`` (the audit's intent record) is done,
         and not at all if it fails.
         """
-        judge = await self._governance.judge(requester, person_ids)
-        links = judge.links
-        # The one place that decides whether a person is available to the requester: the
-        # others get no view, so every resolver answers for them as for an unknown id.
-        facts = {person_id: person_facts(person_id, linked) for person_id, linked in links.items()}
-        available = {person_id for person_id, known in facts.items() if judge.may_see(known)}
-        requests, withheld, decided = self._requests(judge, links, facts, plan, available)
+        with tracing.policy(len(person_ids)):
+            judge = await self._governance.judge(requester, person_ids)
+            links = judge.links
+            # The one place that decides whether a person is available to the requester: the
+            # others get no view, so every resolver answers for them as for an unknown id.
+            facts = {
+                person_id: person_facts(person_id, linked) for person_id, linked in links.items()
+            }
+            available = {person_id for person_id, known in facts.items() if judge.may_see(known)}
+            requests, withheld, decided = self._requests(judge, links, facts, plan, available)
         if ready is not None:
             await ready
         started = time.perf_counter()
@@ -357,9 +361,12 @@ class Fanout:
         guard = self._guards.get(agency_id)
         try:
             if guard is None:
-                result = await connector.fetch(request)
+                result = await tracing.agency_call(agency_id, people, connector.fetch(request))
             else:
-                result = await guard.call(lambda: connector.fetch(request), deadline)
+                result = await guard.call(
+                    lambda: tracing.agency_call(agency_id, people, connector.fetch(request)),
+                    deadline,
+                )
         except ConnectorError as exc:
             elapsed = (time.perf_counter() - started) * 1000
             return SourceOutcome(agency_id, exc.code, elapsed, people, str(exc)), {}, exc

@@ -14,13 +14,14 @@ from sqlalchemy import Column, MetaData, Table, delete, select, text, update
 
 from fame_demo.synthetic import Population
 from gateway.audit.log import AuditLog, load_signing_key, verify_chain
+from gateway.governance.migrate import upgrade_schema
 from gateway.governance.state import (
     audit_head,
     audit_signatures,
     consents,
-    create_schema,
     create_state_engine,
     disclosures,
+    metadata,
 )
 from tests.support import REPO, World, attach_sqlite_trace
 
@@ -209,7 +210,11 @@ async def test_a_forged_signed_head_is_detected(world: World) -> None:
 
 async def test_a_chain_written_before_practitioner_names_still_verifies(tmp_path: Path) -> None:
     engine = create_state_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite'}")
+    # The previous releases' tables, the audit's without the column added since.
     old = MetaData()
+    for table in metadata.sorted_tables:
+        if table.name != "disclosures":
+            table.to_metadata(old)
     Table(
         "disclosures",
         old,
@@ -243,7 +248,7 @@ async def test_a_chain_written_before_practitioner_names_still_verifies(tmp_path
         async with engine.begin() as conn:
             await conn.run_sync(old.create_all)
             await conn.execute(old.tables["disclosures"].insert().values(**record))
-        await create_schema(engine)
+        await upgrade_schema(engine)
         async with engine.begin() as conn:
             await conn.execute(update(audit_head).values(seq=1, hash=record["hash"]))
         audit = AuditLog(str(engine.url))

@@ -16,7 +16,8 @@ from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
 from gateway.config.settings import load_settings
 from gateway.core.errors import ConfigError
-from gateway.governance.state import disclosures
+from gateway.governance.migrate import upgrade_schema
+from gateway.governance.state import create_state_engine, disclosures
 from gateway.service import Gateway
 from tests.support import World
 
@@ -156,7 +157,14 @@ async def test_production_refuses_a_person_index_of_demo_ids(
     production_text = config.read_text()
     assert "/state.sqlite" in production_text
     config.write_text(production_text.replace("/state.sqlite", "/production-state.sqlite"))
-    gateway = Gateway(load_settings(config))
+    settings = load_settings(config)
+    # In production the schema is the operator's to make (`fame-gateway db upgrade`).
+    engine = create_state_engine(settings.state_database)
+    try:
+        await upgrade_schema(engine)
+    finally:
+        await engine.dispose()
+    gateway = Gateway(settings)
     await gateway.start(check_sources=False)
     try:
         await gateway.index.register([("shire-housing", "H-1")], nhs_number="9990000001")

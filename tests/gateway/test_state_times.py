@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.decide.policy import ConsentDecision
 from gateway.decide.requester import Requester
 from gateway.governance.judge import ConsentRegistry, GrantRegistry
-from gateway.governance.state import NaiveDateTimeError, create_schema, create_state_engine
+from gateway.governance.migrate import upgrade_schema
+from gateway.governance.state import NaiveDateTimeError, create_state_engine
 from tests.conftest import fresh_postgres_database
 
 PLUS_14 = dt.timezone(dt.timedelta(hours=14))
@@ -33,7 +34,7 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         else:
             url = await stack.enter_async_context(fresh_postgres_database())
         state = create_state_engine(url)
-        await create_schema(state)
+        await upgrade_schema(state)
         stack.push_async_callback(state.dispose)
         yield state
 
