@@ -161,63 +161,52 @@ def _over_limits(
                 extensions={"code": "INTROSPECTION_DISABLED"},
             )
         ]
-    errors = []
-    if cost.depth > limits.max_depth:
-        errors.append(
-            GraphQLError(
-                f"{name} is nested {_shown(cost.depth, limits.max_depth)} deep; at most "
-                f"{limits.max_depth} is allowed",
-                definition,
-                extensions={"code": "QUERY_TOO_DEEP"},
-            )
-        )
-    if cost.nesting > MAX_FRAGMENT_NESTING:
-        errors.append(
-            GraphQLError(
-                f"{name} nests fragments {_shown(cost.nesting, MAX_FRAGMENT_NESTING)} deep; at "
-                f"most {MAX_FRAGMENT_NESTING} is allowed (inline the inner fragments)",
-                definition,
-                extensions={"code": "QUERY_TOO_DEEP"},
-            )
-        )
-    if cost.aliases > limits.max_aliases:
-        errors.append(
-            GraphQLError(
-                f"{name} uses {_shown(cost.aliases, limits.max_aliases)} aliases; at most "
-                f"{limits.max_aliases} are allowed",
-                definition,
-                extensions={"code": "TOO_MANY_ALIASES"},
-            )
-        )
-    if cost.introspection_lists > MAX_INTROSPECTION_LISTS:
-        errors.append(
-            GraphQLError(
-                f"{name} nests introspection lists (types, fields, args, ...) "
-                f"{_shown(cost.introspection_lists, MAX_INTROSPECTION_LISTS)} deep; at most "
-                f"{MAX_INTROSPECTION_LISTS} is allowed",
-                definition,
-                extensions={"code": "QUERY_TOO_DEEP"},
-            )
-        )
-    if cost.introspection_fields > MAX_INTROSPECTION_FIELDS:
-        errors.append(
-            GraphQLError(
-                f"{name} selects "
-                f"{_shown(cost.introspection_fields, MAX_INTROSPECTION_FIELDS)} introspection "
-                f"fields; at most {MAX_INTROSPECTION_FIELDS} are allowed",
-                definition,
-                extensions={"code": "QUERY_TOO_COSTLY"},
-            )
-        )
-    if cost.fields > limits.max_fields:
-        errors.append(
-            GraphQLError(
-                f"{name} selects {_shown(cost.fields, limits.max_fields)} fields; at most "
-                f"{limits.max_fields} are allowed (split it into several queries)",
-                definition,
-                extensions={"code": "QUERY_TOO_COSTLY"},
-            )
-        )
+    # (over the limit, what to say, code): every limit that is passed is reported at once.
+    checks = (
+        (
+            cost.depth > limits.max_depth,
+            f"{name} is nested {_shown(cost.depth, limits.max_depth)} deep; at most "
+            f"{limits.max_depth} is allowed",
+            "QUERY_TOO_DEEP",
+        ),
+        (
+            cost.nesting > MAX_FRAGMENT_NESTING,
+            f"{name} nests fragments {_shown(cost.nesting, MAX_FRAGMENT_NESTING)} deep; at "
+            f"most {MAX_FRAGMENT_NESTING} is allowed (inline the inner fragments)",
+            "QUERY_TOO_DEEP",
+        ),
+        (
+            cost.aliases > limits.max_aliases,
+            f"{name} uses {_shown(cost.aliases, limits.max_aliases)} aliases; at most "
+            f"{limits.max_aliases} are allowed",
+            "TOO_MANY_ALIASES",
+        ),
+        (
+            cost.introspection_lists > MAX_INTROSPECTION_LISTS,
+            f"{name} nests introspection lists (types, fields, args, ...) "
+            f"{_shown(cost.introspection_lists, MAX_INTROSPECTION_LISTS)} deep; at most "
+            f"{MAX_INTROSPECTION_LISTS} is allowed",
+            "QUERY_TOO_DEEP",
+        ),
+        (
+            cost.introspection_fields > MAX_INTROSPECTION_FIELDS,
+            f"{name} selects "
+            f"{_shown(cost.introspection_fields, MAX_INTROSPECTION_FIELDS)} introspection "
+            f"fields; at most {MAX_INTROSPECTION_FIELDS} are allowed",
+            "QUERY_TOO_COSTLY",
+        ),
+        (
+            cost.fields > limits.max_fields,
+            f"{name} selects {_shown(cost.fields, limits.max_fields)} fields; at most "
+            f"{limits.max_fields} are allowed (split it into several queries)",
+            "QUERY_TOO_COSTLY",
+        ),
+    )
+    errors = [
+        GraphQLError(message, definition, extensions={"code": code})
+        for over, message, code in checks
+        if over
+    ]
     return errors
 
 
