@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -48,13 +49,56 @@ def _configure_logs(settings: Settings, default_format: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    workers = args.workers
+    if workers < 1:
+        print("--workers must be 1 or more", file=sys.stderr)
+        return 2
+    settings = _settings(args.config)
+    host, port = args.host or settings.host, args.port or settings.port
+    if workers == 1:
+        _serve_process(args.config, host, port, None)
+        return 0
+    import multiprocessing
+    import signal
+
+    import uvicorn
+
+    # One listening socket, bound here and shared: the kernel hands each connection to
+    # whichever worker accepts it first. Every worker is a whole gateway (its own event
+    # loop, connectors and caches) over the one state database, whose audit chain takes
+    # a lock per append, so the processes append one after another.
+    sock = uvicorn.Config("gateway.app:app_from_environment", host=host, port=port).bind_socket()
+    spawn = multiprocessing.get_context("spawn")
+    processes = [
+        spawn.Process(target=_serve_process, args=(args.config, host, port, sock), daemon=False)
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def stop(_signal: int, _frame: object) -> None:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for process in processes:
+        process.join()
+    sock.close()
+    failed = [p.exitcode for p in processes if p.exitcode not in (0, -signal.SIGTERM)]
+    return 1 if failed else 0
+
+
+def _serve_process(config: str, host: str, port: int, sock: socket.socket | None) -> None:
+    """Serve one gateway process; on ``sock`` when given (a worker of several)."""
     import uvicorn
 
     from gateway.app import create_app
     from gateway.edge.explorer import SamplePractitioner
     from gateway.service import Gateway, tune_server_process
 
-    settings = _settings(args.config)
+    settings = _settings(config)
     practitioners: tuple[SamplePractitioner, ...] = ()
     if settings.demo:
         # The explorer offers the sample practitioners' demo tokens, when the demo world is
@@ -74,8 +118,8 @@ def _serve(args: argparse.Namespace) -> int:
             server = uvicorn.Server(
                 uvicorn.Config(
                     create_app(gateway, practitioners),
-                    host=args.host or settings.host,
-                    port=args.port or settings.port,
+                    host=host,
+                    port=port,
                     lifespan="on",
                     log_level=settings.logging.level,
                     # uvicorn's records go through the handler configured above, and its
@@ -84,12 +128,11 @@ def _serve(args: argparse.Namespace) -> int:
                     access_log=False,
                 )
             )
-            await server.serve()
+            await server.serve(sockets=[sock] if sock is not None else None)
         finally:
             await gateway.stop()
 
     serve_forever(run())
-    return 0
 
 
 def serve_forever(main: Coroutine[Any, Any, T]) -> T:
@@ -419,6 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve GraphQL over HTTP")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="gateway processes sharing the port and the state database (default: 1)",
+    )
     serve.set_defaults(run=_serve)
     check = commands.add_parser("check", help="test agency registrations against the live sources")
     check.add_argument("agency", nargs="*", help="agency ids (default: all)")

@@ -334,7 +334,7 @@ def free_port() -> int:
 class Process:
     """A gateway started as its own OS process with `fame-gateway serve`."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, *, workers: int = 1) -> None:
         self.port = free_port()
         self.log = log
         self._log_file = log.open("w")
@@ -348,6 +348,8 @@ class Process:
                 "serve",
                 "--port",
                 str(self.port),
+                "--workers",
+                str(workers),
             ],
             cwd=REPO,
             stdout=self._log_file,
