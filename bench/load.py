@@ -23,19 +23,47 @@ import aiohttp
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, all its threads, in seconds."""
-    raw = Path(f"/proc/{pid}/stat").read_text()
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants alive now (a server with workers is all of them)."""
+    found = [pid]
+    for member in found:
+        try:
+            tasks = Path(f"/proc/{member}/task").iterdir()
+            for task in tasks:
+                found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # gone since listed
+            continue
+    return found
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
     fields = raw[raw.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def peak_memory_mb(pid: int) -> float:
-    """The process's peak resident set (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its descendants, all threads, in seconds."""
+    return sum(_cpu_of(member) for member in process_tree(pid))
+
+
+def _peak_of(pid: int) -> float:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return float("nan")
+    for line in lines:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The largest peak resident set (VmHWM) of the process and its descendants, in MB."""
+    return max(_peak_of(member) for member in process_tree(pid))
 
 
 def free_port() -> int:

@@ -529,7 +529,7 @@ def write_results(
         "Source calls are what the sources themselves counted (an SQL agency counts "
         "statements, an HTTP agency requests), divided by the variant's queries. CPU is the "
         "user + system time (all threads) of the variant's server processes over its own "
-        f"slices, per query (both processes for {GATEWAY_PG}; the node process for Hive).",
+        f"slices, per query (its workers too for {GATEWAY_PG}; the node process for Hive).",
         "",
         "Peak memory (VmHWM): "
         + ", ".join(f"{name} {value:.0f} MB" for name, value in memory.items())
@@ -623,12 +623,13 @@ def write_results(
         f"- Variants, each its own process on 127.0.0.1: **{GATEWAY}** (`fame-gateway serve`, "
         "real signed tokens, policy, hash-chained signed audit to its SQLite state "
         f"database); **{GATEWAY_PG}** (the same configuration with PostgreSQL as its state "
-        "database, a fresh database the run creates and drops, and two `fame-gateway serve` "
-        "processes on two ports sharing it; the load generator sends requests to the two in "
-        f"turn); **{LOWER}** (hand-written asyncio aggregation: one statement or GET per "
-        "agency holding the people asked about, all concurrently, leaves built "
-        f"synchronously, orjson; no token, policy or audit); **{NAIVE}** (graphene, one "
-        "resolver per field, each record list of each person asks its agencies on its own; "
+        "database, a fresh database the run creates and drops, served by `fame-gateway serve "
+        "--workers 2`: two gateway processes on one port sharing it, the kernel handing "
+        f"each connection to one of them); **{LOWER}** (hand-written asyncio aggregation: "
+        "one statement or GET per agency holding the people asked about, all concurrently, "
+        "leaves built synchronously, orjson; no token, policy or audit); "
+        f"**{NAIVE}** (graphene, one resolver per field, each record list of each person "
+        "asks its agencies on its own; "
         f"no token, policy or audit); **{DATALOADER}** (graphene {_version('graphene')} on "
         f"Starlette, aiodataloader {_version('aiodataloader')}: a resolver per record list "
         "and one DataLoader per source made for each request, so each agency gets one call "
@@ -772,10 +773,18 @@ async def run(scale: float, output: Path) -> int:
                     hive_skipped = str(exc)
                     print(f"  Hive Gateway is skipped: {hive_skipped}", flush=True)
 
-                def gateway_server(name: str, settings: Path) -> Server:
+                def gateway_server(name: str, settings: Path, workers: int = 1) -> Server:
                     return Server(
                         name,
-                        ["-m", "gateway.cli", "--config", str(settings), "serve"],
+                        [
+                            "-m",
+                            "gateway.cli",
+                            "--config",
+                            str(settings),
+                            "serve",
+                            "--workers",
+                            str(workers),
+                        ],
                         work / f"{name}.log",
                         {**env, "PYTHONPATH": str(REPO)},
                         REPO,
@@ -791,7 +800,7 @@ async def run(scale: float, output: Path) -> int:
                     )
 
                 gateway = gateway_server("gateway", configs[GATEWAY])
-                pg_pair = [gateway_server(f"gateway-pg-{n}", configs[GATEWAY_PG]) for n in (1, 2)]
+                pg_pair = [gateway_server("gateway-pg", configs[GATEWAY_PG], workers=2)]
                 lower = python_server("lower-bound", "bench.lower_bound")
                 naive = python_server("naive", "bench.naive")
                 loader = python_server("dataloader", "bench.peers.dataloader")
