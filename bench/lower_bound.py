@@ -13,13 +13,11 @@ It returns the same ``data`` as the gateway.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -30,8 +28,8 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from bench.variant_server import variant_app, variant_main
 from bench.world import AGENCIES, GP, Agency, Person, Table, World
 from gateway.core.catalogue import RECORD_SETS, SECTIONS, ValueKind
 
@@ -418,33 +416,12 @@ def create_app(world: World) -> Starlette:
         finally:
             await bound.stop()
 
-    async def healthz(_request: Request) -> Response:
-        return Response(b'{"status":"ok"}', media_type="application/json")
-
-    return Starlette(
-        routes=[
-            Route("/graphql", bound.handle, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
-
-
-def serve(app: Starlette, port: int) -> None:
-    """Serve an ASGI app on 127.0.0.1 with uvicorn, as the gateway's serve command does."""
-    import uvicorn
-
-    uvicorn.run(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    return variant_app(bound.handle, lifespan)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.lower_bound --world FILE --port N``."""
-    parser = argparse.ArgumentParser(description="the benchmark's lower bound")
-    parser.add_argument("--world", type=Path, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    serve(create_app(World.load(args.world)), args.port)
-    return 0
+    return variant_main("the benchmark's lower bound", create_app, argv)
 
 
 if __name__ == "__main__":

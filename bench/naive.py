@@ -13,13 +13,11 @@ It returns the same ``data`` as the gateway.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,10 +25,8 @@ import graphene
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
+from bench.variant_server import graphene_endpoint, variant_app, variant_main
 from bench.world import AGENCIES, GP, Agency, Person, World
 from gateway.core.catalogue import RECORD_SETS_BY_NAME, SECTIONS, RecordSetSpec, ValueKind
 
@@ -248,40 +244,12 @@ def create_app(world: World) -> Starlette:
             for engine in sources.engines.values():
                 await engine.dispose()
 
-    async def graphql(request: Request) -> Response:
-        body = await request.json()
-        result = await schema.execute_async(
-            body["query"],
-            variable_values=body.get("variables"),
-            context_value={"sources": sources},
-        )
-        answer: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            answer["errors"] = [{"message": str(error)} for error in result.errors]
-        return JSONResponse(answer)
-
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    return variant_app(graphene_endpoint(schema, lambda: {"sources": sources}), lifespan)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.naive --world FILE --port N``."""
-    from bench.lower_bound import serve
-
-    parser = argparse.ArgumentParser(description="the benchmark's naive variant")
-    parser.add_argument("--world", type=Path, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    serve(create_app(World.load(args.world)), args.port)
-    return 0
+    return variant_main("the benchmark's naive variant", create_app, argv)
 
 
 if __name__ == "__main__":

@@ -14,23 +14,18 @@ through orjson. It returns the same ``data`` as the gateway.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import graphene
-import orjson
 from aiodataloader import DataLoader
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from bench.lower_bound import LowerBound, Row, serve
+from bench.lower_bound import LowerBound, Row
 from bench.naive import Resolver, build_schema, holders
+from bench.variant_server import graphene_endpoint, variant_app, variant_main
 from bench.world import AGENCIES, GP, Agency, Person, World
 
 #: What one agency holds about one person: record set -> rows.
@@ -104,38 +99,15 @@ def create_app(world: World) -> Starlette:
         finally:
             await sources.stop()
 
-    async def graphql(request: Request) -> Response:
-        body = orjson.loads(await request.body())
-        result = await schema.execute_async(
-            body["query"],
-            variable_values=body.get("variables"),
-            context_value={"sources": sources, "loaders": Loaders(sources)},
-        )
-        answer: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            answer["errors"] = [{"message": str(error)} for error in result.errors]
-        return Response(orjson.dumps(answer), media_type="application/json")
-
-    async def healthz(_request: Request) -> Response:
-        return Response(b'{"status":"ok"}', media_type="application/json")
-
-    return Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
+    return variant_app(
+        graphene_endpoint(schema, lambda: {"sources": sources, "loaders": Loaders(sources)}),
+        lifespan,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.peers.dataloader --world FILE --port N``."""
-    parser = argparse.ArgumentParser(description="the benchmark's graphene + DataLoader peer")
-    parser.add_argument("--world", type=Path, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    serve(create_app(World.load(args.world)), args.port)
-    return 0
+    return variant_main("the benchmark's graphene + DataLoader peer", create_app, argv)
 
 
 if __name__ == "__main__":
