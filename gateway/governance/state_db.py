@@ -1,13 +1,13 @@
-"""The state database as the request path reaches it: one hand-off per operation.
+"""The state database as the request path reaches it: at most one hand-off per operation.
 
 Every operation is a synchronous function over a SQLAlchemy ``Connection`` (the same
 table definitions and statements everywhere), run whole in one step:
 
-- **SQLite**: on a dedicated reader thread or writer thread, each owning its own
-  ``sqlite3`` connection. Through the async engine (aiosqlite) every statement, row
-  fetch, begin and commit was its own hand-off between threads, about sixty per
-  request; here an operation of any number of statements is one. WAL lets the reader
-  thread go on while the writer thread commits.
+- **SQLite**: reads on the event loop's own thread, writes on a dedicated writer
+  thread, each with its own ``sqlite3`` connection. Through the async engine
+  (aiosqlite) every statement, row fetch, begin and commit was its own hand-off between
+  threads, about sixty per request; here a read is none and a write of any number of
+  statements is one. WAL lets readers go on while the writer commits.
 - **PostgreSQL, MariaDB**: the async engine's ``run_sync`` over asyncpg or aiomysql,
   which need no threads; asyncpg prepares each statement once per connection.
 
@@ -19,9 +19,8 @@ very next query of every other.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -82,14 +81,11 @@ class StateDatabase:
         self.dialect = self.engine.dialect.name
         self._reader: Engine | None = None
         self._writer: Engine | None = None
-        self._threads: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
         if self.dialect == "sqlite" and engine is None:
             self._reader = _sqlite_engine(url, immediate=False)
             self._writer = _sqlite_engine(url, immediate=True)
-            self._threads = (
-                ThreadPoolExecutor(1, thread_name_prefix="fame-state-read"),
-                ThreadPoolExecutor(1, thread_name_prefix="fame-state-write"),
-            )
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="fame-state-write")
 
     @classmethod
     def over(cls, engine: AsyncEngine) -> StateDatabase:
@@ -125,10 +121,10 @@ class StateDatabase:
     ) -> T:
         """``fn(connection, ...)`` in one transaction, committed if it returns."""
         try:
-            if self._threads is not None:
+            if self._writer_thread is not None:
                 assert self._writer is not None
                 call = functools.partial(_run_write, self._writer, fn, *args, **kwargs)
-                return await asyncio.get_running_loop().run_in_executor(self._threads[1], call)
+                return await asyncio.get_running_loop().run_in_executor(self._writer_thread, call)
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn, *args, **kwargs)
         except Exception as exc:  # logged (the operation, not the data) and raised on
@@ -137,29 +133,25 @@ class StateDatabase:
 
     async def dispose(self) -> None:
         """Close every connection and stop the threads."""
-        if self._threads is not None:
-            loop = asyncio.get_running_loop()
-            # Each thread closes its own connection (sqlite3 refuses another thread's).
+        if self._writer_thread is not None:
+            # Each connection is closed on the thread that uses it (sqlite3 refuses another
+            # thread's): the reader's here, on the event loop's, the writer's on its own.
             assert self._reader is not None and self._writer is not None
-            for thread, engine in zip(self._threads, (self._reader, self._writer), strict=True):
-                await loop.run_in_executor(thread, engine.dispose)
-                thread.shutdown(wait=True)
-            self._threads = None
+            self._reader.dispose()
+            await asyncio.get_running_loop().run_in_executor(
+                self._writer_thread, self._writer.dispose
+            )
+            self._writer_thread.shutdown(wait=True)
+            self._writer_thread = None
         if self._owns_engine:
             await self.engine.dispose()
 
 
 def _run_read(engine: Engine, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    with _connection(engine) as conn:
+    with engine.connect() as conn:
         return fn(conn, *args, **kwargs)
 
 
 def _run_write(engine: Engine, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    with _connection(engine) as conn, conn.begin():
+    with engine.connect() as conn, conn.begin():
         return fn(conn, *args, **kwargs)
-
-
-@contextlib.contextmanager
-def _connection(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn:
-        yield conn
