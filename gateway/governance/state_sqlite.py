@@ -62,10 +62,25 @@ def _decoder(column_type: object) -> Decode | None:
 
 
 @cache
-def _shape(table: Table, columns: tuple[str, ...]) -> tuple[str, tuple[Decode | None, ...]]:
+def _select(
+    table: Table,
+    key: str,
+    columns: tuple[str, ...],
+    equal: tuple[str, ...],
+    order_by: tuple[str, ...],
+) -> tuple[str, tuple[str, ...], tuple[Decode | None, ...]]:
+    # Written once per shape: the SQL, the names it selects and their decoders.
     names = columns or tuple(column.name for column in table.columns)
     decoders = tuple(_decoder(table.c[name].type) for name in names)
-    return ", ".join(names), decoders
+    sql = (
+        f"SELECT {', '.join(names)} FROM {table.name} "
+        f"WHERE {table.c[key].name} IN (SELECT value FROM json_each(?))"
+    )
+    for name in equal:
+        sql += f" AND {table.c[name].name} = ?"
+    if order_by:
+        sql += " ORDER BY " + ", ".join(table.c[name].name for name in order_by)
+    return sql, names, decoders
 
 
 def rows_in(
@@ -80,23 +95,15 @@ def rows_in(
 ) -> list[dict[str, Any]]:
     """``columns`` (default: all) of ``table``'s rows whose ``key`` is one of ``ids`` and
     whose ``equal`` columns have those values, decoded by their column types."""
-    selected, decoders = _shape(table, columns)
-    names = columns or tuple(column.name for column in table.columns)
-    sql = f"SELECT {selected} FROM {table.name} WHERE {key} IN (SELECT value FROM json_each(?))"
-    for name, _ in equal:
-        sql += f" AND {table.c[name].name} = ?"
-    if order_by:
-        sql += " ORDER BY " + ", ".join(table.c[name].name for name in order_by)
+    sql, names, decoders = _select(table, key, columns, tuple(name for name, _ in equal), order_by)
     parameters = (orjson.dumps(list(ids)).decode(), *(value for _, value in equal))
-    found = []
-    for raw in db.execute(sql, parameters):
-        found.append(
-            {
-                name: (value if decode is None or value is None else decode(value))
-                for name, decode, value in zip(names, decoders, raw, strict=True)
-            }
-        )
-    return found
+    return [
+        {
+            name: (value if decode is None or value is None else decode(value))
+            for name, decode, value in zip(names, decoders, raw, strict=True)
+        }
+        for raw in db.execute(sql, parameters)
+    ]
 
 
 def insert_many(db: sqlite3.Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
