@@ -290,15 +290,26 @@ class FhirConnector:
 
     # ------------------------------------------------------------------ transport
 
-    async def _call(self, method: str, url: str, *, what: str, body: bytes | None = None) -> Answer:
-        """One FHIR call with the current access token; a 401 gets one fresh token and retry."""
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        body: bytes | None = None,
+        authorise: bool = True,
+    ) -> Answer:
+        """One FHIR call with the current access token; a 401 gets one fresh token and retry.
+
+        ``authorise=False`` sends no token (``/metadata`` is public, and checking it must
+        not depend on the token endpoint)."""
         if self._session is None:
             raise AgencyUnavailable(self.agency_id, f"{self._agency.name}'s connector is closed")
         session = self._session
         for attempt in (1, 2):
             headers = {"Accept": "application/fhir+json", **(tracing.headers() or {})}
             token = None
-            if self._tokens is not None:
+            if self._tokens is not None and authorise:
                 token = await self._tokens.token(session)
                 headers["Authorization"] = f"Bearer {token}"
             answer = await exchange(
@@ -536,7 +547,10 @@ class FhirConnector:
         name = self._agency.name
         try:
             answer = await self._call(
-                "GET", f"{self._source.base_url}/metadata", what="the /metadata request"
+                "GET",
+                f"{self._source.base_url}/metadata",
+                what="the /metadata request",
+                authorise=False,
             )
         except (AgencyTimeout, AgencyUnavailable) as exc:
             return SourceCheck(self.agency_id, ok=False, reachable=False, detail=str(exc))

@@ -179,8 +179,10 @@ class TokenSource:
         key: RSAKey | ECKey,
         caller: Caller,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` measures token lifetimes (seconds, any origin); assertions carry the
+        wall-clock time, as the token endpoint checks them against its own."""
         self._auth = auth
         self._key = key
         self._caller = caller
@@ -191,7 +193,7 @@ class TokenSource:
 
     def assertion(self) -> str:
         """A fresh client assertion: a JWT signed with the gateway's key."""
-        now = int(self._clock())
+        now = int(time.time())
         claims: Mapping[str, Any] = {
             "iss": self._auth.client_id,
             "sub": self._auth.client_id,

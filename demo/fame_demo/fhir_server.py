@@ -84,6 +84,7 @@ class _State:
     batch: bool
     calls: list[FhirCall] = field(default_factory=list)
     posts: int = 0
+    refused: list[str] = field(default_factory=list)
     token_requests: list[TokenRequest] = field(default_factory=list)
     tokens: dict[str, float] = field(default_factory=dict)
     seen_jti: set[str] = field(default_factory=set)
@@ -171,6 +172,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if state.failure_status is not None:
         return _outcome(state.failure_status, "the server is failing on purpose", code="transient")
     if not _authorised(state, request):
+        state.refused.append(f"{request.method} {request.path}")
         return _unauthorised()
     return await handler(request)
 
@@ -430,8 +432,13 @@ class FhirServer:
 
     @property
     def posts(self) -> int:
-        """How many batch Bundles were POSTed."""
+        """How many batch Bundles were POSTed with an accepted token."""
         return self.state.posts
+
+    @property
+    def refused(self) -> list[str]:
+        """The calls refused for want of a valid token (``"POST /"``)."""
+        return self.state.refused
 
     @property
     def token_url(self) -> str:

@@ -38,7 +38,23 @@ DATE_SEARCHES = {
 }
 
 _ALWAYS = ("resourceType", "id", "meta")
-_CHOICE_SUFFIXES = ("DateTime", "Period", "Date", "Instant", "Timing", "Age", "Range", "String")
+#: The type suffixes of R4's choice elements in the types served, longest first.
+_CHOICE_SUFFIXES = (
+    "CodeableConcept",
+    "SampledData",
+    "DateTime",
+    "Quantity",
+    "Boolean",
+    "Instant",
+    "Integer",
+    "Period",
+    "Timing",
+    "String",
+    "Range",
+    "Ratio",
+    "Time",
+    "Age",
+)
 _SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
     "code": "SUBSETTED",
@@ -67,6 +83,7 @@ def element_names(resource_type: str) -> frozenset[str]:
         for suffix in _CHOICE_SUFFIXES:
             if name.endswith(suffix) and len(name) > len(suffix):
                 names.add(name[: -len(suffix)])
+                break
     return frozenset(names)
 
 
