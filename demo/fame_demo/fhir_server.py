@@ -446,6 +446,12 @@ class FhirServer:
         assert self.base_url is not None, "start the server first"
         return f"{self.base_url}/token"
 
+    def forget_calls(self) -> None:
+        """Forget the searches, batches and refusals recorded so far (tokens stay valid)."""
+        self.state.calls.clear()
+        self.state.refused.clear()
+        self.state.posts = 0
+
     def revoke_tokens(self) -> None:
         """Invalidate every access token issued so far (the next call gets a 401)."""
         self.state.tokens.clear()
