@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -493,3 +495,45 @@ class FhirServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+async def _serve(port: int, people: int, clients: Mapping[str, Mapping[str, Any]]) -> None:
+    from fame_demo.fhir_synthetic import fhir_resources
+    from fame_demo.synthetic import generate_population
+
+    population = generate_population()
+    server = FhirServer(fhir_resources(population.people[:people]), clients=clients)
+    base_url = await server.start(port=port)
+    print(f"demo FHIR R4 server on {base_url} ({people} synthetic people)", flush=True)
+    if clients:
+        print(f"SMART token endpoint: {server.token_url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m fame_demo.fhir_server``: serve synthetic resources until interrupted."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fame_demo.fhir_server", description=__doc__)
+    parser.add_argument("--port", type=int, default=8702)
+    parser.add_argument("--people", type=int, default=8, help="how many demo people it holds")
+    parser.add_argument(
+        "--client",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("CLIENT_ID", "JWKS_FILE"),
+        help="register a SMART backend client by its public JWKS (then tokens are required)",
+    )
+    args = parser.parse_args(argv)
+    clients = {client: json.loads(Path(file).read_text()) for client, file in args.client}
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.port, args.people, clients))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
