@@ -51,7 +51,12 @@ def parse_csv_source(doc: Mapping[str, Any], problems: Problems) -> CsvSource | 
                 'Remove it; name each export in [files.<name>] with path = "..." and key.',
             )
     files = _parse_files(doc.get("files"), problems.file.parent, problems)
-    mapped = _parse_items(doc.get("items"), files, problems)
+    # Items are checked against every file named, valid or not, so that a problem in a
+    # file's section does not hide the items' own problems.
+    declared = doc.get("files")
+    mapped = _parse_items(
+        doc.get("items"), set(declared) if isinstance(declared, dict) else set(), problems
+    )
     if files is None or mapped is None:
         return None
     unused = sorted(set(files) - {target[0] for target in mapped.values()})
@@ -158,7 +163,7 @@ def _parse_files(raw: Any, base: Path, problems: Problems) -> dict[str, CsvFile]
 
 
 def _parse_items(
-    raw: Any, files: Mapping[str, CsvFile] | None, problems: Problems
+    raw: Any, files: set[str], problems: Problems
 ) -> dict[str, tuple[str, str]] | None:
     if not isinstance(raw, dict):
         return None  # the agency loader reports a missing [items]
@@ -175,7 +180,7 @@ def _parse_items(
             problems.add(where, f"is {target!r}", 'Write "file.column", e.g. "pupils.surname".')
             ok = False
             continue
-        if files is not None and file_name not in files:
+        if file_name not in files:
             problems.add(
                 where,
                 f"maps to file {file_name!r}, which has no [files.{file_name}] section",

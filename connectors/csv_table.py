@@ -152,6 +152,14 @@ def read_snapshot(spec: CsvFile, layout: Layout, *, sample: int | None = None) -
     key_at = positions[spec.key]
     slot_at = [(positions[column], kind) for column, kind in layout.slots]
     order_at = positions[spec.order_by] if spec.order_by else None
+    order_slot = next(
+        (
+            at
+            for at, (column, kind) in enumerate(layout.slots)
+            if column == spec.order_by and kind is layout.order_kind
+        ),
+        None,
+    )
     rows: dict[str, list[tuple[object, object]]] = {}
     count = 0
     try:
@@ -173,11 +181,11 @@ def read_snapshot(spec: CsvFile, layout: Layout, *, sample: int | None = None) -
             values = tuple(
                 _cell(kind, record[at], line, header[at], broken) for at, kind in slot_at
             )
-            order = (
-                _cell(layout.order_kind, record[order_at], line, header[order_at], broken)
-                if order_at is not None
-                else None
-            )
+            order: object = None
+            if order_slot is not None:
+                order = values[order_slot]  # a mapped column: parsed (and reported) once
+            elif order_at is not None:
+                order = _cell(layout.order_kind, record[order_at], line, header[order_at], broken)
             held = rows.setdefault(key, [])
             if held and layout.unique_keys:
                 broken.add(
