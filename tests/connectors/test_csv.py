@@ -29,9 +29,10 @@ from tests.connectors.agency_world import (
     record_fetches,
     withheld,
 )
-from tests.support import World
+from tests.support import REPO, World
 
 AGENCY = "shire-schools"
+TEMPLATE = REPO / "gateway" / "config" / "agency_templates" / "csv.toml"
 AGENCY_FILE = """
 name = "Shire Schools"
 kind = "csv"
@@ -196,6 +197,22 @@ def test_a_file_no_item_maps_is_reported(tmp_path: Path) -> None:
         load_agencies(directory)
     (error,) = caught.value.errors
     assert (error.key, error.problem) == ("files.extra", "is mapped by no item")
+
+
+async def test_the_template_loads_and_checks_against_exports_of_its_shape(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "agencies"
+    (directory / "exports").mkdir(parents=True)
+    (directory / f"{AGENCY}.toml").write_text(TEMPLATE.read_text())
+    (directory / "exports" / "enrolments.csv").write_text(ENROLMENTS)
+    (directory / "exports" / "send-register.csv").write_text(
+        "upn,ehcp,primary_need,review_date\nUPN-A,y,Autism,2026-01-31\n"
+    )
+    agency = agency_at(directory)
+    assert agency.items == ALL
+    check = await create_connector(agency).check()
+    assert (check.ok, check.problems) == (True, ())
 
 
 # -- values -----------------------------------------------------------------------------
