@@ -192,7 +192,8 @@ def read_snapshot(spec: CsvFile, layout: Layout, *, sample: int | None = None) -
                     CellProblem(
                         line,
                         spec.key,
-                        f"repeats {key!r}, but the file holds a record set with one row per person",
+                        "repeats the key of an earlier row, but the file holds a record set "
+                        "with one row per person",
                     )
                 )
             held.append((order, values))
@@ -209,6 +210,15 @@ def read_snapshot(spec: CsvFile, layout: Layout, *, sample: int | None = None) -
         row_count=count,
         read_at=dt.datetime.now(dt.UTC),
     )
+
+
+def shape(cell: str) -> str:
+    """A cell's shape, not its value: digits as 9, letters as A (``09/22/2021`` is
+    ``99/99/9999``). Problems go to logs and to the ``agencies`` query, where values
+    about people never go, yet the shape is usually enough to see what is wrong."""
+    text = cell.strip()
+    masked = "".join("9" if c.isdigit() else "A" if c.isalpha() else c for c in text[:24])
+    return masked + ("..." if len(text) > 24 else "")
 
 
 def _positions(
@@ -233,7 +243,9 @@ def _cell(kind: ValueKind, cell: str, line: int, column: str, broken: FileMalfor
     try:
         return parse_cell(kind, cell)
     except BadValue:
-        broken.add(CellProblem(line, column, f"{cell.strip()!r} is not {EXPECTED[kind]}"))
+        broken.add(
+            CellProblem(line, column, f"a value shaped {shape(cell)!r} is not {EXPECTED[kind]}")
+        )
         return None
 
 

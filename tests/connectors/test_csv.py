@@ -282,7 +282,7 @@ def test_only_mapped_columns_are_kept(tmp_path: Path) -> None:
     [
         ("upn,school\nA,x,y\n", "line 2: has 3 fields, the header has 2"),
         ("upn,school\n,x\n", "line 2, column 'upn': is empty"),
-        ("upn,school\nA,x\nA,y\n", "line 3, column 'upn': repeats 'A'"),
+        ("upn,school\nA,x\nA,y\n", "line 3, column 'upn': repeats the key of an earlier row"),
         ("pupil,school\nA,x\n", "line 1, column 'upn': is not in the header"),
         ("", "is empty: it has no header line"),
     ],
@@ -389,7 +389,9 @@ async def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
     assert await made.fetch(school) == {"UPN-B": {"enrolments": [{"school": "Meadow Junior"}]}}
 
 
-async def test_a_malformed_version_keeps_the_last_good_copy(tmp_path: Path) -> None:
+async def test_a_malformed_version_keeps_the_last_good_copy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     directory = write_agency(tmp_path)
     made = create_connector(agency_at(directory))
     assert isinstance(made, CsvConnector)
@@ -404,8 +406,13 @@ async def test_a_malformed_version_keeps_the_last_good_copy(tmp_path: Path) -> N
     assert await made.fetch(school) == before
     assert made.degraded is not None
     assert "files.enrolments: enrolments.csv has 1 problem(s)" in made.degraded
-    assert "line 4, column 'start_date': '09/22/2021' is not a date" in made.degraded
+    assert "line 4, column 'start_date': a value shaped '99/99/9999' is not a date" in made.degraded
     assert "serving the copy read at" in made.degraded
+    # Logged once, by its shape: the value itself (about a person) goes nowhere.
+    assert caplog.text.count("file enrolments cannot be used") == 1
+    assert "09/22/2021" not in caplog.text + made.degraded
+    await made.fetch(school)
+    assert caplog.text.count("file enrolments cannot be used") == 1
     # Fixed: served again, no longer degraded.
     replace_file(directory / "exports" / "enrolments.csv", ENROLMENTS.replace("Brook", "Fixed"))
     assert await made.fetch(school) == {"UPN-B": {"enrolments": [{"school": "Fixed Lane Primary"}]}}
@@ -434,7 +441,7 @@ async def test_with_no_good_copy_ever_the_fetch_fails_as_unavailable(tmp_path: P
         await made.fetch(FetchRequest.single(("UPN-A",), frozenset({"special_needs.ehcp"})))
     message = str(caught.value)
     assert "export 'send' has not been read yet" in message
-    assert "line 2, column 'ehcp': 'perhaps' is not true/false" in message
+    assert "line 2, column 'ehcp': a value shaped 'AAAAAAA' is not true/false" in message
     assert "fame-gateway check shire-schools" in message
     # The other file is fine and still serves.
     school = FetchRequest.single(("UPN-B",), frozenset({"enrolments.school"}))
@@ -479,7 +486,8 @@ async def test_check_reports_values_that_do_not_parse(tmp_path: Path) -> None:
     (problem,) = check.problems
     assert problem.key == 'items."special_needs.review_due"'
     assert problem.problem == (
-        "send-register.csv line 2, column 'review_date': 'March 2026' is not a date as "
+        "send-register.csv line 2, column 'review_date': a value shaped 'AAAAA 9999' is not a "
+        "date as "
         "2024-09-03 or 03/09/2024 (day first, four-digit year)"
     )
 

@@ -281,7 +281,10 @@ async def test_the_example_kind_projects_each_group(tmp_path: Path) -> None:
     export.write_text(export.read_text() + '{"client_ref": "CC-103", "opened": 2024}\n')
     assert (await connector.fetch(request))["CC-101"]["involvement"] == [{"status": "open"}]
     assert connector.degraded is not None
-    assert "clients.jsonl line 3: involvement.since is 2024, not a Date" in connector.degraded
+    assert (
+        "clients.jsonl line 3: involvement.since holds int where Date is expected"
+        in connector.degraded
+    )
     export.unlink()
     fresh = find_kind("jsonl").create(agency)
     with pytest.raises(AgencyUnavailable, match=r"clients\.jsonl cannot be read"):

@@ -218,7 +218,7 @@ def _value(value: object, kind: ValueKind, where: str) -> object:
         try:
             return dt.date.fromisoformat(value[:10])
         except ValueError as exc:
-            raise ExportProblem(f"{where} is {value!r}, not an ISO date") from exc
+            raise ExportProblem(f"{where} holds text that is not an ISO date") from exc
     expected: dict[ValueKind, tuple[type, ...]] = {
         ValueKind.STRING: (str,),
         ValueKind.INT: (int,),
@@ -227,5 +227,6 @@ def _value(value: object, kind: ValueKind, where: str) -> object:
     }
     wanted = expected.get(kind, ())
     if isinstance(value, bool) != (kind is ValueKind.BOOLEAN) or not isinstance(value, wanted):
-        raise ExportProblem(f"{where} is {value!r}, not a {kind.value}")
+        # The type, never the value: problems are logged, and values about people never are.
+        raise ExportProblem(f"{where} holds {type(value).__name__} where {kind.value} is expected")
     return float(value) if kind is ValueKind.FLOAT else value  # type: ignore[arg-type]
