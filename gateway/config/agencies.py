@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from connectors.registry import KINDS
+from connectors.registry import KindUnavailable, find_kind, installed_kinds
 from gateway.core.catalogue import ITEMS
 from gateway.core.errors import ConfigError, ConfigErrors, Problems
 from gateway.core.registration import AgencyConfig, Resilience
@@ -29,6 +29,7 @@ _COMMON_KEYS = {
     "source",
     "items",
     "tables",
+    "files",
     "break_glass_webhook",
     "cache_seconds",
     *Resilience.__dataclass_fields__,
@@ -77,14 +78,19 @@ def parse_agency(
         )
         name = agency_id
     kind_name = doc.get("kind")
-    kind = KINDS.get(kind_name) if isinstance(kind_name, str) else None
-    if kind is None:
+    kind = None
+    if isinstance(kind_name, str):
+        try:
+            kind = find_kind(kind_name)
+        except KindUnavailable as exc:
+            problems.add("kind", exc.problem, exc.fix)
+    else:
         problems.add(
             "kind",
             f"is {kind_name!r}, which is not a connector kind"
             if kind_name is not None
             else "is missing",
-            f"Write one of: {', '.join(repr(k) for k in sorted(KINDS))}.",
+            f"Write one of: {', '.join(repr(k) for k in installed_kinds())}.",
         )
     timeout = doc.get("timeout_seconds", 2.0)
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 60:
