@@ -18,6 +18,7 @@ from typing import cast
 
 from connectors.base import Connector, ConnectorKind
 from connectors.csv import CsvKind
+from connectors.fhir import FhirKind
 from connectors.http import HttpKind
 from connectors.sql import SqlKind
 from gateway.core.registration import AgencyConfig
@@ -32,6 +33,7 @@ KINDS: Mapping[str, ConnectorKind] = {
     "sql": SqlKind(),
     "http": HttpKind(),
     "csv": CsvKind(),
+    "fhir": FhirKind(),
 }
 
 _HOW_TO_INSTALL = (
