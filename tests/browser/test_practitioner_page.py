@@ -180,7 +180,7 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
                 executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
             )
             try:
-                context = await browser.new_context(viewport=LAPTOP)
+                context = await browser.new_context(viewport=LAPTOP, locale="en-GB")
                 await context.route("**/*", loopback_only)
                 # Injected by the browser at document start, past the page's CSP, which
                 # (rightly) lets no test script in any other way.
@@ -237,7 +237,13 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
                 await expect(page.get_by_text(condition, exact=True)).to_have_count(0)
                 await _axe(page, f"the person view at {LAPTOP}")
                 SCREENSHOTS["laptop"].parent.mkdir(exist_ok=True)
-                await page.screenshot(path=str(SCREENSHOTS["laptop"]), full_page=True)
+                # The top of the page: who is signed in, the search, and the person's picture
+                # as far as the records of the first agency.
+                await page.screenshot(
+                    path=str(SCREENSHOTS["laptop"]),
+                    full_page=True,
+                    clip={"x": 0, "y": 0, "width": LAPTOP["width"], "height": 1500},
+                )
 
                 # Record the person's consent from the withheld item: the item appears.
                 await withheld.get_by_role("button", name="Record consent for Conditions").click()
@@ -259,9 +265,12 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
                 await expect(page.get_by_text(condition, exact=True)).to_have_count(0)
 
                 await page.set_viewport_size(TABLET)
-                await heading.scroll_into_view_if_needed()
                 await _axe(page, f"the person view at {TABLET}")
-                await page.screenshot(path=str(SCREENSHOTS["tablet"]), full_page=True)
+                # What a tablet shows on opening the record: the person and their agencies.
+                await page.evaluate(
+                    "window.scrollTo(0, document.getElementById('person').offsetTop - 16)"
+                )
+                await page.screenshot(path=str(SCREENSHOTS["tablet"]))
             finally:
                 await browser.close()
         assert attempted == [], f"the page tried to reach beyond this machine: {attempted}"

@@ -513,11 +513,10 @@
       h("div", { class: "person__layout" },
         h("div", { class: "person__main" },
           agencyStatus(agencies, down),
+          withheldSummary(withheld),
           byAgency(agencies, rows, withheld, down),
           timeline(person)),
-        h("div", { class: "person__aside" },
-          withheldSummary(withheld),
-          actions())));
+        h("div", { class: "person__aside" }, actions())));
   }
 
   function notAvailable(body) {
@@ -579,7 +578,10 @@
   }
 
   function agencyStatus(agencies, down) {
-    const items = agencies.map((id) => {
+    // Those that answered first, then those that could not, each with why.
+    const ordered = agencies.filter((id) => !down.has(id))
+      .concat(agencies.filter((id) => down.has(id)));
+    const items = ordered.map((id) => {
       const failed = down.get(id);
       return h("li", { class: "agencies__item" + (failed ? " agencies__item--down" : "") },
         h("span", { class: "agencies__name" }, agencyName(id)),
@@ -786,6 +788,7 @@
     const me = session.me;
     const headingId = uid("consent");
     const scope = h("select", { id: "consent-category", class: "input" },
+      h("option", { value: "" }, "Choose a category"),
       categories().map((c) => h("option", { value: c }, c)));
     const decision = h("fieldset", { class: "choices" },
       h("legend", {}, "The person's decision"),
@@ -876,6 +879,11 @@
     const [kind, recipient] = document.querySelector(
       'input[name="consent-recipient"]:checked').value.split(/:(.*)/s);
     const reference = $("consent-reference").value.trim();
+    if (!$("consent-category").value) {
+      say("Choose the category of information the person's decision is about.", "error");
+      $("consent-category").focus();
+      return;
+    }
     if (!reference) {
       say("Say where the person's decision is recorded (the evidence).", "error");
       $("consent-reference").focus();
