@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from gateway.config.settings import Settings
 from gateway.core.catalogue import RECORD_SETS, SECTIONS, RecordSetSpec
+from gateway.decide.policy import SAFEGUARDING
 from gateway.edge.explorer import SamplePractitioner
 from gateway.edge.plain_words import SOURCE_STATUSES, WITHHELD_REASONS
 from gateway.edge.responses import error_response, json_response
@@ -68,7 +69,7 @@ FILES_DIRECTORY = Path(__file__).with_name("page_files")
 #: The page's own files besides the HTML document.
 FILES = ("page.js", "page.css")
 #: Words written in capitals wherever they appear in a label.
-_ACRONYMS = {"nhs": "NHS", "gp": "GP", "ehcp": "EHCP", "send": "SEND", "id": "ID"}
+_ACRONYMS = {"nhs": "NHS", "gp": "GP", "ehcp": "EHCP", "send": "SEND", "id": "ID", "ig": "IG"}
 #: Record sets the page shows in their own place rather than under each agency.
 _OWN_PLACE = {"demographics": "header", "timeline": "timeline"}
 
@@ -234,6 +235,9 @@ class PractitionerPage:
         return Response(found.body, media_type=found.media_type, headers=_FILE_HEADERS)
 
     def _build_model(self) -> dict[str, Any]:
+        # The schema's sharingProtocol does not carry the purposes; the page needs only
+        # how to describe a safeguarding reference.
+        safeguarding = self.settings.protocol.purposes.get(SAFEGUARDING)
         return {
             "personQuery": person_query(),
             "recordSets": [asdict(record_set_model(spec)) for spec in RECORD_SETS],
@@ -242,4 +246,6 @@ class PractitionerPage:
             "demo": self.settings.demo,
             "demoTokenPath": DEMO_TOKEN_PATH if self.practitioners else None,
             "practitioners": [asdict(p) for p in self.practitioners],
+            "roles": {role: label(role) for role in sorted(self.settings.protocol.roles)},
+            "safeguardingReference": safeguarding.reference_hint if safeguarding else "",
         }

@@ -45,6 +45,11 @@ SOCIAL_WORKER = practitioner("sw-patel")
 COMMUNITY_HEALTH = "shire-community-health"
 #: A signed consent form's number, as the demo protocol's signed_form evidence matches.
 CONSENT_EVIDENCE = "Signed consent form SF-2291"
+#: A Care Act s.42 enquiry number, as the demo protocol's safeguarding reference matches.
+ENQUIRY = "S42-2026-00123"
+SAFEGUARDING_REASON = "Neighbour reports unexplained bruising and missed care visits this week."
+OTHER_GP = practitioner("dr-lewis")
+BREAK_GLASS_REASON = "Brought to the surgery confused after a fall; family not reachable now."
 
 
 def _fail_or_skip(message: str) -> None:
@@ -97,8 +102,9 @@ def _install_axe(npm: str) -> None:
 
 def _subject(population: Population) -> SyntheticPerson:
     """Someone the social worker's own team holds, who is known to the community trust and
-    has diagnoses on their GP record: the picture then has an unavailable agency and an
-    item withheld for want of consent."""
+    has diagnoses on their GP record, and whom the other GP's practice does not hold: the
+    picture then has an unavailable agency and an item withheld for want of consent, and
+    the other GP must break glass to see it."""
     for person in population.people:
         gp = population.gp_of(person.nhs_number)
         local = population.local_id(gp, person.nhs_number)
@@ -107,6 +113,7 @@ def _subject(population: Population) -> SyntheticPerson:
             and COMMUNITY_HEALTH in population.agencies_of(person.nhs_number)
             and local is not None
             and population.rows(gp, local, "conditions")
+            and OTHER_GP.agency not in population.agencies_of(person.nhs_number)
         ):
             return person
     raise AssertionError("the demo world has no person for this test")
@@ -271,6 +278,43 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
                     "window.scrollTo(0, document.getElementById('person').offsetTop - 16)"
                 )
                 await page.screenshot(path=str(SCREENSHOTS["tablet"]))
+
+                # Safeguarding, claimed with an enquiry reference and a reason, is shown.
+                await page.get_by_label("Enquiry or referral reference").fill(ENQUIRY)
+                form = page.locator("#safeguarding-form")
+                await form.get_by_label("What is happening").fill(SAFEGUARDING_REASON)
+                await page.get_by_role("button", name="Claim safeguarding").click()
+                await expect(status).to_contain_text("Safeguarding established until")
+                await expect(status).to_contain_text("The picture is refreshed")
+                await expect(page.locator("#person")).to_contain_text(ENQUIRY)
+
+                # A GP of another practice has no relationship: the record is not available,
+                # until they break glass with a reason.
+                await page.get_by_role("button", name="Sign out").click()
+                await expect(status).to_contain_text("Signed out")
+                assert await page.evaluate("sessionStorage.getItem('fame-page-token')") is None
+                await page.get_by_role("button", name=OTHER_GP.name).click()
+                await expect(status).to_contain_text(f"Signed in as {OTHER_GP.name}")
+                await page.get_by_label("NHS number").fill(person.nhs_number)
+                await page.get_by_role("button", name="Find").click()
+                await page.get_by_role("button", name=f"Open record of {person.full_name}").click()
+                await expect(
+                    page.get_by_role("heading", name="The record is not available to you")
+                ).to_be_visible()
+                await (
+                    page.locator("#break-glass-form")
+                    .get_by_label("What is happening")
+                    .fill(BREAK_GLASS_REASON)
+                )
+                await page.get_by_role("button", name="Break glass").click()
+                await expect(status).to_contain_text("Emergency access granted until")
+                await expect(status).to_contain_text("The picture is refreshed")
+                await expect(page.locator("#person")).to_contain_text(
+                    "Emergency access (break glass) in force"
+                )
+                await expect(page.get_by_role("region", name="Agencies involved")).to_contain_text(
+                    trust_name
+                )
             finally:
                 await browser.close()
         assert attempted == [], f"the page tried to reach beyond this machine: {attempted}"

@@ -94,6 +94,19 @@
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
 
+  // A role as the protocol names it, in words; lower-case inside a sentence, acronyms kept.
+  function roleName(role, inSentence) {
+    const text = (model.roles && model.roles[role]) || words(role);
+    return inSentence && !/^[A-Z]{2}/.test(text)
+      ? text.charAt(0).toLowerCase() + text.slice(1) : text;
+  }
+
+  function sentence(text) {
+    const trimmed = String(text || "").trim();
+    const start = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+    return /[.!?]$/.test(start) ? start : start + ".";
+  }
+
   function formatDate(value) {
     const match = /^(\d{4})-(\d{2})-(\d{2})/.exec(value || "");
     if (!match) {
@@ -245,7 +258,8 @@
           onclick: () => signInAs(who),
         }, who.name),
         h("span", { id: detail, class: "practitioners__detail" },
-          who.roles.map(words).join(", ") + " · " + who.team + " · " + who.agency_name)));
+          [who.roles.map((r) => roleName(r)).join(", "), who.team === who.agency ? null : who.team,
+            who.agency_name].filter(Boolean).join(" · "))));
     }
     $("demo-sign-in").hidden = false;
   }
@@ -299,7 +313,8 @@
       h("span", { class: "visually-hidden" }, "Signed in as "),
       h("strong", {}, me.name || me.practitioner),
       h("span", { class: "masthead__role" },
-        [me.roles.map(words).join(", "), me.team, agencyName(me.agency)]
+        [me.roles.map((r) => roleName(r)).join(", "), me.team === me.agency ? null : me.team,
+          agencyName(me.agency)]
           .filter(Boolean).join(" · ")));
     $("session").hidden = false;
     $("sign-in").hidden = true;
@@ -388,17 +403,21 @@
       return;
     }
     say(message || "Refreshing the picture…");
+    const viewing = current;
     let answer;
     let consents;
     try {
-      answer = await graphql(model.personQuery, { id: current.id });
+      answer = await graphql(model.personQuery, { id: viewing.id });
       consents = answer.body.data && answer.body.data.person
-        ? await graphql(CONSENTS_QUERY, { id: current.id }) : null;
+        ? await graphql(CONSENTS_QUERY, { id: viewing.id }) : null;
     } catch (error) {
       if (error instanceof SignedOut) {
-        return;
+        return false;
       }
       throw error;
+    }
+    if (current !== viewing) {
+      return false; // signed out, or another person opened, meanwhile
     }
     current.answer = answer;
     current.consents = (consents && consents.body.data && consents.body.data.consents) || [];
@@ -412,12 +431,20 @@
           " withheld from you. " : "Nothing is withheld from you. ") +
         (down.size ? down.size + " agenc" + (down.size === 1 ? "y is" : "ies are") +
           " unavailable." : "Every agency answered."));
+    } else if (notFound(answer.body)) {
+      say("The record is not available to you. In an emergency you may break glass.", "error");
     } else {
       say(errorText(answer.body, "The record could not be opened."), "error");
     }
     if (focusHeading) {
       $("person-heading").focus();
     }
+    return true;
+  }
+
+  // The gateway answers a person you have no relationship with exactly as an unknown id.
+  function notFound(body) {
+    return (body.errors || []).some((e) => e.extensions && e.extensions.code === "NOT_FOUND");
   }
 
   function personName(person) {
@@ -526,11 +553,13 @@
       h("header", { class: "person__header" },
         h("h2", { id: "person-heading", tabindex: "-1" }, name)),
       h("div", { class: "callout callout--warning" },
-        h("h3", {}, "The record is not available to you"),
-        h("p", {}, errorText(body, "The record could not be opened.")),
-        h("p", {}, "Records are shared with practitioners whose team is currently involved " +
-          "with the person. In an emergency you may break glass: say why, and a Caldicott " +
-          "guardian reviews it.")),
+        h("h3", {}, notFound(body) ? "The record is not available to you"
+          : "The record could not be opened"),
+        notFound(body)
+          ? h("p", {}, "Records are shared with practitioners whose team is currently " +
+            "involved with the person. In an emergency you may break glass: say why, and a " +
+            "Caldicott guardian reviews it.")
+          : h("p", {}, errorText(body, "The gateway gave no reason."))),
       h("div", { class: "person__actions" }, breakGlassCard()),
     ];
   }
@@ -798,7 +827,7 @@
       h("legend", {}, "Shared with"),
       choice("consent-recipient", "agency:" + me.agency, agencyName(me.agency), true),
       me.roles.map((role) => choice("consent-recipient", "role:" + role,
-        "Every " + words(role).toLowerCase(), false)),
+        "Every " + roleName(role, true), false)),
       choice("consent-recipient", "agency:*", "Every agency", false));
     const reference = h("input", { id: "consent-reference", class: "input input--wide",
       autocomplete: "off" });
@@ -837,7 +866,7 @@
         const what = (c.decision === "PERMIT" ? "Agrees to sharing " : "Objects to sharing ") +
           c.scope + " with " + (c.recipientKind === "agency"
           ? (c.recipient === "*" ? "every agency" : agencyName(c.recipient))
-          : "every " + words(c.recipient).toLowerCase());
+          : "every " + roleName(c.recipient, true));
         return h("li", { class: "consents__item" },
           h("p", {}, h("strong", {}, what)),
           h("p", { class: "hint" }, "Since " + formatInstant(c.validFrom) +
@@ -945,7 +974,8 @@
       h("form", { id: "safeguarding-form", class: "form", novalidate: true,
         onsubmit: claimSafeguarding },
       field("Enquiry or referral reference", h("input", { id: "safeguarding-reference",
-        class: "input", autocomplete: "off" })),
+        class: "input", autocomplete: "off" }), model.safeguardingReference
+        ? sentence(model.safeguardingReference) : null),
       field("What is happening", reasonArea("safeguarding-reason"),
         "In your own words, at least 20 characters."),
       h("button", { type: "submit", class: "button" }, "Claim safeguarding")));
@@ -974,6 +1004,7 @@
   // Run a mutation, say what happened, and show the picture as it now is.
   async function act(mutation, variables, field_, done) {
     say("Saving…");
+    const viewing = current;
     let answer;
     try {
       answer = await graphql(mutation, variables);
@@ -982,6 +1013,9 @@
         return;
       }
       throw error;
+    }
+    if (current !== viewing) {
+      return;
     }
     const result = answer.body.data && answer.body.data[field_];
     if (!result) {
@@ -992,9 +1026,10 @@
       current.grants.push(result);
     }
     const message = done(result);
-    await refresh(message + " Refreshing the picture…", false);
-    say(message + " The picture is refreshed.", "success");
-    $("person-heading").focus();
+    if (await refresh(message + " Refreshing the picture…", false)) {
+      say(message + " The picture is refreshed.", "success");
+      $("person-heading").focus();
+    }
   }
 
   // ------------------------------------------------------------------ start
