@@ -5,9 +5,10 @@ that one agency is unavailable.
 
 A social worker signs in and finds a person with the keyboard alone, sees a withheld
 item's reason in plain words and the unavailable agency, records the person's consent
-and sees the item appear, then withdraws it. axe-core (pinned in ``package.json`` here,
-installed with ``npm ci``, injected from the local file) must find no serious or
-critical violation at laptop and tablet sizes. Every request to anything but the
+and sees the item appear, then withdraws it, and claims safeguarding; a GP of another
+practice breaks glass to see the record; a pasted token signs in. axe-core (pinned in
+``package.json`` here, installed with ``npm ci``, injected from the local file) must find
+no serious or critical violation at laptop and tablet sizes. Every request to anything but the
 loopback address is aborted and recorded, and the test fails if there was one.
 Screenshots go to ``docs/``. Skipped, saying what to install, without Chromium,
 Playwright, or Node.js and npm; with ``FAME_TEST_REQUIRE_BROWSER=1`` (as CI sets it)
@@ -28,6 +29,7 @@ import pytest
 
 from fame_demo.practitioners import practitioner
 from fame_demo.synthetic import Population, SyntheticPerson
+from gateway.config.tokens import mint_token
 from gateway.edge.plain_words import SOURCE_STATUSES, WITHHELD_REASONS
 from tests.gateway.test_explorer_browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK
 from tests.support import REPO, Process, free_port, prepare_shared_state
@@ -169,6 +171,14 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
         f"sqlite+aiosqlite:///{(tmp_path / 'state.sqlite').as_posix()}",
     )
     trust_name = settings.agency(COMMUNITY_HEALTH).name
+    pasted = mint_token(
+        settings,
+        subject=SOCIAL_WORKER.id,
+        agency=SOCIAL_WORKER.agency,
+        team=SOCIAL_WORKER.team,
+        roles=SOCIAL_WORKER.roles,
+        name=SOCIAL_WORKER.name,
+    )
     gateway = Process(settings.config_dir / "gateway.toml", tmp_path / "gateway.log")
     try:
         await gateway.ready()
@@ -315,6 +325,14 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
                 await expect(page.get_by_role("region", name="Agencies involved")).to_contain_text(
                     trust_name
                 )
+
+                # Outside the demo, a practitioner pastes their agency's token.
+                await page.get_by_role("button", name="Sign out").click()
+                await page.get_by_label("Access token").fill(pasted)
+                await page.get_by_role("button", name="Sign in", exact=True).click()
+                await expect(status).to_contain_text(f"Signed in as {SOCIAL_WORKER.name}")
+                kept = await page.evaluate("sessionStorage.getItem('fame-page-token')")
+                assert kept == pasted
             finally:
                 await browser.close()
         assert attempted == [], f"the page tried to reach beyond this machine: {attempted}"

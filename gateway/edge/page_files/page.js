@@ -307,7 +307,12 @@
     for (const agency of data.agencies || []) {
       agencyNames[agency.id] = agency.name;
     }
-    session = { me: data.me, agencyNames: agencyNames, protocol: data.sharingProtocol };
+    // Without the protocol (a partial answer) the forms offer no choices; the gateway
+    // still decides every action.
+    const protocol = data.sharingProtocol || {
+      clauses: [], breakGlass: { roles: [], hours: 0, reasons: [] }, consentForms: [],
+    };
+    session = { me: data.me, agencyNames: agencyNames, protocol: protocol };
     const me = data.me;
     $("session-who").replaceChildren(
       h("span", { class: "visually-hidden" }, "Signed in as "),
