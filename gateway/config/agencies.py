@@ -319,7 +319,7 @@ def load_agencies(directory: Path, config_dir: Path | None = None) -> tuple[Agen
         )
     for file in files:
         problems = Problems(file)
-        if not _valid_agency_id(file.stem):
+        if not valid_agency_id(file.stem):
             problems.add(
                 "(file name)",
                 f"{file.stem!r} is not a usable agency id",
@@ -339,7 +339,8 @@ def load_agencies(directory: Path, config_dir: Path | None = None) -> tuple[Agen
     return tuple(agencies)
 
 
-def _valid_agency_id(value: str) -> bool:
+def valid_agency_id(value: str) -> bool:
+    """Whether a file name's stem can be an agency id (lower-case letters, digits, hyphens)."""
     return (
         bool(value)
         and value[0].isalpha()
