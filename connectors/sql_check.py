@@ -34,9 +34,9 @@ from gateway.core.registration import AgencyConfig
 #: Values read per mapped column to see whether they fit the item's kind.
 SAMPLE_ROWS = 20
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
-_WRONG_DATABASE = {"3D000", 1049}
-_WRONG_LOGIN = {"28000", "28P01", 1045, 1698}
-_DATABASE_DENIED = {"42501", 1044}
+_WRONG_DATABASE: set[str | int] = {"3D000", 1049}
+_WRONG_LOGIN: set[str | int] = {"28000", "28P01", 1045, 1698}
+_DATABASE_DENIED: set[str | int] = {"42501", 1044}
 _NUMBERS = (sqltypes.Integer, sqltypes.Numeric, sqltypes.Float)
 
 
@@ -77,15 +77,17 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _code(chain: list[BaseException]) -> str | int | None:
+def _codes(chain: list[BaseException]) -> set[str | int]:
+    """The SQLSTATE (PostgreSQL) and error number (MySQL) the driver gave, where any."""
+    codes: set[str | int] = set()
     for exc in chain:
         state = getattr(exc, "sqlstate", None)
         if isinstance(state, str):
-            return state
+            codes.add(state)
         args = getattr(exc, "args", ())
         if args and isinstance(args[0], int) and not isinstance(exc, OSError):
-            return args[0]
-    return None
+            codes.add(args[0])
+    return codes
 
 
 def connection_failure(exc: BaseException, target: Target, seconds: float) -> ConfigError:
@@ -113,7 +115,7 @@ def connection_failure(exc: BaseException, target: Target, seconds: float) -> Co
         )
     host = url.host or "localhost"
     port = url.port or _DEFAULT_PORTS.get(backend, 0)
-    code = _code(chain)
+    codes = _codes(chain)
     if any(isinstance(e, socket.gaierror) for e in chain):
         return ConfigError(
             file,
@@ -138,14 +140,14 @@ def connection_failure(exc: BaseException, target: Target, seconds: float) -> Co
             f"Check the host and port {where}, and that no firewall drops the connection; "
             "raise connect_timeout_seconds only for a slow network.",
         )
-    if code in _WRONG_DATABASE:
+    if codes & _WRONG_DATABASE:
         return ConfigError(
             file,
             key,
             f"names the database {url.database!r}, which {host}:{port} does not have ({cause})",
             f"Check the database name at the end of the URL {where} (the agency's DBA knows it).",
         )
-    if code in _WRONG_LOGIN:
+    if codes & _WRONG_LOGIN:
         return ConfigError(
             file,
             key,
@@ -154,7 +156,7 @@ def connection_failure(exc: BaseException, target: Target, seconds: float) -> Co
             f"Check the user and password {where} with the agency's DBA; the gateway "
             "needs a read-only login.",
         )
-    if code in _DATABASE_DENIED:
+    if codes & _DATABASE_DENIED:
         return ConfigError(
             file,
             key,

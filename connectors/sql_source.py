@@ -153,7 +153,6 @@ def checked_url(
 ) -> URL | None:
     """A database URL the sql connector can use (async driver, no inline password), with a
     SQLite file made absolute and read-only; None after adding the problem."""
-    where = "holds" if from_env else "is"
     if not isinstance(raw, str):
         problems.add(key, f"is {raw!r}", 'Write a URL, e.g. "postgresql+asyncpg://host/db".')
         return None
@@ -162,7 +161,7 @@ def checked_url(
     except ArgumentError:
         problems.add(
             key,
-            f"{where} not a database URL",
+            "holds something that is not a database URL" if from_env else "is not a database URL",
             'Write a SQLAlchemy URL, e.g. "postgresql+asyncpg://reader@db.example/records".',
         )
         return None
