@@ -98,7 +98,7 @@ def connection_failure(exc: BaseException, target: Target, seconds: float) -> Co
     chain = _chain(exc)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        path = Path(unquote((url.database or "").removeprefix("file:")))
+        path = _sqlite_path(url)
         if not path.exists():
             return ConfigError(
                 file,
@@ -211,6 +211,20 @@ async def check_sql(target: Target, connect: Callable[[], Any]) -> SourceCheck:
     seconds = max(agency.timeout_seconds, 5.0)
     problems: list[ConfigError] = []
     passed: list[str] = []
+    missing = _missing_sqlite_file(target.url)
+    if missing is not None:
+        # Told before connecting: aiosqlite's worker of a failed open outlives the check
+        # and reports to an event loop that a command has closed by then.
+        cause = connection_failure(
+            FileNotFoundError(2, "No such file", str(missing)), target, seconds
+        )
+        return SourceCheck(
+            agency=agency.id,
+            ok=False,
+            reachable=False,
+            detail=f"cannot connect: {cause.problem}",
+            cause=cause,
+        )
     try:
         async with asyncio.timeout(seconds), connect() as conn:
             names = await conn.run_sync(lambda sync: set(_all_names(sync)))
@@ -251,6 +265,17 @@ async def check_sql(target: Target, connect: Callable[[], Any]) -> SourceCheck:
         problems=tuple(problems),
         passed=tuple(passed),
     )
+
+
+def _sqlite_path(url: URL) -> Path:
+    return Path(unquote((url.database or "").removeprefix("file:")))
+
+
+def _missing_sqlite_file(url: URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    path = _sqlite_path(url)
+    return None if path.exists() else path
 
 
 def _all_names(sync_conn: Any) -> set[str]:
