@@ -8,12 +8,13 @@ live check (columns exist, API answers) is the connector's ``check``.
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from connectors.registry import KINDS
+from connectors.registry import KindUnavailable, find_kind
 from gateway.config.agency_models import AgencyFile
 from gateway.core.config_models import validate
 from gateway.core.errors import ConfigError, ConfigErrors, Problems
@@ -46,8 +47,12 @@ def parse_agency(
     so that every problem of the file is reported at once.
     """
     common = validate(AgencyFile, doc, problems)
+    kind = None
     kind_name = doc.get("kind")
-    kind = KINDS.get(kind_name) if isinstance(kind_name, str) else None
+    if isinstance(kind_name, str):
+        # An unknown or broken kind is reported by the model; here it only stops the parse.
+        with contextlib.suppress(KindUnavailable):
+            kind = find_kind(kind_name)
     source = kind.parse_source(doc, config_dir, problems) if kind is not None else None
     if common is None:
         return None

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field
 
-from connectors.registry import KINDS
+from connectors.registry import KindUnavailable, find_kind, installed_kinds
 from gateway.core.catalogue import ITEMS
 from gateway.core.config_models import ConfigModel, Fix, invalid
 from gateway.core.services import AGENCY, TEAM
@@ -19,12 +19,15 @@ TEAMS_FIX = (
 
 
 def _kind(value: str) -> str:
-    if value not in KINDS:
-        raise invalid(
-            f"is {value!r}, which is not a connector kind",
-            f"Write one of: {', '.join(repr(k) for k in sorted(KINDS))}.",
-        )
+    try:
+        find_kind(value)
+    except KindUnavailable as exc:
+        raise invalid(exc.problem, exc.fix) from exc
     return value
+
+
+def _kinds_fix() -> str:
+    return f"Write one of: {', '.join(repr(k) for k in installed_kinds())}."
 
 
 def _catalogue_item(value: str) -> str:
@@ -108,11 +111,7 @@ class AgencyFile(ConfigModel):
         Field(min_length=1, pattern=r"\S"),
         Fix('Write the agency\'s display name, e.g. name = "Shire Council".'),
     ]
-    kind: Annotated[
-        str,
-        AfterValidator(_kind),
-        Fix(f"Write one of: {', '.join(repr(k) for k in sorted(KINDS))}."),
-    ]
+    kind: Annotated[str, AfterValidator(_kind), Fix(_kinds_fix)]
     timeout_seconds: Annotated[
         float, Field(gt=0, le=60), Fix("Write a number of seconds from 0.1 to 60.")
     ] = 2.0
@@ -127,6 +126,7 @@ class AgencyFile(ConfigModel):
     ] = {}
     source: Any = None
     tables: Any = None
+    files: Any = None
     items: Annotated[
         dict[Annotated[str, AfterValidator(_catalogue_item)], Any],
         Field(min_length=1),

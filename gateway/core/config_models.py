@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -25,9 +25,14 @@ M = TypeVar("M", bound="ConfigModel")
 
 @dataclass(frozen=True)
 class Fix:
-    """What to write instead of a wrong value, attached to a field's annotation."""
+    """What to write instead of a wrong value, attached to a field's annotation; a function
+    when the answer is known only at run time (the connector kinds installed)."""
 
-    text: str
+    text: str | Callable[[], str]
+
+    def says(self) -> str:
+        """The fix's text."""
+        return self.text() if callable(self.text) else self.text
 
 
 class ConfigModel(BaseModel):
@@ -93,7 +98,7 @@ def _walk(model: type[ConfigModel], parts: list[str]) -> tuple[type[ConfigModel]
             field = current.model_fields.get(part)
             if field is None:
                 return owner, fix
-            fix = next((m.text for m in field.metadata if isinstance(m, Fix)), "")
+            fix = next((m.says() for m in field.metadata if isinstance(m, Fix)), "")
             current = field.annotation
         elif typing.get_origin(current) is dict:
             current = typing.get_args(current)[1]
