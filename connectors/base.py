@@ -94,13 +94,21 @@ class FetchRequest:
 
 @dataclass(frozen=True)
 class SourceCheck:
-    """The outcome of checking a connector against its live source."""
+    """The outcome of checking a connector against its live source.
+
+    ``problems`` are mapping errors found on a source that answered (they stop the
+    gateway's start); ``cause`` says, as file, key, problem and fix, why a source could
+    not be reached or logged into (the gateway starts without it). ``passed`` lists the
+    checks that passed, one line each, for a readable report.
+    """
 
     agency: str
     ok: bool
     reachable: bool
     detail: str
     problems: tuple[ConfigError, ...] = ()
+    cause: ConfigError | None = None
+    passed: tuple[str, ...] = ()
 
 
 class ConnectorError(Exception):
