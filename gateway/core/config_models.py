@@ -150,13 +150,12 @@ def _describe(model: type[ConfigModel], error: ErrorDetails) -> tuple[str, str, 
         return key, "is missing", fix or "Add it."
     if on_name:
         return key, "is not a usable name", fix or f"{error['msg']}."
-    if error["input"] in ("", {}, []):
-        return key, "is empty", fix or f"{error['msg']}."
-    found = _found(error["input"])
     wanted = _WANTED.get(kind)
     if wanted is not None:
-        return key, f"is {found}, not {wanted}", fix or f"Write {wanted}."
-    return key, f"is {found}", fix or f"{error['msg']}."
+        return key, f"is {_found(error['input'])}, not {wanted}", fix or f"Write {wanted}."
+    if error["input"] in ("", {}, []):
+        return key, "is empty", fix or f"{error['msg']}."
+    return key, f"is {_found(error['input'])}", fix or f"{error['msg']}."
 
 
 def _key(parts: list[str]) -> str:
