@@ -167,7 +167,7 @@ class SqlUrl(ConfigModel):
     """``[source]``: where the database is, written inline or held in a variable."""
 
     unknown_key_problem: ClassVar[str] = "is not a key a sql source takes"
-    secret_keys: ClassVar[frozenset[str]] = frozenset({"password", "user", "username"})
+    secret_keys: ClassVar[frozenset[str]] = frozenset({"password", "secret"})
     secret_fix: ClassVar[str] = (
         "Secrets never go in agency files: put the URL in an environment variable "
         'and write url_env = "FAME_<AGENCY>_DSN" instead.'
@@ -193,7 +193,7 @@ class SqlUrl(ConfigModel):
         return self
 
 
-_Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
+_Identifier = Annotated[str, Field(pattern=_IDENTIFIER.pattern)]
 
 
 class SqlTableModel(ConfigModel):
