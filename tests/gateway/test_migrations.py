@@ -15,7 +15,17 @@ import orjson
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Connection, MetaData, Table, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    MetaData,
+    Table,
+    UniqueConstraint,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fame_demo.community_api import CommunityHealthApi
@@ -31,12 +41,21 @@ from gateway.governance.migrate import (
     schema_state,
     upgrade_schema,
 )
-from gateway.governance.state import audit_head, create_state_engine, disclosures, metadata
+from gateway.governance.state import (
+    audit_head,
+    create_state_engine,
+    disclosures,
+    metadata,
+    person_links,
+)
 from gateway.service import Gateway
 from tests.conftest import fresh_postgres_database
 from tests.support import Process, build_config
 
 KINDS = ["sqlite", "postgres"]
+#: What revision 0003 added: the person index's linkage tables and link provenance.
+_LINKAGE_TABLES = {"person_link_events", "person_postcodes", "person_index_reviews"}
+_LINKAGE_COLUMNS = {"method", "score", "linked_by", "linked_at"}
 
 
 @contextlib.asynccontextmanager
@@ -111,8 +130,19 @@ async def _previous_release(engine: AsyncEngine) -> dict[str, object]:
     ``create_all``, the audit's without ``practitioner_name``, one record chained."""
     old = MetaData()
     for table in metadata.sorted_tables:
-        if table.name != "disclosures":
+        if table.name not in {"disclosures", "person_links", *_LINKAGE_TABLES}:
             table.to_metadata(old)
+    Table(
+        "person_links",
+        old,
+        *(
+            Column(c.name, c.type, nullable=c.nullable)
+            for c in person_links.c
+            if c.name not in _LINKAGE_COLUMNS
+        ),
+        UniqueConstraint("agency_id", "local_id", "team", name="uq_person_links_agency_local_team"),
+        Index("ix_person_links_person", "person_id"),
+    )
     Table(
         "disclosures",
         old,
@@ -273,4 +303,5 @@ def test_the_migrations_ship_in_the_package() -> None:
     assert sorted(file.name for file in versions.glob("r*.py")) == [
         "r0001_initial.py",
         "r0002_practitioner_name.py",
+        "r0003_person_index_linkage.py",
     ]
