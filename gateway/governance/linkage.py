@@ -51,7 +51,14 @@ CHUNK = 200
 DETERMINISTIC, PROBABILISTIC, MANUAL, NEW = "deterministic", "probabilistic", "manual", "new"
 PENDING, SUPERSEDED = "pending", "superseded"
 
-__all__ = ["IncomingRecord", "LinkEvent", "Linkage", "LinkageError", "RecordOutcome"]
+__all__ = [
+    "ImportSummary",
+    "IncomingRecord",
+    "LinkEvent",
+    "Linkage",
+    "LinkageError",
+    "RecordOutcome",
+]
 
 
 @dataclass(frozen=True)

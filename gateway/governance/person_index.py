@@ -114,6 +114,11 @@ class PersonIndex:
         self._state = state if isinstance(state, StateDatabase) else StateDatabase.over(state)
         self._engine = self._state.engine
 
+    @property
+    def state(self) -> StateDatabase:
+        """The state database the index lives in (for the linkage operations)."""
+        return self._state
+
     async def links(self, person_ids: Sequence[str]) -> dict[str, Links]:
         """The links of each known person id; unknown ids are absent."""
         if not person_ids:
