@@ -51,6 +51,8 @@ def normalise(value: str) -> str:
 def check(value: str) -> NhsNumberCheck:
     """Normalise and check ``value``; the result says what is wrong when it is not valid."""
     digits = normalise(value)
+    if not digits:
+        return NhsNumberCheck(value, None, "is empty")
     if not digits.isascii() or not digits.isdigit():
         return NhsNumberCheck(value, None, "has characters other than digits, spaces and dashes")
     if len(digits) != 10:
