@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
@@ -43,6 +44,8 @@ from gateway.governance.state import (
     persons,
 )
 from gateway.governance.state_db import StateDatabase
+
+T = TypeVar("T")
 
 #: Records written per transaction during an import, so that a long import never holds
 #: the state database's write lock long enough to hold up the audit of live requests.
@@ -112,6 +115,12 @@ class Linkage:
         self._state = state
         self.clock = clock
 
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        outcome = await self._state.write(_refusing, fn, *args)
+        if isinstance(outcome, LinkageError):
+            raise outcome
+        return outcome
+
     async def import_records(self, records: Sequence[IncomingRecord], actor: str) -> ImportSummary:
         """Link what can be linked, queue the uncertain, make new people of the rest."""
         pool, nhs = await self._state.read(load_pool)
@@ -135,7 +144,7 @@ class Linkage:
         note: str | None = None,
     ) -> LinkEvent:
         """Link an agency's record to a person by hand."""
-        return await self._state.write(
+        return await self._write(
             _manual_link, person_id, agency_id, local_id, team, actor, note, self.clock()
         )
 
@@ -150,19 +159,28 @@ class Linkage:
 
     async def accept(self, review_id: str, actor: str, note: str | None = None) -> LinkEvent:
         """Accept a review: link its record to its candidate."""
-        return await self._state.write(linkage_reviews.accept, review_id, actor, note, self.clock())
+        return await self._write(linkage_reviews.accept, review_id, actor, note, self.clock())
 
     async def reject(self, review_id: str, actor: str, note: str | None = None) -> LinkEvent:
         """Reject a review: its record becomes a new person."""
-        return await self._state.write(linkage_reviews.reject, review_id, actor, note, self.clock())
+        return await self._write(linkage_reviews.reject, review_id, actor, note, self.clock())
 
     async def unlink(
         self, person_id: str, agency_id: str, local_id: str, actor: str, reason: str
     ) -> list[LinkEvent]:
         """Remove every link of the agency's record to the person (one per team)."""
-        return await self._state.write(
+        return await self._write(
             _unlink, person_id, agency_id, local_id, actor, reason, self.clock()
         )
+
+
+def _refusing(conn: Connection, fn: Callable[..., T], *args: Any) -> T | LinkageError:
+    # A refusal is an answer, not a failure of the state database: handed back rather
+    # than raised, so that it is not logged as one. Refusals come before any change.
+    try:
+        return fn(conn, *args)
+    except LinkageError as refusal:
+        return refusal
 
 
 def _import_chunk(conn: Connection, records: Sequence[IncomingRecord], batch: _Batch) -> None:
