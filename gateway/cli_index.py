@@ -67,14 +67,18 @@ def _run(
     from gateway.audit.log import AuditLog
     from gateway.core.times import utc_now
     from gateway.governance.linkage import Linkage
-    from gateway.governance.migrate import require_current_schema
+    from gateway.governance.migrate import require_current_schema, upgrade_schema
     from gateway.governance.state_db import StateDatabase
 
     async def run() -> T:
         state = StateDatabase(settings.state_database)
         audit = AuditLog(state, settings.audit_signing_key_file)
         try:
-            await require_current_schema(state.engine)
+            # As the gateway itself does: the demo makes its own schema, production only checks.
+            if settings.demo:
+                await upgrade_schema(state.engine)
+            else:
+                await require_current_schema(state.engine)
             audit.open()
             result, events = await work(Linkage(state))
             if events:
