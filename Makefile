@@ -10,10 +10,10 @@ EXPLORER_MANIFEST := gateway/edge/explorer_files/assets.toml
 
 .PHONY: demo test lint typecheck unit schema bench bench-hostile clean
 
-$(STAMP): pyproject.toml demo/pyproject.toml
+$(STAMP): pyproject.toml demo/pyproject.toml examples/fame-connector-example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./demo
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./demo -e ./examples/fame-connector-example
 	touch $(STAMP)
 
 $(EXPLORER): $(STAMP) $(EXPLORER_MANIFEST)
@@ -26,8 +26,8 @@ demo: $(EXPLORER)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway resolvers connectors demo bench tests
-	$(BIN)/ruff format --check gateway resolvers connectors demo bench tests
+	$(BIN)/ruff check gateway resolvers connectors demo bench tests examples
+	$(BIN)/ruff format --check gateway resolvers connectors demo bench tests examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
@@ -94,13 +94,21 @@ class FetchRequest:
 
 @dataclass(frozen=True)
 class SourceCheck:
-    """The outcome of checking a connector against its live source."""
+    """The outcome of checking a connector against its live source.
+
+    ``problems`` are mapping errors found on a source that answered (they stop the
+    gateway's start); ``cause`` says, as file, key, problem and fix, why a source could
+    not be reached or logged into (the gateway starts without it). ``passed`` lists the
+    checks that passed, one line each, for a readable report.
+    """
 
     agency: str
     ok: bool
     reachable: bool
     detail: str
     problems: tuple[ConfigError, ...] = ()
+    cause: ConfigError | None = None
+    passed: tuple[str, ...] = ()
 
 
 class ConnectorError(Exception):
@@ -169,4 +177,19 @@ class ConnectorKind(Protocol):
 
     def create(self, agency: AgencyConfig) -> Connector:
         """Build the connector for a validated agency."""
+        ...
+
+
+@runtime_checkable
+class ReportsDegradation(Protocol):
+    """A connector that may answer from an older copy of its source, and says when it does.
+
+    File-based kinds keep serving the last good copy of an export whose new version
+    cannot be read; ``degraded`` then says which file, what is wrong and since when,
+    and the gateway reports the agency as ``degraded`` with that detail.
+    """
+
+    @property
+    def degraded(self) -> str | None:
+        """Why answers are not from the source's current version; None when they are."""
         ...

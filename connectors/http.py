@@ -31,10 +31,11 @@ from connectors.base import (
     Row,
     SourceCheck,
 )
+from connectors.http_check import AnsweredStatus, answer_problem, unreachable
 from connectors.values import coerce
 from gateway.core import tracing
 from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
-from gateway.core.errors import Problems
+from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -162,14 +163,9 @@ class HttpKind:
         if not path.startswith("/"):
             problems.add("source.path", f"is {path!r}", f'Start it with a slash: "/{path}".')
             ok = False
+        # The variable itself is read when the connector opens: commands that never call
+        # the agency run where its token is not set.
         token_env = strings["token_env"]
-        if token_env is not None and not os.environ.get(token_env):
-            problems.add(
-                "source.token_env",
-                f"names the environment variable {token_env}, which is not set",
-                f"Set {token_env} to the agency's API token before starting the gateway.",
-            )
-            ok = False
         cap = source.get("max_response_bytes", 10 * 1024 * 1024)
         if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1024:
             problems.add(
@@ -290,7 +286,7 @@ class HttpConnector:
         if self._session is None:
             headers = {"Accept": "application/json"}
             if self._source.token_env:
-                headers["Authorization"] = f"Bearer {os.environ.get(self._source.token_env, '')}"
+                headers["Authorization"] = f"Bearer {self._token(self._source.token_env)}"
             self._session = aiohttp.ClientSession(
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(
@@ -299,6 +295,19 @@ class HttpConnector:
                 ),
                 connector=aiohttp.TCPConnector(limit=self._agency.resilience.max_concurrent_calls),
             )
+
+    def _token(self, variable: str) -> str:
+        token = os.environ.get(variable)
+        if not token:
+            raise ConfigError(
+                self._agency.file,
+                "source.token_env",
+                f"names the environment variable {variable}, which is not set",
+                f"Set {variable} to the agency's API token (export {variable}=...) where the "
+                "gateway runs `serve` or `agency check`; commands that do not call the agency "
+                "run without it.",
+            )
+        return token
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -356,7 +365,7 @@ class HttpConnector:
                 self._source.endpoint, params=params, headers=tracing.headers()
             ) as response:
                 if response.status != 200:
-                    raise ConnectorError(self.agency_id, f"{name} answered HTTP {response.status}")
+                    raise AnsweredStatus(self.agency_id, name, response.status, response.reason)
                 if response.content_length is not None and response.content_length > cap:
                     raise ConnectorError(
                         self.agency_id, f"{name} sent a body larger than the {cap}-byte cap"
@@ -457,7 +466,18 @@ class HttpConnector:
         return result
 
     async def check(self) -> SourceCheck:
-        """Ask the API for no one, with every mapped field: it must answer with the list."""
+        """Ask the API for no one, with every mapped field: it must answer with the list.
+
+        Each failure is told apart (token variable unset, host unknown or refusing, no
+        such endpoint, token refused, no results list) with the key to fix.
+        """
+        if self._session is None:
+            try:
+                await self.open()
+            except ConfigError as exc:
+                return SourceCheck(
+                    self.agency_id, ok=False, reachable=False, detail=exc.problem, cause=exc
+                )
         params = {
             self._source.ids_param: "",
             self._source.fields_param: ",".join(
@@ -467,19 +487,48 @@ class HttpConnector:
         try:
             body = await self._get(params)
         except (AgencyTimeout, AgencyUnavailable) as exc:
-            return SourceCheck(self.agency_id, ok=False, reachable=False, detail=str(exc))
+            cause = unreachable(self._agency.file, self._source.endpoint, exc)
+            return SourceCheck(
+                self.agency_id, ok=False, reachable=False, detail=str(exc), cause=cause
+            )
         except ConnectorError as exc:
-            return SourceCheck(self.agency_id, ok=False, reachable=True, detail=str(exc))
+            problem = answer_problem(
+                self._agency.file, self._source.endpoint, self._source.token_env, exc
+            )
+            # No such endpoint is a broken registration (it stops the gateway's start);
+            # an outage or a refused token may pass, and is the source's state for now.
+            wrong_path = isinstance(exc, AnsweredStatus) and exc.status in (404, 405)
+            return SourceCheck(
+                self.agency_id,
+                ok=False,
+                reachable=True,
+                detail=str(exc),
+                problems=(problem,) if wrong_path else (),
+                cause=None if wrong_path else problem,
+            )
+        reached = f"{self._source.endpoint} answered"
         if not isinstance(body, dict) or not isinstance(body.get(self._source.results_key), list):
             return SourceCheck(
                 self.agency_id,
                 ok=False,
                 reachable=True,
                 detail=f"the answer has no {self._source.results_key!r} list",
+                problems=(
+                    ConfigError(
+                        self._agency.file,
+                        "source.results_key",
+                        f"is {self._source.results_key!r}, but the answer of "
+                        f"{self._source.endpoint} has no such list",
+                        "Write the key under which the API lists people (results_key), or "
+                        "check path: it must be the endpoint that looks people up by id.",
+                    ),
+                ),
+                passed=(reached,),
             )
         return SourceCheck(
             self.agency_id,
             ok=True,
             reachable=True,
             detail=f"{len(self._source.items)} items at {self._source.endpoint}",
+            passed=(reached, f"the answer lists people under {self._source.results_key!r}"),
         )

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import re
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from cachetools import LRUCache
 from sqlalchemy import (
@@ -35,8 +32,8 @@ from sqlalchemy import (
     table,
     union_all,
 )
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.expression import ColumnElement, Executable, TableClause
 
@@ -48,18 +45,15 @@ from connectors.base import (
     FetchResult,
     SourceCheck,
 )
+from connectors.sql_check import Target, check_sql
+from connectors.sql_source import ColumnRef, SqlSource, SqlTable, parse_sql_source
 from connectors.values import coercer
 from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_ASYNC_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg",
-    "mysql": "mysql+aiomysql",
-    "mariadb": "mariadb+aiomysql",
-}
+__all__ = ["ColumnRef", "SqlConnector", "SqlKind", "SqlSource", "SqlTable"]
+
 # Large batches are split so no statement carries thousands of parameters;
 # the chunks still share one connection.
 _CHUNK = 500
@@ -77,33 +71,6 @@ class _Branch:
     fields: tuple[tuple[str, str, str, Callable[[object], object] | None], ...]
 
 
-@dataclass(frozen=True)
-class SqlTable:
-    """A mapped table: its name, the column holding the local person id, its row order."""
-
-    name: str
-    key: str
-    order_by: str | None = None
-
-
-@dataclass(frozen=True)
-class ColumnRef:
-    """Where one catalogue item lives: ``table.column``."""
-
-    table: str
-    column: str
-
-
-@dataclass(frozen=True)
-class SqlSource:
-    """The validated ``[source]``, ``[tables]`` and ``[items]`` of a sql agency."""
-
-    url: str
-    url_shown: str
-    tables: Mapping[str, SqlTable]
-    items: Mapping[str, ColumnRef]
-
-
 class SqlKind:
     """Parses sql agency files and builds their connectors."""
 
@@ -113,200 +80,11 @@ class SqlKind:
         self, doc: Mapping[str, Any], config_dir: Path, problems: Problems
     ) -> SqlSource | None:
         """Validate the sql-specific parts of an agency file."""
-        source = doc.get("source")
-        if not isinstance(source, dict):
-            problems.add(
-                "source",
-                "is missing",
-                'Add [source] with url = "postgresql+asyncpg://host/db" or url_env = "VARIABLE".',
-            )
-            return None
-        url = self._parse_url(source, config_dir, problems)
-        tables = self._parse_tables(doc.get("tables"), problems)
-        items = self._parse_items(doc.get("items"), tables, problems)
-        if url is None or tables is None or items is None:
-            return None
-        return SqlSource(
-            url=url.render_as_string(hide_password=False),
-            url_shown=url.render_as_string(hide_password=True),
-            tables=tables,
-            items=items,
-        )
+        return parse_sql_source(doc, config_dir, problems)
 
     def create(self, agency: AgencyConfig) -> SqlConnector:
         """A connector for a validated agency."""
         return SqlConnector(agency)
-
-    @staticmethod
-    def _parse_url(source: Mapping[str, Any], config_dir: Path, problems: Problems) -> URL | None:
-        for key in sorted(set(source) - {"url", "url_env"}):
-            problems.add(
-                f"source.{key}",
-                "is not a key a sql source takes",
-                "Remove it; a sql source takes url or url_env.",
-            )
-        raw, env = source.get("url"), source.get("url_env")
-        if (raw is None) == (env is None):
-            problems.add(
-                "source.url",
-                "both url and url_env are set" if raw is not None else "is missing",
-                "Write exactly one: url (no password in it) or url_env naming a variable.",
-            )
-            return None
-        key = "source.url"
-        if env is not None:
-            key = "source.url_env"
-            if not isinstance(env, str) or not env:
-                problems.add(key, f"is {env!r}", 'Write the variable\'s name, e.g. "FAME_GP_DSN".')
-                return None
-            raw = os.environ.get(env)
-            if not raw:
-                problems.add(
-                    key,
-                    f"names the environment variable {env}, which is not set",
-                    f"Set {env} to the database URL before starting the gateway.",
-                )
-                return None
-        if not isinstance(raw, str):
-            problems.add(key, f"is {raw!r}", 'Write a URL, e.g. "postgresql+asyncpg://host/db".')
-            return None
-        try:
-            url = make_url(raw)
-        except ArgumentError:
-            problems.add(
-                key,
-                "is not a database URL",
-                'Write a SQLAlchemy URL, e.g. "postgresql+asyncpg://reader@db.example/records".',
-            )
-            return None
-        if env is None and url.password:
-            problems.add(
-                key,
-                "holds a password written inline",
-                "Secrets never go in agency files: put the URL in an environment variable "
-                'and write url_env = "FAME_<AGENCY>_DSN" instead.',
-            )
-            return None
-        backend = url.get_backend_name()
-        wanted = _ASYNC_DRIVERS.get(backend)
-        if wanted is None:
-            problems.add(
-                key,
-                f"uses the database {backend!r}, which the sql connector does not support",
-                "Use sqlite+aiosqlite, postgresql+asyncpg or mysql+aiomysql.",
-            )
-            return None
-        if url.drivername != wanted and not (
-            backend == "mysql" and url.drivername == "mysql+aiomysql"
-        ):
-            problems.add(
-                key,
-                f"uses the driver {url.drivername!r}, which is not asynchronous",
-                f"Write {wanted}://... instead.",
-            )
-            return None
-        if backend == "sqlite" and url.database and url.database != ":memory:":
-            path = Path(url.database)
-            if not path.is_absolute():
-                path = (config_dir / path).resolve()
-            # Read-only: the gateway never writes to an agency's system, and a
-            # missing file must be "unreachable", not silently created empty.
-            url = url.set(
-                database=f"file:{quote(str(path))}",
-                query={**url.query, "mode": "ro", "uri": "true"},
-            )
-        return url
-
-    @staticmethod
-    def _parse_tables(raw: Any, problems: Problems) -> dict[str, SqlTable] | None:
-        if not isinstance(raw, dict) or not raw:
-            problems.add(
-                "tables",
-                "is missing",
-                'Add one [tables.<name>] per table with key = "<column holding your person id>".',
-            )
-            return None
-        tables: dict[str, SqlTable] = {}
-        ok = True
-        for name, spec in raw.items():
-            where = f"tables.{name}"
-            if not _IDENTIFIER.match(name):
-                problems.add(where, "is not a plain table name", "Use letters, digits and _.")
-                ok = False
-                continue
-            if not isinstance(spec, dict):
-                problems.add(where, "is not a table", f'Write [tables.{name}] with key = "...".')
-                ok = False
-                continue
-            for extra in sorted(set(spec) - {"key", "order_by"}):
-                problems.add(f"{where}.{extra}", "is not a key a table takes", "Use key, order_by.")
-                ok = False
-            key, order_by = spec.get("key"), spec.get("order_by")
-            if not isinstance(key, str) or not _IDENTIFIER.match(key):
-                problems.add(
-                    f"{where}.key",
-                    "is missing or not a plain column name",
-                    "Name the column that holds your local person id.",
-                )
-                ok = False
-                continue
-            if order_by is not None and (
-                not isinstance(order_by, str) or not _IDENTIFIER.match(order_by)
-            ):
-                problems.add(
-                    f"{where}.order_by",
-                    "is not a plain column name",
-                    "Name one column, or omit it.",
-                )
-                ok = False
-                continue
-            tables[name] = SqlTable(name=name, key=key, order_by=order_by)
-        return tables if ok else None
-
-    @staticmethod
-    def _parse_items(
-        raw: Any, tables: Mapping[str, SqlTable] | None, problems: Problems
-    ) -> dict[str, ColumnRef] | None:
-        if not isinstance(raw, dict):
-            return None
-        items: dict[str, ColumnRef] = {}
-        table_of_set: dict[str, tuple[str, str]] = {}
-        ok = True
-        for item, target in raw.items():
-            where = f'items."{item}"'
-            if item not in ITEMS:
-                ok = False
-                continue
-            table_name, dot, col = (
-                target.partition(".") if isinstance(target, str) else ("", "", "")
-            )
-            if not dot or not _IDENTIFIER.match(table_name) or not _IDENTIFIER.match(col):
-                problems.add(
-                    where, f"is {target!r}", 'Write "table.column", e.g. "patients.forename".'
-                )
-                ok = False
-                continue
-            if tables is not None and table_name not in tables:
-                problems.add(
-                    where,
-                    f"maps to table {table_name!r}, which has no [tables.{table_name}] section",
-                    f'Add [tables.{table_name}] with key = "<person id column>".',
-                )
-                ok = False
-                continue
-            rs = record_set_of(item)
-            first = table_of_set.setdefault(rs, (table_name, item))
-            if first[0] != table_name:
-                problems.add(
-                    where,
-                    f"maps record set {rs!r} to table {table_name!r}, but {first[1]!r} maps it "
-                    f"to {first[0]!r}",
-                    "Map every item of one record set to the same table (a view can join them).",
-                )
-                ok = False
-                continue
-            items[item] = ColumnRef(table=table_name, column=col)
-        return items if ok else None
 
 
 class SqlConnector:
@@ -316,6 +94,7 @@ class SqlConnector:
         self._agency = agency
         self._source: SqlSource = agency.source
         self._engine: AsyncEngine | None = None
+        self._url = ""
         self._column_types: dict[tuple[str, str], Any] | None = None
         self._shapes: LRUCache[Hashable, tuple[Executable, list[_Branch]]] = LRUCache(256)
 
@@ -325,20 +104,26 @@ class SqlConnector:
         return self._agency.id
 
     async def open(self) -> None:
-        """Create the engine (connections are made lazily, on first use)."""
+        """Create the engine (connections are made lazily, on first use).
+
+        A URL held in an environment variable is read here, not when the file is: a
+        ConfigError naming the variable when it is unset.
+        """
         if self._engine is None:
+            url = self._source.resolve_url(self._agency.file)
+            self._url = url.render_as_string(hide_password=False)
             # No pre-ping: it would cost every fetch a second round trip to the
             # agency. Connections are recycled instead, and a dead one fails
             # that fetch as AGENCY_UNAVAILABLE.
             resilience = self._agency.resilience
             self._engine = create_async_engine(
-                self._source.url,
+                self._url,
                 pool_recycle=1800,
                 # The agency's guard already holds calls to max_concurrent_calls,
                 # so the pool never makes anyone wait and never grows past it.
                 pool_size=resilience.max_concurrent_calls,
                 max_overflow=0,
-                connect_args=_connect_timeout(self._source.url, resilience.connect_timeout_seconds),
+                connect_args=_connect_timeout(self._url, resilience.connect_timeout_seconds),
             )
 
     async def close(self) -> None:
@@ -642,74 +427,18 @@ class SqlConnector:
         return (self._column_types or {}).get((table_name, column_name))
 
     async def check(self) -> SourceCheck:
-        """Connect and confirm every mapped table and column exists."""
-        try:
-            async with asyncio.timeout(max(self._agency.timeout_seconds, 5.0)):
-                async with self._connect() as conn:
-                    existing = await conn.run_sync(self._existing_columns)
-        except (TimeoutError, OperationalError, InterfaceError, OSError, DBAPIError) as exc:
-            return SourceCheck(
-                agency=self.agency_id,
-                ok=False,
-                reachable=False,
-                detail=f"cannot reach {self._source.url_shown}: {type(exc).__name__}",
-            )
-        problems: list[ConfigError] = []
-        file = self._agency.file
-        for name, spec in self._source.tables.items():
-            cols = existing.get(name)
-            if cols is None:
-                problems.append(
-                    ConfigError(
-                        file,
-                        f"tables.{name}",
-                        "names a table the database does not have",
-                        "Check the table name (and schema) in the agency's database.",
-                    )
+        """Connect, then check every mapped table and column and that its values fit the
+        item's kind; each failure is its own precise ConfigError (see ``sql_check``)."""
+        if self._engine is None:
+            try:
+                await self.open()
+            except ConfigError as exc:
+                return SourceCheck(
+                    self.agency_id, ok=False, reachable=False, detail=exc.problem, cause=exc
                 )
-                continue
-            for key, col in (("key", spec.key), ("order_by", spec.order_by)):
-                if col is not None and col not in cols:
-                    problems.append(
-                        ConfigError(
-                            file,
-                            f"tables.{name}.{key}",
-                            f"names column {col!r}, which table {name!r} does not have",
-                            f"Use one of: {', '.join(sorted(cols))}.",
-                        )
-                    )
-        for item, ref in sorted(self._source.items.items()):
-            cols = existing.get(ref.table)
-            if cols is not None and ref.column not in cols:
-                problems.append(
-                    ConfigError(
-                        file,
-                        f'items."{item}"',
-                        f"maps to column {ref.column!r}, which table {ref.table!r} does not have",
-                        f"Use one of: {', '.join(sorted(cols))}.",
-                    )
-                )
-        detail = (
-            f"{len(self._source.items)} items in {len(self._source.tables)} tables"
-            if not problems
-            else f"{len(problems)} mapping problem(s)"
+        return await check_sql(
+            Target(self._agency, self._source, make_url(self._url)), self._connect
         )
-        return SourceCheck(
-            agency=self.agency_id,
-            ok=not problems,
-            reachable=True,
-            detail=detail,
-            problems=tuple(problems),
-        )
-
-    def _existing_columns(self, sync_conn: Any) -> dict[str, set[str]]:
-        inspector = inspect(sync_conn)
-        names = set(inspector.get_table_names()) | set(inspector.get_view_names())
-        return {
-            name: {col["name"] for col in inspector.get_columns(name)}
-            for name in self._source.tables
-            if name in names
-        }
 
 
 def _connect_timeout(url: str, seconds: float) -> dict[str, object]:

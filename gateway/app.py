@@ -26,6 +26,7 @@ from gateway.core.errors import AuthenticationError
 from gateway.edge.documents import SHA256_HEX, TrustedDocuments, document_hash
 from gateway.edge.explorer import Explorer, SamplePractitioner
 from gateway.edge.http_guard import CORRELATION_HEADER, GRAPHQL_PATH, ResponseGuard
+from gateway.edge.practitioner_page import PractitionerPage
 from gateway.edge.purposes import PurposeError, one_purpose_header
 from gateway.edge.request_log import RequestLog
 from gateway.edge.responses import (
@@ -310,6 +311,8 @@ def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = (
 
     explorer = Explorer(gateway.settings, practitioners)
     endpoint = GraphQLEndpoint(gateway, explorer)
+    # The practitioner's page signs in with the explorer's demo tokens (demo mode only).
+    page = PractitionerPage(gateway.settings, explorer.practitioners, explorer.demo_token)
 
     scrape = ScrapeAccess(gateway)
 
@@ -338,6 +341,7 @@ def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = (
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *(explorer.routes() if gateway.settings.graphiql else []),
+        *page.routes(),
     ]
     middleware = [
         # Outermost, so that the guard's own lines carry the request id too.

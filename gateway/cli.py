@@ -148,32 +148,64 @@ def serve_forever(main: Coroutine[Any, Any, T]) -> T:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from connectors.registry import create_connector
+    from gateway.config.agency_check import check_agency_file, render, summary
 
-    settings = _settings(args.config)
-    chosen = [a for a in settings.agencies if not args.agency or a.id in args.agency]
-    unknown = set(args.agency) - {a.id for a in settings.agencies}
+    settings_file = Path(args.config)
+    if not settings_file.exists():
+        print(f"{settings_file}: no such settings file; give --config", file=sys.stderr)
+        return 2
+    agencies_dir = load_agencies_dir(settings_file)
+    files = {file.stem: file for file in sorted(agencies_dir.glob("*.toml"))}
+    unknown = set(args.agency) - set(files)
     if unknown:
         print(f"no such agency: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
+    chosen = [files[name] for name in args.agency] if args.agency else list(files.values())
 
-    async def run() -> int:
-        failed = 0
-        for agency in chosen:
-            connector = create_connector(agency)
-            await connector.open()
-            try:
-                check = await connector.check()
-            finally:
-                await connector.close()
-            mark = "ok  " if check.ok else "FAIL"
-            print(f"{mark} {agency.id} ({agency.kind}): {check.detail}")
-            for problem in check.problems:
-                print(f"       {problem}")
-            failed += not check.ok
-        return 1 if failed else 0
+    async def run() -> dict[str, Any]:
+        return {file.stem: await check_agency_file(file, settings_file) for file in chosen}
 
-    return asyncio.run(run())
+    reports = asyncio.run(run())
+    if args.json:
+        print(json.dumps([report.as_json() for report in reports.values()], indent=2))
+    else:
+        for report in reports.values():
+            sys.stdout.write(render(report))
+        sys.stdout.write(summary(reports))
+    return 0 if all(report.ok for report in reports.values()) else 1
+
+
+def load_agencies_dir(settings_file: Path) -> Path:
+    """Where the settings keep agency files, read without validating anything else."""
+    from gateway.config.agencies import read_toml
+
+    directory = read_toml(settings_file).get("agencies_dir", "agencies")
+    return settings_file.resolve().parent / (directory if isinstance(directory, str) else "")
+
+
+def _agency_check(args: argparse.Namespace) -> int:
+    from gateway.config.agency_check import check_agency_file, render
+
+    settings_file = Path(args.config)
+    file = Path(args.file)
+    if not file.exists():
+        print(f"{file}: no such agency file", file=sys.stderr)
+        return 2
+    report = asyncio.run(check_agency_file(file, settings_file if settings_file.exists() else None))
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        sys.stdout.write(render(report))
+    return 0 if report.ok else 1
+
+
+def _agency_new(args: argparse.Namespace) -> int:
+    from gateway.config.agency_new import write_template
+
+    directory = Path(args.dir) if args.dir else load_agencies_dir(Path(args.config))
+    file = write_template(args.kind, args.name, directory)
+    print(f"wrote {file}: edit it as its comments say, then run `fame-gateway agency check {file}`")
+    return 0
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -453,6 +485,26 @@ def _demo(args: argparse.Namespace) -> int:
     return serve_forever(run_demo(Path(args.config), port=args.port))
 
 
+def _agency_commands(commands: Any) -> None:
+    from gateway.config.agency_new import template_kinds
+
+    agency = commands.add_parser("agency", help="register an agency: a starting file, a check")
+    agency_commands = agency.add_subparsers(dest="agency_command", required=True)
+    new = agency_commands.add_parser("new", help="write a commented starting file for an agency")
+    new.add_argument("--kind", required=True, choices=template_kinds())
+    new.add_argument("name", help="the agency id, which names the file (e.g. shire-housing)")
+    new.add_argument("--dir", help="where to write it (default: the settings' agencies_dir)")
+    new.set_defaults(run=_agency_new)
+    agency_check = agency_commands.add_parser(
+        "check",
+        help="check one agency file against its live source and the sharing protocol "
+        "(before the protocol lists its items)",
+    )
+    agency_check.add_argument("file", help="the agency file, e.g. config/agencies/x.toml")
+    agency_check.add_argument("--json", action="store_true", help="the report as JSON")
+    agency_check.set_defaults(run=_agency_check)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fame-gateway`` command."""
     parser = argparse.ArgumentParser(prog="fame-gateway", description=__doc__)
@@ -472,7 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(run=_serve)
     check = commands.add_parser("check", help="test agency registrations against the live sources")
     check.add_argument("agency", nargs="*", help="agency ids (default: all)")
+    check.add_argument("--json", action="store_true", help="the reports as JSON")
     check.set_defaults(run=_check)
+    _agency_commands(commands)
     schema = commands.add_parser("schema", help="print the client view's schema (SDL)")
     schema.add_argument("--write", metavar="FILE", help="write it to FILE")
     schema.add_argument("--check", metavar="FILE", help="exit 1 when FILE differs from it")

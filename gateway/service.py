@@ -12,7 +12,7 @@ import aiohttp
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors.base import Connector, SourceCheck
+from connectors.base import Connector, ReportsDegradation, SourceCheck
 from connectors.registry import create_connector
 from gateway.audit.log import AuditLog
 from gateway.config.settings import Settings
@@ -238,11 +238,15 @@ class Gateway:
         agencies: dict[str, object] = {}
         for agency in self.settings.agencies:
             state = self.guards[agency.id].state()
-            agencies[agency.id] = {
+            entry: dict[str, object] = {
                 "status": self.agency_status(agency.id),
                 "circuit": state.circuit.value,
                 "inFlight": state.in_flight,
             }
+            detail = self.agency_detail(agency.id)
+            if detail is not None:
+                entry["detail"] = detail
+            agencies[agency.id] = entry
         ready = self.started and bool(database["ok"])
         return ready, {
             "status": "ready" if ready else "not_ready",
@@ -256,12 +260,23 @@ class Gateway:
         return self._refs.get(agency_id) or AgencyRef(agency_id, agency_id)
 
     def agency_status(self, agency_id: str) -> str:
-        """ok, unreachable, misconfigured, circuit_open or unknown: the agency's last known
-        state (circuit_open while its circuit refuses calls)."""
+        """ok, degraded, unreachable, misconfigured, circuit_open or unknown: the agency's
+        last known state (circuit_open while its circuit refuses calls; degraded while it
+        answers from an older copy of its source)."""
         guard = self.guards.get(agency_id)
         if guard is not None and guard.breaker.state is CircuitState.OPEN:
             return "circuit_open"
-        return self._status.get(agency_id, "unknown")
+        status = self._status.get(agency_id, "unknown")
+        if status == "ok" and self.agency_detail(agency_id) is not None:
+            return "degraded"
+        return status
+
+    def agency_detail(self, agency_id: str) -> str | None:
+        """Why the agency answers from an older copy of its source (degraded), if it does."""
+        connector = self.connectors.get(agency_id)
+        if isinstance(connector, ReportsDegradation):
+            return connector.degraded
+        return None
 
     def note_outcome(self, agency_id: str, status: str) -> None:
         """Remember how an agency last answered."""

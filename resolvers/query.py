@@ -35,9 +35,16 @@ class AgencyStatus(graphene.ObjectType):  # type: ignore[misc]
     status = graphene.String(
         required=True,
         description=(
-            "ok, unreachable, misconfigured, circuit_open or unknown: the outcome of its last "
-            "call or check, or circuit_open while the gateway is not asking it."
+            "ok, degraded, unreachable, misconfigured, circuit_open or unknown: the outcome "
+            "of its last call or check, circuit_open while the gateway is not asking it, or "
+            "degraded while it answers from an older copy of its source (see detail)."
         ),
+    )
+    detail = graphene.String(
+        description=(
+            "Why the agency is degraded, e.g. which export no longer reads and since when; "
+            "null otherwise."
+        )
     )
     circuit = graphene.String(
         required=True,
@@ -167,6 +174,7 @@ class Query(GovernanceQuery):
                     "name": agency.name,
                     "kind": agency.kind,
                     "status": gateway.agency_status(agency.id),
+                    "detail": gateway.agency_detail(agency.id),
                     "circuit": state.circuit.value,
                     "in_flight": state.in_flight,
                     "waiting": state.waiting,

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 import pytest
 
 from connectors.http import HttpSource
+from connectors.registry import create_connector
 from connectors.sql import SqlSource
 from gateway.config.agencies import load_agencies
 from gateway.core.errors import ConfigError, ConfigErrors
@@ -149,7 +150,11 @@ def test_a_password_given_through_url_env_is_accepted(
         ),
     )
     (agency,) = load_agencies(tmp_path / "agencies", tmp_path)
-    assert agency.source.url == "postgresql+asyncpg://reader:pw@db.example/rec"
+    assert agency.source.url is None, "the variable is read when the connector opens"
+    url = agency.source.resolve_url(agency.file)
+    assert url.render_as_string(hide_password=False) == (
+        "postgresql+asyncpg://reader:pw@db.example/rec"
+    )
     assert "pw" not in agency.source.url_shown
 
 
@@ -283,14 +288,31 @@ def test_sql_password_written_inline_is_refused(tmp_path: Path) -> None:
     assert "Hunter2pw" not in str(error), "the refusal must not repeat the secret"
 
 
-def test_sql_url_env_naming_an_unset_variable(
+def test_sql_url_env_naming_an_unset_variable_loads_and_fails_on_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FAME_TEST_UNSET_DSN", raising=False)
     file = write(tmp_path, edited(SQL_AGENCY, SQL_URL, 'url_env = "FAME_TEST_UNSET_DSN"'))
-    error = only_problem(tmp_path, file, "source.url_env")
+    (agency,) = load_agencies(tmp_path / "agencies", tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        agency.source.resolve_url(agency.file)
+    error = caught.value
+    assert_names(error, file, "source.url_env")
     assert "FAME_TEST_UNSET_DSN" in error.problem and "not set" in error.problem
     assert "Set FAME_TEST_UNSET_DSN" in error.fix
+
+
+def test_sql_url_env_holding_an_unusable_url_fails_on_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAME_TEST_SYNC_DSN", "postgresql://reader:pw@db.example/rec")
+    file = write(tmp_path, edited(SQL_AGENCY, SQL_URL, 'url_env = "FAME_TEST_SYNC_DSN"'))
+    (agency,) = load_agencies(tmp_path / "agencies", tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        agency.source.resolve_url(agency.file)
+    assert_names(caught.value, file, "source.url_env")
+    assert "not asynchronous" in caught.value.problem
+    assert "pw" not in str(caught.value)
 
 
 def test_sql_url_and_url_env_both_set(tmp_path: Path) -> None:
@@ -438,15 +460,20 @@ def test_http_secret_keys_are_refused(tmp_path: Path, key: str) -> None:
     assert "Hunter2pw" not in str(error)
 
 
-def test_http_token_env_naming_an_unset_variable(
+async def test_http_token_env_naming_an_unset_variable_fails_on_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FAME_TEST_UNSET_TOKEN", raising=False)
     file = write(
         tmp_path, edited(HTTP_AGENCY, BASE_URL, f'{BASE_URL}\ntoken_env = "FAME_TEST_UNSET_TOKEN"')
     )
-    error = only_problem(tmp_path, file, "source.token_env")
-    assert "FAME_TEST_UNSET_TOKEN" in error.problem
+    (agency,) = load_agencies(tmp_path / "agencies", tmp_path)
+    connector = create_connector(agency)
+    with pytest.raises(ConfigError) as caught:
+        await connector.open()
+    await connector.close()
+    assert_names(caught.value, file, "source.token_env")
+    assert "FAME_TEST_UNSET_TOKEN" in caught.value.problem
 
 
 def test_http_many_row_item_without_a_list(tmp_path: Path) -> None:
