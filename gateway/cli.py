@@ -14,6 +14,7 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.cli_index import add_index_commands
 from gateway.config.settings import Settings, load_settings
 from gateway.core.errors import ConfigError, ConfigErrors, GatewayError
 
@@ -608,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         "current", help="the schema's revision; exit 1 unless it is this release's"
     )
     db_current.set_defaults(run=_db_current)
+    add_index_commands(commands)
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(run=_demo)

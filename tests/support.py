@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import event
+from sqlalchemy import Column, Index, MetaData, Table, UniqueConstraint, event
 from sqlalchemy.engine import Engine
 
 from bench.config import protocol_preamble
@@ -35,7 +35,7 @@ from gateway.core.times import Clock, utc_now
 from gateway.edge.responses import GRAPHQL_RESPONSE
 from gateway.governance.migrate import upgrade_schema
 from gateway.governance.person_index import PersonIndex
-from gateway.governance.state import create_state_engine
+from gateway.governance.state import create_state_engine, disclosures, metadata, person_links
 from gateway.service import Gateway
 
 REPO = Path(__file__).resolve().parent.parent
@@ -398,3 +398,38 @@ async def prepare_shared_state(
     finally:
         await engine.dispose()
     return settings
+
+
+#: What revision 0003 added: the person index's linkage tables and link provenance.
+LINKAGE_TABLES = frozenset({"person_link_events", "person_postcodes", "person_index_reviews"})
+LINKAGE_COLUMNS = frozenset({"method", "score", "linked_by", "linked_at"})
+
+
+def metadata_before_migrations() -> MetaData:
+    """The tables as the releases before the migrations made them (``create_all``): no
+    ``disclosures.practitioner_name`` and nothing of revision 0003."""
+    old = MetaData()
+    for table in metadata.sorted_tables:
+        if table.name not in {"disclosures", "person_links", *LINKAGE_TABLES}:
+            table.to_metadata(old)
+    Table(
+        "disclosures",
+        old,
+        *(
+            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, index=c.index)
+            for c in disclosures.c
+            if c.name != "practitioner_name"
+        ),
+    )
+    Table(
+        "person_links",
+        old,
+        *(
+            Column(c.name, c.type, nullable=c.nullable)
+            for c in person_links.c
+            if c.name not in LINKAGE_COLUMNS
+        ),
+        UniqueConstraint("agency_id", "local_id", "team", name="uq_person_links_agency_local_team"),
+        Index("ix_person_links_person", "person_id"),
+    )
+    return old

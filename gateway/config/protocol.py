@@ -90,6 +90,8 @@ class SharingProtocol:
     consent_forms: Mapping[str, ConsentForm] = field(default_factory=dict)
     #: ``practitioner@agency`` of guardians who oversee every agency's governance data.
     lead_guardians: frozenset[str] = frozenset()
+    #: Roles that keep the person index (link, unlink, review matches) for their agency.
+    index_roles: frozenset[str] = frozenset()
     _index: Mapping[tuple[str, str], Clause] = field(default_factory=dict, repr=False)
 
     def clause_for(self, agency: str, item: str) -> Clause | None:
@@ -228,6 +230,16 @@ def load_protocol(
             "governance data, or leave it out (each guardian then sees their own agency's).",
         )
         leads = []
+    index_roles = strings(governance.get("index_roles", []))
+    if index_roles is None or any(r not in roles for r in index_roles):
+        problems.add(
+            "governance.index_roles",
+            f"is {governance.get('index_roles')!r}",
+            "List the roles declared under [roles] that keep the person index (link and "
+            'unlink records, review uncertain matches), e.g. ["index_administrator"], or '
+            "leave it out (then only `fame-gateway index` changes the index)",
+        )
+        index_roles = []
     purposes = parse_purposes(
         doc, roles, frozenset(bg_roles), frozenset(ig_roles), float(hours), problems
     )
@@ -281,6 +293,7 @@ def load_protocol(
         break_glass_reasons=dict(reasons),
         consent_forms=forms,
         lead_guardians=frozenset(leads),
+        index_roles=frozenset(index_roles),
         _index=index,
     )
 
