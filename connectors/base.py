@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from gateway.core.catalogue import Catalogue
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -162,9 +163,14 @@ class ConnectorKind(Protocol):
     name: str
 
     def parse_source(
-        self, doc: Mapping[str, Any], config_dir: Path, problems: Problems
+        self,
+        doc: Mapping[str, Any],
+        config_dir: Path,
+        problems: Problems,
+        *,
+        catalogue: Catalogue,
     ) -> object | None:
-        """Validate the kind-specific parts of an agency file."""
+        """Validate the kind-specific parts of an agency file; its items are ``catalogue``'s."""
         ...
 
     def create(self, agency: AgencyConfig) -> Connector:

@@ -49,7 +49,7 @@ from connectors.base import (
     SourceCheck,
 )
 from connectors.values import coercer
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
+from gateway.core.catalogue import Catalogue, record_set_of
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -110,7 +110,12 @@ class SqlKind:
     name = "sql"
 
     def parse_source(
-        self, doc: Mapping[str, Any], config_dir: Path, problems: Problems
+        self,
+        doc: Mapping[str, Any],
+        config_dir: Path,
+        problems: Problems,
+        *,
+        catalogue: Catalogue,
     ) -> SqlSource | None:
         """Validate the sql-specific parts of an agency file."""
         source = doc.get("source")
@@ -123,7 +128,7 @@ class SqlKind:
             return None
         url = self._parse_url(source, config_dir, problems)
         tables = self._parse_tables(doc.get("tables"), problems)
-        items = self._parse_items(doc.get("items"), tables, problems)
+        items = self._parse_items(doc.get("items"), tables, problems, catalogue)
         if url is None or tables is None or items is None:
             return None
         return SqlSource(
@@ -265,7 +270,7 @@ class SqlKind:
 
     @staticmethod
     def _parse_items(
-        raw: Any, tables: Mapping[str, SqlTable] | None, problems: Problems
+        raw: Any, tables: Mapping[str, SqlTable] | None, problems: Problems, catalogue: Catalogue
     ) -> dict[str, ColumnRef] | None:
         if not isinstance(raw, dict):
             return None
@@ -274,7 +279,7 @@ class SqlKind:
         ok = True
         for item, target in raw.items():
             where = f'items."{item}"'
-            if item not in ITEMS:
+            if item not in catalogue.items:
                 ok = False
                 continue
             table_name, dot, col = (
@@ -315,6 +320,7 @@ class SqlConnector:
     def __init__(self, agency: AgencyConfig) -> None:
         self._agency = agency
         self._source: SqlSource = agency.source
+        self._catalogue = agency.catalogue
         self._engine: AsyncEngine | None = None
         self._column_types: dict[tuple[str, str], Any] | None = None
         self._shapes: LRUCache[Hashable, tuple[Executable, list[_Branch]]] = LRUCache(256)
@@ -499,8 +505,8 @@ class SqlConnector:
                         (
                             labels[self._source.items[item].column],
                             record_set_of(item),
-                            ITEMS[item].field,
-                            coercer(ITEMS[item].kind),
+                            self._catalogue.items[item].field,
+                            coercer(self._catalogue.items[item].kind),
                         )
                         for item in items
                     ),
@@ -551,7 +557,7 @@ class SqlConnector:
         index: int,
     ) -> Select[Any]:
         for rs_name in sorted({record_set_of(item) for item in items}):
-            date_field = RECORD_SETS_BY_NAME[rs_name].date_field
+            date_field = self._catalogue.record_sets_by_name[rs_name].date_field
             bounds = request.ranges.get(rs_name)
             if date_field is None or bounds is None or bounds.open:
                 continue

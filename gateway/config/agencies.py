@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.registry import KINDS
-from gateway.core.catalogue import ITEMS
+from gateway.core.catalogue import STANDARD, Catalogue
 from gateway.core.errors import ConfigError, ConfigErrors, Problems
 from gateway.core.registration import AgencyConfig, Resilience
 from gateway.core.services import AGENCY, SCOPES, TEAM, AgencyServices, Service
@@ -51,9 +51,14 @@ def read_toml(file: Path) -> dict[str, Any]:
 
 
 def parse_agency(
-    file: Path, doc: Mapping[str, Any], config_dir: Path, problems: Problems
+    file: Path,
+    doc: Mapping[str, Any],
+    config_dir: Path,
+    problems: Problems,
+    *,
+    catalogue: Catalogue = STANDARD,
 ) -> AgencyConfig | None:
-    """Validate one agency document; returns None when it has problems."""
+    """Validate one agency document against ``catalogue``; returns None when it has problems."""
     agency_id = file.stem
     for key in sorted(set(doc) - _COMMON_KEYS):
         if key == "teams_matter":
@@ -111,7 +116,7 @@ def parse_agency(
         )
         raw_items = {}
     for item in raw_items:
-        if item not in ITEMS:
+        if item not in catalogue.items:
             problems.add(
                 f'items."{item}"',
                 "is not an item of the client view's catalogue",
@@ -145,7 +150,7 @@ def parse_agency(
     resilience = _resilience(doc, float(timeout), problems)
     source = None
     if kind is not None:
-        source = kind.parse_source(doc, config_dir, problems)
+        source = kind.parse_source(doc, config_dir, problems, catalogue=catalogue)
     if problems.errors:
         return None
     assert isinstance(kind_name, str)
@@ -156,12 +161,13 @@ def parse_agency(
         file=file,
         timeout_seconds=float(timeout),
         demographics_rank=rank,
-        items=frozenset(item for item in raw_items if item in ITEMS),
+        items=frozenset(item for item in raw_items if item in catalogue.items),
         source=source,
         break_glass_webhook=webhook,
         cache_seconds=float(cache_seconds),
         resilience=resilience,
         services=services,
+        catalogue=catalogue,
     )
 
 
@@ -291,8 +297,11 @@ def _resilience(doc: Mapping[str, Any], timeout: float, problems: Problems) -> R
     return Resilience(**values)
 
 
-def load_agencies(directory: Path, config_dir: Path | None = None) -> tuple[AgencyConfig, ...]:
-    """Load and validate every ``*.toml`` in ``directory``; raise ConfigErrors listing all."""
+def load_agencies(
+    directory: Path, config_dir: Path | None = None, *, catalogue: Catalogue = STANDARD
+) -> tuple[AgencyConfig, ...]:
+    """Load and validate every ``*.toml`` in ``directory`` against ``catalogue``; raise
+    ConfigErrors listing all."""
     config_dir = config_dir or directory.parent
     if not directory.is_dir():
         raise ConfigErrors(
@@ -330,7 +339,7 @@ def load_agencies(directory: Path, config_dir: Path | None = None) -> tuple[Agen
         except ConfigError as exc:
             errors.append(exc)
             continue
-        agency = parse_agency(file, doc, config_dir, problems)
+        agency = parse_agency(file, doc, config_dir, problems, catalogue=catalogue)
         errors.extend(problems.errors)
         if agency is not None:
             agencies.append(agency)
