@@ -28,6 +28,7 @@ test: lint typecheck unit
 lint: $(STAMP)
 	$(BIN)/ruff check gateway resolvers connectors demo bench tests
 	$(BIN)/ruff format --check gateway resolvers connectors demo bench tests
+	$(BIN)/fame-gateway schema --check schema.graphql
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

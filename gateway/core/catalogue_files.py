@@ -120,6 +120,8 @@ class _Builder:
         self.drafts: dict[str, _Draft] = {}
         #: item name -> the file that declared it (None: the base catalogue).
         self.item_files: dict[str, Path | None] = {}
+        #: Items declared with problems: already reported, so nothing refers to them again.
+        self.broken_items: set[str] = set()
         if base is not None:
             for section in base.sections:
                 self.sections[section.name] = (section, None)
@@ -172,7 +174,7 @@ class _Builder:
         if not isinstance(body, dict):
             problems.add(key, "is not a table", f"Write [{key}] with type_name and description.")
             return
-        _unknown_keys(body, _SECTION_KEYS, key, "section", problems)
+        _unknown_keys(body, _SECTION_KEYS, key, "a section", problems)
         type_name = _type_name(body, key, problems)
         description = _text(body, "description", key, problems, "what the section holds")
         if type_name is not None and description is not None:
@@ -197,7 +199,7 @@ class _Builder:
                 return
             self._items(file, existing, body, problems)
             return
-        _unknown_keys(body, _RECORD_SET_KEYS, key, "record set", problems)
+        _unknown_keys(body, _RECORD_SET_KEYS, key, "a record set", problems)
         type_name = _type_name(body, key, problems)
         graphql_field = body.get("graphql_field")
         if not isinstance(graphql_field, str) or not FIELD_NAME.fullmatch(graphql_field):
@@ -308,10 +310,11 @@ class _Builder:
                     f'Write {field_name} = {{ kind = "String", description = "..." }}.',
                 )
                 continue
-            _unknown_keys(spec, _ITEM_KEYS, where, "item", problems)
+            _unknown_keys(spec, _ITEM_KEYS, where, "an item", problems)
             kind = _kind(spec.get("kind"), where, problems)
             description = _text(spec, "description", where, problems, "what the value means")
             if kind is None or description is None:
+                self.broken_items.add(name)
                 continue
             draft.items.append(ItemSpec(draft.name, field_name, graphql_name, kind, description))
             self.item_files[name] = file
@@ -356,6 +359,8 @@ class _Builder:
 
     def _check_date_field(self, draft: _Draft) -> None:
         if draft.file is None or draft.date_field is None:
+            return
+        if f"{draft.name}.{draft.date_field}" in self.broken_items:
             return
         found = next((item for item in draft.items if item.field == draft.date_field), None)
         if found is not None and found.kind is ValueKind.DATE:
@@ -458,7 +463,7 @@ def _unknown_keys(
         if unknown not in allowed:
             problems.add(
                 f"{key}.{unknown}",
-                f"is not a key of a {what}",
+                f"is not a key of {what}",
                 f"Remove it; the keys are: {', '.join(allowed)}.",
             )
 
