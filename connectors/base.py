@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gateway.core.catalogue import Catalogue
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -163,14 +162,9 @@ class ConnectorKind(Protocol):
     name: str
 
     def parse_source(
-        self,
-        doc: Mapping[str, Any],
-        config_dir: Path,
-        problems: Problems,
-        *,
-        catalogue: Catalogue,
+        self, doc: Mapping[str, Any], config_dir: Path, problems: Problems
     ) -> object | None:
-        """Validate the kind-specific parts of an agency file; its items are ``catalogue``'s."""
+        """Validate the kind-specific parts of an agency file."""
         ...
 
     def create(self, agency: AgencyConfig) -> Connector:

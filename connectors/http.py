@@ -33,7 +33,7 @@ from connectors.base import (
 )
 from connectors.values import coerce
 from gateway.core import tracing
-from gateway.core.catalogue import Catalogue, ValueKind, record_set_of
+from gateway.core.catalogue import Catalogue, ValueKind, parsing_catalogue, record_set_of
 from gateway.core.errors import Problems
 from gateway.core.registration import AgencyConfig
 
@@ -97,8 +97,6 @@ class HttpKind:
         doc: Mapping[str, Any],
         config_dir: Path,
         problems: Problems,
-        *,
-        catalogue: Catalogue,
     ) -> HttpSource | None:
         """Validate the http-specific parts of an agency file."""
         del config_dir  # an http source has no paths to resolve
@@ -181,7 +179,7 @@ class HttpKind:
                 "source.max_response_bytes", f"is {cap!r}", "Write a whole number of bytes >= 1024."
             )
             ok = False
-        items = self._parse_items(doc.get("items"), problems, catalogue)
+        items = self._parse_items(doc.get("items"), problems, parsing_catalogue())
         if not ok or items is None:
             return None
         assert isinstance(base_url, str) and isinstance(cap, int)

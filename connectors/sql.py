@@ -49,7 +49,7 @@ from connectors.base import (
     SourceCheck,
 )
 from connectors.values import coercer
-from gateway.core.catalogue import Catalogue, record_set_of
+from gateway.core.catalogue import Catalogue, parsing_catalogue, record_set_of
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -114,8 +114,6 @@ class SqlKind:
         doc: Mapping[str, Any],
         config_dir: Path,
         problems: Problems,
-        *,
-        catalogue: Catalogue,
     ) -> SqlSource | None:
         """Validate the sql-specific parts of an agency file."""
         source = doc.get("source")
@@ -128,7 +126,7 @@ class SqlKind:
             return None
         url = self._parse_url(source, config_dir, problems)
         tables = self._parse_tables(doc.get("tables"), problems)
-        items = self._parse_items(doc.get("items"), tables, problems, catalogue)
+        items = self._parse_items(doc.get("items"), tables, problems, parsing_catalogue())
         if url is None or tables is None or items is None:
             return None
         return SqlSource(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.registry import KINDS
-from gateway.core.catalogue import STANDARD, Catalogue
+from gateway.core.catalogue import STANDARD, Catalogue, using_catalogue
 from gateway.core.errors import ConfigError, ConfigErrors, Problems
 from gateway.core.registration import AgencyConfig, Resilience
 from gateway.core.services import AGENCY, SCOPES, TEAM, AgencyServices, Service
@@ -150,7 +150,8 @@ def parse_agency(
     resilience = _resilience(doc, float(timeout), problems)
     source = None
     if kind is not None:
-        source = kind.parse_source(doc, config_dir, problems, catalogue=catalogue)
+        with using_catalogue(catalogue):
+            source = kind.parse_source(doc, config_dir, problems)
     if problems.errors:
         return None
     assert isinstance(kind_name, str)

@@ -16,7 +16,9 @@ the standard catalogue's, for code that only ever speaks about it (the benchmark
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from importlib.resources import files
 from pathlib import Path
 
@@ -43,7 +45,9 @@ __all__ = [
     "SectionSpec",
     "ValueKind",
     "load_catalogue",
+    "parsing_catalogue",
     "record_set_of",
+    "using_catalogue",
     "with_files",
 ]
 
@@ -59,6 +63,30 @@ def with_files(deployment_files: list[Path]) -> Catalogue:
     if not deployment_files:
         return STANDARD
     return load_catalogue(deployment_files, STANDARD)
+
+
+_PARSING: ContextVar[Catalogue | None] = ContextVar("parsing_catalogue", default=None)
+
+
+@contextlib.contextmanager
+def using_catalogue(catalogue: Catalogue) -> Iterator[None]:
+    """Within the block, agency files are validated against ``catalogue``.
+
+    The agency loader sets it around a connector kind's ``parse_source``, whose three
+    arguments are a public interface (plug-in kinds implement it): a kind reads the
+    catalogue with :func:`parsing_catalogue` rather than through a new argument.
+    """
+    token = _PARSING.set(catalogue)
+    try:
+        yield
+    finally:
+        _PARSING.reset(token)
+
+
+def parsing_catalogue() -> Catalogue:
+    """The catalogue the agency file being parsed is validated against (the standard one
+    outside :func:`using_catalogue`). A connector reads ``AgencyConfig.catalogue`` later."""
+    return _PARSING.get() or STANDARD
 
 
 #: Sections of the Person type that group record sets by domain: name -> (type, description).

@@ -14,7 +14,13 @@ from gateway.config.agencies import load_agencies
 from gateway.config.catalogue import catalogue_of_settings
 from gateway.config.protocol import load_protocol
 from gateway.config.settings import load_settings
-from gateway.core.catalogue import RECORD_SETS, STANDARD, load_catalogue, with_files
+from gateway.core.catalogue import (
+    RECORD_SETS,
+    STANDARD,
+    load_catalogue,
+    parsing_catalogue,
+    with_files,
+)
 from gateway.core.catalogue_model import RESERVED_PERSON_FIELDS, RESERVED_TYPE_NAMES
 from gateway.core.errors import ConfigError, ConfigErrors
 from resolvers.schema import build_schema, schema, schema_sdl
@@ -230,6 +236,9 @@ def test_agencies_and_the_protocol_accept_the_deployments_items(tmp_path: Path) 
     (agency,) = load_agencies(agencies, tmp_path, catalogue=catalogue)
     assert agency.items == {"child_protection_plans.category"}
     assert agency.catalogue is catalogue
+    # The kind checked its targets against the same catalogue (see parsing_catalogue).
+    assert set(agency.source.items) == {"child_protection_plans.category"}
+    assert parsing_catalogue() is STANDARD
     protocol_text = (REPO / "config" / "sharing-protocol.toml").read_text() + (
         '\n[[clause]]\nid = "ISP-9.1"\ntitle = "Child protection plans"\n'
         'agencies = ["childrens-services"]\nitems = ["child_protection_plans.*"]\n'
