@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.csv_table import CsvFile, Layout
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
+from gateway.core.catalogue import ValueKind, parsing_catalogue, record_set_of
 from gateway.core.errors import Problems
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
@@ -76,10 +76,10 @@ def parse_csv_source(doc: Mapping[str, Any], problems: Problems) -> CsvSource | 
         for item, (file_name, column) in sorted(mapped.items()):
             if file_name != name:
                 continue
-            kind = ITEMS[item].kind
+            kind = parsing_catalogue().items[item].kind
             slot = slots.setdefault((column, kind), len(slots))
             items[item] = CsvColumn(file=name, column=column, slot=slot)
-            unique = unique or not RECORD_SETS_BY_NAME[record_set_of(item)].many
+            unique = unique or not parsing_catalogue().record_sets_by_name[record_set_of(item)].many
         order_kind = next(
             (kind for column, kind in slots if column == spec.order_by), ValueKind.STRING
         )
@@ -171,7 +171,7 @@ def _parse_items(
     file_of_set: dict[str, tuple[str, str]] = {}
     ok = True
     for item, target in raw.items():
-        if item not in ITEMS:
+        if item not in parsing_catalogue().items:
             ok = False  # the agency loader reports items outside the catalogue
             continue
         where = f'items."{item}"'

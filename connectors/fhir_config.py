@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from connectors.fhir_auth import SmartAuth, parse_auth
 from connectors.fhir_paths import ElementPath, PathError, parse_path
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
+from gateway.core.catalogue import parsing_catalogue, record_set_of
 from gateway.core.errors import Problems
 
 _SOURCE_KEYS = {"base_url", "search", "page_size", "max_response_bytes", "auth"}
@@ -134,7 +134,7 @@ def _parse_items(raw: Any, problems: Problems) -> dict[str, ElementPath] | None:
     type_of_set: dict[str, tuple[str, str]] = {}
     ok = True
     for item, target in raw.items():
-        if item not in ITEMS:
+        if item not in parsing_catalogue().items:
             ok = False  # the agency loader reports unknown items
             continue
         where = f'items."{item}"'
@@ -149,7 +149,7 @@ def _parse_items(raw: Any, problems: Problems) -> dict[str, ElementPath] | None:
             ok = False
             continue
         rs = record_set_of(item)
-        many = RECORD_SETS_BY_NAME[rs].many
+        many = parsing_catalogue().record_sets_by_name[rs].many
         if not many and path.resource_type != "Patient":
             problems.add(
                 where,

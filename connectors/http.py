@@ -34,7 +34,7 @@ from connectors.base import (
 from connectors.http_check import AnsweredStatus, answer_problem, unreachable
 from connectors.values import coerce
 from gateway.core import tracing
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
+from gateway.core.catalogue import Catalogue, ValueKind, parsing_catalogue, record_set_of
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -94,7 +94,10 @@ class HttpKind:
     name = "http"
 
     def parse_source(
-        self, doc: Mapping[str, Any], config_dir: Path, problems: Problems
+        self,
+        doc: Mapping[str, Any],
+        config_dir: Path,
+        problems: Problems,
     ) -> HttpSource | None:
         """Validate the http-specific parts of an agency file."""
         del config_dir  # an http source has no paths to resolve
@@ -172,7 +175,7 @@ class HttpKind:
                 "source.max_response_bytes", f"is {cap!r}", "Write a whole number of bytes >= 1024."
             )
             ok = False
-        items = self._parse_items(doc.get("items"), problems)
+        items = self._parse_items(doc.get("items"), problems, parsing_catalogue())
         if not ok or items is None:
             return None
         assert isinstance(base_url, str) and isinstance(cap, int)
@@ -195,18 +198,20 @@ class HttpKind:
         return HttpConnector(agency)
 
     @staticmethod
-    def _parse_items(raw: Any, problems: Problems) -> dict[str, JsonPath] | None:
+    def _parse_items(
+        raw: Any, problems: Problems, catalogue: Catalogue
+    ) -> dict[str, JsonPath] | None:
         if not isinstance(raw, dict):
             return None
         items: dict[str, JsonPath] = {}
         list_of_set: dict[str, tuple[str | None, str]] = {}
         ok = True
         for item, target in raw.items():
-            if item not in ITEMS:
+            if item not in catalogue.items:
                 ok = False
                 continue
             where = f'items."{item}"'
-            many = RECORD_SETS_BY_NAME[record_set_of(item)].many
+            many = catalogue.record_sets_by_name[record_set_of(item)].many
             parsed = _parse_path(target) if isinstance(target, str) else None
             if parsed is None:
                 problems.add(
@@ -274,6 +279,7 @@ class HttpConnector:
     def __init__(self, agency: AgencyConfig) -> None:
         self._agency = agency
         self._source: HttpSource = agency.source
+        self._catalogue = agency.catalogue
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -345,10 +351,9 @@ class HttpConnector:
         body = await self._get(params)
         return self._parse(body, set(local_ids), wanted, ranges)
 
-    @staticmethod
-    def _date_range(ranges: Mapping[str, DateRange], wanted: list[str]) -> DateRange | None:
+    def _date_range(self, ranges: Mapping[str, DateRange], wanted: list[str]) -> DateRange | None:
         for rs_name in {record_set_of(item) for item in wanted}:
-            if RECORD_SETS_BY_NAME[rs_name].date_field is not None:
+            if self._catalogue.record_sets_by_name[rs_name].date_field is not None:
                 bounds = ranges.get(rs_name)
                 if bounds is not None and not bounds.open:
                     return bounds
@@ -417,7 +422,11 @@ class HttpConnector:
         by_set: dict[str, list[tuple[str, ValueKind, JsonPath]]] = defaultdict(list)
         for item in wanted:
             by_set[record_set_of(item)].append(
-                (ITEMS[item].field, ITEMS[item].kind, self._source.items[item])
+                (
+                    self._catalogue.items[item].field,
+                    self._catalogue.items[item].kind,
+                    self._source.items[item],
+                )
             )
         result: FetchResult = {}
         for person in people:
@@ -429,7 +438,7 @@ class HttpConnector:
                 continue
             records: dict[str, list[Row]] = {}
             for rs_name, fields in by_set.items():
-                spec = RECORD_SETS_BY_NAME[rs_name]
+                spec = self._catalogue.record_sets_by_name[rs_name]
                 list_key = fields[0][2].list_key
                 if list_key is None:
                     row: Row = {}

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from gateway.core.catalogue import ITEMS, record_set_of
+from gateway.core.catalogue import parsing_catalogue, record_set_of
 from gateway.core.errors import ConfigError, Problems
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -256,7 +256,7 @@ def _parse_items(
     ok = True
     for item, target in raw.items():
         where = f'items."{item}"'
-        if item not in ITEMS:
+        if item not in parsing_catalogue().items:
             ok = False
             continue
         table_name, dot, col = target.partition(".") if isinstance(target, str) else ("", "", "")

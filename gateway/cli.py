@@ -209,27 +209,34 @@ def _agency_new(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from gateway.config.catalogue import catalogue_of_settings
+    from gateway.schema_file import schema_drift
     from resolvers.schema import schema_sdl
 
-    sdl = schema_sdl()
+    sdl = schema_sdl(catalogue_of_settings(Path(args.config)))
     if args.write:
         Path(args.write).write_text(sdl)
         print(f"wrote {args.write}")
     elif args.check:
-        current = Path(args.check).read_text() if Path(args.check).exists() else ""
-        if current != sdl:
-            print(f"{args.check} differs from the live schema; run `make schema`", file=sys.stderr)
+        drift = schema_drift(Path(args.check), sdl, args.config)
+        if drift:
+            sys.stdout.write(drift)
+            print(
+                f"{args.check} differs from the schema {args.config} generates; regenerate it "
+                f"with: fame-gateway --config {args.config} schema --write {args.check}",
+                file=sys.stderr,
+            )
             return 1
-        print(f"{args.check} matches the live schema")
+        print(f"{args.check} matches the schema {args.config} generates")
     else:
         sys.stdout.write(sdl)
     return 0
 
 
-def _items(_args: argparse.Namespace) -> int:
-    from gateway.core.catalogue import RECORD_SETS
+def _items(args: argparse.Namespace) -> int:
+    from gateway.config.catalogue import catalogue_of_settings
 
-    for rs in RECORD_SETS:
+    for rs in catalogue_of_settings(Path(args.config)).record_sets:
         rows = "many rows" if rs.many else "one row"
         print(f"{rs.name}  ({rows} per agency; {rs.owner})")
         for item in rs.items:
@@ -378,13 +385,13 @@ def _audit_export(args: argparse.Namespace) -> int:
 
 def _documents_add(args: argparse.Namespace) -> int:
     from gateway.edge.documents import DocumentCache, document_hash, read_manifest, write_manifest
-    from resolvers.schema import schema
+    from resolvers.schema import build_schema
 
     settings = _settings(args.config)
     manifest = settings.http.documents_manifest
     assert manifest is not None
     documents = read_manifest(manifest)
-    checker = DocumentCache(schema.graphql_schema, settings.limits)
+    checker = DocumentCache(build_schema(settings.catalogue).graphql_schema, settings.limits)
     added: list[tuple[str, str]] = []
     refused = 0
     for name in args.files:
@@ -527,11 +534,24 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--json", action="store_true", help="the reports as JSON")
     check.set_defaults(run=_check)
     _agency_commands(commands)
-    schema = commands.add_parser("schema", help="print the client view's schema (SDL)")
-    schema.add_argument("--write", metavar="FILE", help="write it to FILE")
-    schema.add_argument("--check", metavar="FILE", help="exit 1 when FILE differs from it")
+    schema = commands.add_parser(
+        "schema", help="print the client view's schema (SDL) for the configured catalogue"
+    )
+    written = schema.add_mutually_exclusive_group()
+    written.add_argument(
+        "--write", nargs="?", const="schema.graphql", metavar="FILE", help="write it to FILE"
+    )
+    written.add_argument(
+        "--check",
+        nargs="?",
+        const="schema.graphql",
+        metavar="FILE",
+        help="exit 1, showing the difference, when FILE (default: schema.graphql) differs",
+    )
+    schema.add_argument("--config", default=argparse.SUPPRESS, help="gateway settings file")
     schema.set_defaults(run=_schema)
     items = commands.add_parser("items", help="list the data items agencies can map")
+    items.add_argument("--config", default=argparse.SUPPRESS, help="gateway settings file")
     items.set_defaults(run=_items)
     token = commands.add_parser("token", help="mint a token for a sample practitioner (demo only)")
     token.add_argument("practitioner", help="e.g. sw-patel")

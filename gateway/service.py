@@ -30,7 +30,7 @@ from gateway.governance.state_db import StateDatabase
 from gateway.pipeline.cache import AnswerCache
 from gateway.pipeline.fanout import AgencyRef, Fanout
 from gateway.pipeline.resilience import AgencyGuard, CircuitState
-from resolvers.schema import schema
+from resolvers.schema import build_schema
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class Gateway:
         clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
-        self.schema = schema.graphql_schema
+        self.schema = build_schema(settings.catalogue).graphql_schema
         self.connectors: dict[str, Connector] = dict(
             connectors
             if connectors is not None

@@ -90,7 +90,6 @@ def permissive_protocol() -> str:
 
     demo = tomllib.loads((DEMO_CONFIG / "sharing-protocol.toml").read_text())
     roles = sorted(demo["roles"])
-    purposes = sorted(demo["purposes"])
     # The demo trust's mental health service holds health.mental records: declare it.
     lines = protocol_preamble(
         "Permissive test protocol",
@@ -98,6 +97,8 @@ def permissive_protocol() -> str:
         ["caldicott_guardian", "ig_lead"],
         ("everything", "health.mental"),
     )
+    # Every purpose the preamble declares (the demo's own may include more).
+    purposes = sorted(tomllib.loads("\n".join(lines))["purposes"])
     for file in sorted((DEMO_CONFIG / "agencies").glob("*.toml")):
         items = sorted(tomllib.loads(file.read_text())["items"])
         lines += [

@@ -21,7 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from gateway.config.settings import Settings
-from gateway.core.catalogue import RECORD_SETS, SECTIONS, RecordSetSpec
+from gateway.core.catalogue import STANDARD, Catalogue, RecordSetSpec
+from gateway.core.catalogue_model import camel
 from gateway.decide.policy import SAFEGUARDING
 from gateway.edge.explorer import SamplePractitioner
 from gateway.edge.plain_words import SOURCE_STATUSES, WITHHELD_REASONS
 from gateway.edge.responses import error_response, json_response
-from gateway.pipeline.planner import section_field_name
 
 PAGE_PATH = "/"
 PREFIX = "/page"
@@ -117,9 +117,7 @@ def label(snake: str) -> str:
 def record_set_model(spec: RecordSetSpec) -> RecordSetModel:
     """How the page shows one catalogue record set."""
     path = (
-        (spec.graphql_field,)
-        if spec.section is None
-        else (section_field_name(spec.section), spec.graphql_field)
+        (spec.graphql_field,) if spec.section is None else (camel(spec.section), spec.graphql_field)
     )
     return RecordSetModel(
         name=spec.name,
@@ -136,7 +134,7 @@ def record_set_model(spec: RecordSetSpec) -> RecordSetModel:
     )
 
 
-def person_query(record_sets: Sequence[RecordSetSpec] = RECORD_SETS) -> str:
+def person_query(catalogue: Catalogue = STANDARD) -> str:
     """The page's person query: every item of every record set, each record with the
     agency it came from, the sections' record sets inside their sections."""
 
@@ -145,11 +143,11 @@ def person_query(record_sets: Sequence[RecordSetSpec] = RECORD_SETS) -> str:
         return f"{spec.graphql_field} {{ agency {{ id name }} {fields} }}"
 
     parts = ["id", "knownTo { id name }"]
-    parts += [selection(spec) for spec in record_sets if spec.section is None]
-    for section in SECTIONS:
-        inside = [selection(spec) for spec in record_sets if spec.section == section]
+    parts += [selection(spec) for spec in catalogue.in_section(None)]
+    for section in catalogue.sections:
+        inside = [selection(spec) for spec in catalogue.in_section(section.name)]
         if inside:
-            parts.append(f"{section_field_name(section)} {{ {' '.join(inside)} }}")
+            parts.append(f"{section.graphql_field} {{ {' '.join(inside)} }}")
     return "query PractitionerPerson($id: ID!) { person(id: $id) { " + " ".join(parts) + " } }"
 
 
@@ -239,8 +237,10 @@ class PractitionerPage:
         # how to describe a safeguarding reference.
         safeguarding = self.settings.protocol.purposes.get(SAFEGUARDING)
         return {
-            "personQuery": person_query(),
-            "recordSets": [asdict(record_set_model(spec)) for spec in RECORD_SETS],
+            "personQuery": person_query(self.settings.catalogue),
+            "recordSets": [
+                asdict(record_set_model(spec)) for spec in self.settings.catalogue.record_sets
+            ],
             "reasons": {code: asdict(reason) for code, reason in WITHHELD_REASONS.items()},
             "sourceStatuses": {code: asdict(status) for code, status in SOURCE_STATUSES.items()},
             "demo": self.settings.demo,

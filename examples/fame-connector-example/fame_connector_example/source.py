@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from connectors.base import Row
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
+from gateway.core.catalogue import ValueKind, parsing_catalogue, record_set_of
 from gateway.core.errors import Problems
 
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -101,11 +101,11 @@ def parse_source(doc: Mapping[str, Any], problems: Problems) -> JsonLinesSource 
     list_of_set: dict[str, tuple[str | None, str]] = {}
     raw = doc.get("items")
     for item, text in (raw if isinstance(raw, dict) else {}).items():
-        if item not in ITEMS:
+        if item not in parsing_catalogue().items:
             ok = False  # the gateway reports items outside the catalogue
             continue
         target = _target(text)
-        many = RECORD_SETS_BY_NAME[record_set_of(item)].many
+        many = parsing_catalogue().record_sets_by_name[record_set_of(item)].many
         if target is None or (target.list_key is not None) != many:
             shape = '"contacts[].date"' if many else '"team.name"'
             problems.add(
@@ -188,7 +188,7 @@ def _records(person: Mapping[str, Any], source: JsonLinesSource, where: str) -> 
     records: Records = {}
     lists: dict[str, list[Row]] = {}
     for item, target in source.items.items():
-        spec = ITEMS[item]
+        spec = parsing_catalogue().items[item]
         if target.list_key is None:
             row = records.setdefault(spec.record_set, [{}])[0]
             row[spec.field] = _value(_walk(person, target.path), spec.kind, f"{where}: {item}")
