@@ -13,9 +13,9 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.run_files import RunFiles
 from gateway.service import Gateway
@@ -34,19 +34,44 @@ def reload_on_hangup(
     def write(state: dict[str, object]) -> None:
         files.write_status(pid, state)
 
+    def withdraw() -> None:
+        if publish:
+            files.withdraw(pid)
+        files.forget_status(pid)
+
     loop.add_signal_handler(signal.SIGHUP, gateway.reload_in_background)
     gateway.reloader.listeners.append(write)
     write(gateway.reloader.describe(gateway.current))
     if publish:
         files.publish(pid, [pid], config)
     try:
-        yield
+        with _withdrawn_on_exit_signals(withdraw):
+            yield
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
         gateway.reloader.listeners.remove(write)
-        if publish:
-            files.withdraw(pid)
-        files.forget_status(pid)
+        withdraw()
+
+
+@contextlib.contextmanager
+def _withdrawn_on_exit_signals(withdraw: Callable[[], None]) -> Iterator[None]:
+    # uvicorn answers SIGTERM and SIGINT by shutting down and then raising the signal
+    # again under the handler it found, which by default ends the process before any
+    # `finally` here runs: that handler is this one, which removes the files first.
+    previous: dict[int, Any] = {}
+
+    def on_exit(signum: int, _frame: object) -> None:
+        withdraw()
+        signal.signal(signum, previous[signum])
+        signal.raise_signal(signum)
+
+    for exit_signal in (signal.SIGTERM, signal.SIGINT):
+        previous[exit_signal] = signal.signal(exit_signal, on_exit)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class Worker(Protocol):
