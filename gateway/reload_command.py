@@ -53,7 +53,7 @@ def request_reload(config: Path, pid_file: Path, timeout: float, streams: Stream
         return 1
     before = {worker: _attempts(files.status(worker)) for worker in record.workers}
     os.kill(record.pid, signal.SIGHUP)
-    answers = _wait(files, record, before, timeout)
+    answers = _wait(files, record, before, digest, timeout)
     return _report(record, answers, digest, timeout, streams)
 
 
@@ -106,25 +106,40 @@ def _attempts(status: dict[str, Any] | None) -> int | None:
 
 
 def _wait(
-    files: RunFiles, record: ServerRecord, before: dict[int, int | None], timeout: float
+    files: RunFiles,
+    record: ServerRecord,
+    before: dict[int, int | None],
+    digest: str,
+    timeout: float,
 ) -> dict[int, dict[str, Any] | None]:
-    """Each gateway process's status once it has answered (None: it stopped); processes
-    that did not answer in time are absent."""
+    """Each gateway process's status once it has answered this signal (None: it stopped);
+    a process that did not answer in time is absent."""
     answers: dict[int, dict[str, Any] | None] = {}
     deadline = time.monotonic() + timeout
     while len(answers) < len(record.workers) and time.monotonic() < deadline:
-        for worker in record.workers:
-            if worker in answers:
-                continue
+        for worker in set(record.workers) - set(answers):
             status = files.status(worker)
-            attempts = _attempts(status)
-            earlier = before[worker]
-            if attempts is not None and (earlier is None or attempts > earlier):
+            if status is not None and _answered(status, before[worker], digest):
                 answers[worker] = status
             elif not alive(worker):
                 answers[worker] = None
         time.sleep(_POLL_SECONDS)
     return answers
+
+
+def _answered(status: dict[str, Any], earlier: int | None, digest: str) -> bool:
+    """Whether ``status`` answers the signal just sent. A reload under way when it was
+    sent read the files before they were checked here: its outcome counts only if it
+    serves these files, or refused them; the next attempt is surely this signal's."""
+    attempts = _attempts(status)
+    if attempts is None:
+        return False
+    if earlier is None:  # it started after the signal, reading the files as they are now
+        return True
+    if attempts >= earlier + 2:
+        return True
+    last = status.get("lastReload") or {}
+    return attempts > earlier and (status.get("digest") == digest or not last.get("ok"))
 
 
 def _report(
