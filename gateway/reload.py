@@ -350,7 +350,14 @@ async def _prepare(
     unreachable does not, as at start-up)."""
     problems: list[str] = []
     for connector in fresh.values():
-        await connector.open()
+        try:
+            await connector.open()  # secrets (url_env) are read here
+        except ConfigErrors as exc:
+            problems += [str(error) for error in exc.errors]
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        return problems
     checks = await asyncio.gather(*(connector.check() for connector in fresh.values()))
     for check in checks:
         problems += [str(problem) for problem in check.problems]

@@ -5,6 +5,7 @@ closed only after the requests begun under it have finished."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,33 @@ async def test_an_agency_and_its_issuer_removed_then_registered_again(world: Wor
     answer = await world.query(TENANCIES % roy, as_="ho-evans")
     assert answer["extensions"]["sources"]["shire-housing"]["status"] == "ok"
     assert answer["data"]["person"]["housing"]["tenancies"]
+
+
+async def test_an_agency_whose_secret_is_not_set_here_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FAME_TEST_RELOAD_DSN", raising=False)
+    assert world.gateway is not None
+    before = world.gateway.connectors["riverside-gp"]
+    riverside = _config(world) / "agencies" / "riverside-gp.toml"
+    text = riverside.read_text()
+    riverside.write_text(
+        re.sub(r'(?m)^url = ".*"$', 'url_env = "FAME_TEST_RELOAD_DSN"', text, count=1)
+    )
+    refused = await _reload(world)
+    assert not refused.ok and refused.generation == 1
+    assert refused.problems == (
+        f"{riverside}: source.url_env: names the environment variable FAME_TEST_RELOAD_DSN, "
+        "which is not set. Set FAME_TEST_RELOAD_DSN to the database URL (e.g. export "
+        "FAME_TEST_RELOAD_DSN='postgresql+asyncpg://reader:password@db.example/records') where "
+        "the gateway runs `serve` or `agency check`; commands that do not connect to the agency "
+        "run without it.",
+    )
+    # The agency keeps serving as it was, with the connector it had.
+    assert world.gateway is not None
+    assert world.gateway.connectors["riverside-gp"] is before
+    answer = await world.query(TENANCIES % world.person_id(0))
+    assert "riverside-gp" in {agency["id"] for agency in answer["data"]["agencies"]}
 
 
 async def test_unchanged_files_and_restart_only_settings(world: World) -> None:
