@@ -56,8 +56,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     settings = _settings(args.config)
     host, port = args.host or settings.host, args.port or settings.port
+    pid_file = _pid_file(args)
     if workers == 1:
-        _serve_process(args.config, host, port, None)
+        _serve_process(args.config, host, port, None, pid_file)
         return 0
     import multiprocessing
     import signal
@@ -71,9 +72,16 @@ def _serve(args: argparse.Namespace) -> int:
     sock = uvicorn.Config("gateway.app:app_from_environment", host=host, port=port).bind_socket()
     spawn = multiprocessing.get_context("spawn")
     processes = [
-        spawn.Process(target=_serve_process, args=(args.config, host, port, sock), daemon=False)
+        spawn.Process(
+            target=_serve_process, args=(args.config, host, port, sock, pid_file), daemon=False
+        )
         for _ in range(workers)
     ]
+    from gateway.reload_signals import forward_hangups, publish_when_serving
+    from gateway.run_files import RunFiles
+
+    files = RunFiles(Path(pid_file))
+    forward_hangups(processes, files)
     for process in processes:
         process.start()
 
@@ -84,19 +92,31 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    publish_when_serving(processes, files, Path(args.config))
     for process in processes:
         process.join()
+    files.withdraw(os.getpid())
     sock.close()
     failed = [p.exitcode for p in processes if p.exitcode not in (0, -signal.SIGTERM)]
     return 1 if failed else 0
 
 
-def _serve_process(config: str, host: str, port: int, sock: socket.socket | None) -> None:
+def _pid_file(args: argparse.Namespace) -> str:
+    from gateway.run_files import default_pid_file
+
+    return str(Path(args.pid_file) if args.pid_file else default_pid_file(Path(args.config)))
+
+
+def _serve_process(
+    config: str, host: str, port: int, sock: socket.socket | None, pid_file: str
+) -> None:
     """Serve one gateway process; on ``sock`` when given (a worker of several)."""
     import uvicorn
 
     from gateway.app import create_app
     from gateway.edge.explorer import SamplePractitioner
+    from gateway.reload_signals import reload_on_hangup
+    from gateway.run_files import RunFiles
     from gateway.service import Gateway, tune_server_process
 
     settings = _settings(config)
@@ -112,9 +132,10 @@ def _serve_process(config: str, host: str, port: int, sock: socket.socket | None
     _configure_logs(settings, "json")
 
     async def run() -> None:
-        gateway = Gateway(settings)
+        gateway = Gateway(settings, config_file=Path(config))
         await gateway.start()
         tune_server_process()
+        files = RunFiles(Path(pid_file))
         try:
             server = uvicorn.Server(
                 uvicorn.Config(
@@ -129,7 +150,8 @@ def _serve_process(config: str, host: str, port: int, sock: socket.socket | None
                     access_log=False,
                 )
             )
-            await server.serve(sockets=[sock] if sock is not None else None)
+            with reload_on_hangup(gateway, files, Path(config), publish=sock is None):
+                await server.serve(sockets=[sock] if sock is not None else None)
         finally:
             await gateway.stop()
 
@@ -145,6 +167,14 @@ def serve_forever(main: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
+
+
+def _reload(args: argparse.Namespace) -> int:
+    from gateway.reload_command import Streams, request_reload
+
+    return request_reload(
+        Path(args.config), Path(_pid_file(args)), args.timeout, Streams(sys.stdout, sys.stderr)
+    )
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -528,7 +558,22 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="gateway processes sharing the port and the state database (default: 1)",
     )
+    serve.add_argument(
+        "--pid-file", help="where to say which process serves (default: beside the settings)"
+    )
     serve.set_defaults(run=_serve)
+    reload = commands.add_parser(
+        "reload",
+        help="check the configuration, then have the running gateway take it without a "
+        "restart; exit 0 once every gateway process has",
+    )
+    # Also after the command (`fame-gateway reload --config F`), as scripts write it.
+    reload.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    reload.add_argument("--pid-file", help="the running gateway's (default: beside the settings)")
+    reload.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for every process"
+    )
+    reload.set_defaults(run=_reload)
     check = commands.add_parser("check", help="test agency registrations against the live sources")
     check.add_argument("agency", nargs="*", help="agency ids (default: all)")
     check.add_argument("--json", action="store_true", help="the reports as JSON")

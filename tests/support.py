@@ -215,6 +215,7 @@ class World:
         self.gateway: Gateway | None = None
         self.client: httpx.AsyncClient | None = None
         self.settings: Settings | None = None
+        self.config_file: Path | None = None
         self.clock = clock
         self._tokens: dict[str, str] = {}
 
@@ -224,9 +225,10 @@ class World:
         config_file = build_config(
             self.root, trust_url=trust_url, store_dir=self.store_dir, **config
         )
+        self.config_file = config_file
         self.settings = load_settings(config_file)
         generate_demo_keys(self.settings)
-        self.gateway = Gateway(self.settings, clock=self.clock)
+        self.gateway = Gateway(self.settings, clock=self.clock, config_file=config_file)
         await self.gateway.start()
         await seed_person_index(self.gateway.index, self.population, self.settings.agencies)
         self.client = httpx.AsyncClient(

@@ -171,13 +171,16 @@ class PractitionerPage:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Callable[[], Settings],
         practitioners: Mapping[str, SamplePractitioner],
         demo_token: DemoToken,
         *,
         directory: Path = FILES_DIRECTORY,
     ) -> None:
-        self.settings = settings
+        # The settings in force, asked for each time: a reload may change the catalogue,
+        # the protocol or the agencies, and the model follows them.
+        self._settings_in_force = settings
+        self._sample = practitioners
         self.demo_token = demo_token
         self._files: dict[str, _File] = {}
         self._urls: dict[str, str] = {}
@@ -189,15 +192,7 @@ class PractitionerPage:
                 body, gzip.compress(body, mtime=0), CONTENT_TYPES[Path(name).suffix]
             )
         self._html = (directory / "page.html").read_text(encoding="utf-8")
-        names = {agency.id: agency.name for agency in settings.agencies}
-        listed = practitioners.values() if settings.demo else ()
-        self.practitioners = tuple(
-            _Practitioner(
-                p.id, p.name, tuple(p.roles), p.team, p.agency, names.get(p.agency, p.agency)
-            )
-            for p in listed
-        )
-        self._model = self._build_model()
+        self._built: tuple[Settings, dict[str, Any]] | None = None
 
     def routes(self) -> list[Route]:
         """The page, its model, its files and the demo sign-in."""
@@ -217,7 +212,10 @@ class PractitionerPage:
 
     async def model(self, _request: Request) -> Response:
         """What the page shows and how it says it; nothing about any person."""
-        return json_response(self._model, headers={"Cache-Control": "no-store"})
+        settings = self._settings_in_force()
+        if self._built is None or self._built[0] is not settings:
+            self._built = (settings, self._build_model(settings))
+        return json_response(self._built[1], headers={"Cache-Control": "no-store"})
 
     async def file(self, request: Request) -> Response:
         """The script or stylesheet, by its digested URL; nothing else."""
@@ -232,20 +230,31 @@ class PractitionerPage:
             )
         return Response(found.body, media_type=found.media_type, headers=_FILE_HEADERS)
 
-    def _build_model(self) -> dict[str, Any]:
+    def _practitioners(self, settings: Settings) -> tuple[_Practitioner, ...]:
+        names = {agency.id: agency.name for agency in settings.agencies}
+        listed = self._sample.values() if settings.demo else ()
+        return tuple(
+            _Practitioner(
+                p.id, p.name, tuple(p.roles), p.team, p.agency, names.get(p.agency, p.agency)
+            )
+            for p in listed
+        )
+
+    def _build_model(self, settings: Settings) -> dict[str, Any]:
         # The schema's sharingProtocol does not carry the purposes; the page needs only
         # how to describe a safeguarding reference.
-        safeguarding = self.settings.protocol.purposes.get(SAFEGUARDING)
+        safeguarding = settings.protocol.purposes.get(SAFEGUARDING)
+        practitioners = self._practitioners(settings)
         return {
-            "personQuery": person_query(self.settings.catalogue),
+            "personQuery": person_query(settings.catalogue),
             "recordSets": [
-                asdict(record_set_model(spec)) for spec in self.settings.catalogue.record_sets
+                asdict(record_set_model(spec)) for spec in settings.catalogue.record_sets
             ],
             "reasons": {code: asdict(reason) for code, reason in WITHHELD_REASONS.items()},
             "sourceStatuses": {code: asdict(status) for code, status in SOURCE_STATUSES.items()},
-            "demo": self.settings.demo,
-            "demoTokenPath": DEMO_TOKEN_PATH if self.practitioners else None,
-            "practitioners": [asdict(p) for p in self.practitioners],
-            "roles": {role: label(role) for role in sorted(self.settings.protocol.roles)},
+            "demo": settings.demo,
+            "demoTokenPath": DEMO_TOKEN_PATH if practitioners else None,
+            "practitioners": [asdict(p) for p in practitioners],
+            "roles": {role: label(role) for role in sorted(settings.protocol.roles)},
             "safeguardingReference": safeguarding.reference_hint if safeguarding else "",
         }
