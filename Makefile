@@ -28,6 +28,7 @@ test: lint typecheck unit
 lint: $(STAMP)
 	$(BIN)/ruff check gateway resolvers connectors demo bench tests examples
 	$(BIN)/ruff format --check gateway resolvers connectors demo bench tests examples
+	$(BIN)/fame-gateway schema --check schema.graphql
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -60,7 +60,6 @@ from connectors.csv_table import (
     read_snapshot,
 )
 from connectors.csv_values import EXPECTED
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -144,7 +143,7 @@ class CsvConnector:
             for item in sorted(group.items):
                 ref = self._source.items.get(item)
                 if ref is not None:
-                    spec = ITEMS[item]
+                    spec = self._agency.catalogue.items[item]
                     by_file[ref.file].append((spec.record_set, spec.field, ref.slot))
             needed.update(by_file)
             plans.append((group.local_ids, by_file))
@@ -179,7 +178,7 @@ class CsvConnector:
         # kind's WHERE does, whether or not the date itself is permitted.
         bounds = {}
         for rs_name in {rs for rs, _, _ in fields}:
-            date_field = RECORD_SETS_BY_NAME[rs_name].date_field
+            date_field = self._agency.catalogue.record_sets_by_name[rs_name].date_field
             wanted = request.ranges.get(rs_name)
             ref = self._source.items.get(f"{rs_name}.{date_field}") if date_field else None
             if wanted is not None and not wanted.open and ref is not None:
@@ -326,7 +325,7 @@ class CsvConnector:
                 if ref.file == name and ref.column == problem.column
             )
             if items:
-                kind = ITEMS[items[0]].kind
+                kind = self._agency.catalogue.items[items[0]].kind
                 found.append(
                     self._problem(
                         f'items."{items[0]}"',

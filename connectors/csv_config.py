@@ -18,8 +18,15 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
 
 from connectors.csv_table import CsvFile, Layout
-from connectors.source_models import context, first_mapping, item_target, named_items, refused
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
+from connectors.source_models import (
+    context,
+    first_mapping,
+    item_target,
+    many_rows,
+    named_items,
+    refused,
+)
+from gateway.core.catalogue import ValueKind, parsing_catalogue, record_set_of
 from gateway.core.config_models import ConfigModel, Fix, Invalid, validate
 from gateway.core.errors import Problems
 
@@ -74,10 +81,10 @@ def parse_csv_source(doc: Mapping[str, Any], problems: Problems) -> CsvSource | 
         for item, mapped in sorted(part.items.items()):
             if mapped.file != name:
                 continue
-            kind = ITEMS[item].kind
+            kind = parsing_catalogue().items[item].kind
             slot = slots.setdefault((mapped.column, kind), len(slots))
             items[item] = CsvColumn(file=name, column=mapped.column, slot=slot)
-            unique = unique or not RECORD_SETS_BY_NAME[record_set_of(item)].many
+            unique = unique or not many_rows(item)
         order_kind = next(
             (kind for column, kind in slots if column == spec.order_by), ValueKind.STRING
         )

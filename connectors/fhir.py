@@ -66,7 +66,7 @@ from connectors.fhir_paths import DATE_PARAMS, PATIENT_ELEMENT
 from connectors.fhir_search import NHS_NUMBER_SYSTEM, Search, plan_searches
 from connectors.values import coerce
 from gateway.core import tracing
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind
+from gateway.core.catalogue import ValueKind
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -175,7 +175,9 @@ class FhirConnector:
 
     async def fetch(self, request: FetchRequest) -> FetchResult:
         """All searches of the request in one batch Bundle (or concurrent GETs)."""
-        searches = plan_searches(self._source.items, request, self._source.page_size)
+        searches = plan_searches(
+            self._source.items, request, self._source.page_size, self._agency.catalogue
+        )
         if not searches:
             return {}
         bundles = await self._run(searches)
@@ -322,7 +324,7 @@ class FhirConnector:
             self._read_patients(search, resources, result, links)
             return
         rs_name = search.record_set
-        date_field = RECORD_SETS_BY_NAME[rs_name].date_field
+        date_field = self._agency.catalogue.record_sets_by_name[rs_name].date_field
         bounds = ranges.get(rs_name)
         link = PATIENT_ELEMENT[search.resource_type]
         for resource in resources:
@@ -330,7 +332,10 @@ class FhirConnector:
             nhs = links.get(_reference(resource.get(link)) or "")
             if nhs is None:
                 continue
-            row: Row = {ITEMS[item].field: self._value(resource, item) for item in search.items}
+            row: Row = {
+                self._agency.catalogue.items[item].field: self._value(resource, item)
+                for item in search.items
+            }
             if (
                 bounds is not None
                 and date_field is not None
@@ -356,7 +361,7 @@ class FhirConnector:
             rows: dict[str, Row] = defaultdict(dict)
             present: set[str] = set()
             for item in search.items:
-                spec = ITEMS[item]
+                spec = self._agency.catalogue.items[item]
                 value = self._value(patient, item)
                 rows[spec.record_set][spec.field] = value
                 if value is not None:
@@ -370,7 +375,7 @@ class FhirConnector:
 
     def _value(self, resource: Mapping[str, Any], item: str) -> object:
         path = self._source.items[item]
-        kind = ITEMS[item].kind
+        kind = self._agency.catalogue.items[item].kind
         value = path.value(resource)
         if isinstance(value, dict | list):
             raise ConnectorError(

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from connectors.base import DateRange, FetchRequest
 from connectors.fhir_paths import DATE_PARAMS, PATIENT_ELEMENT, ElementPath
-from gateway.core.catalogue import RECORD_SETS_BY_NAME, record_set_of
+from gateway.core.catalogue import Catalogue, record_set_of
 
 #: The NHS number identifier system; a fhir agency's local ids are NHS numbers.
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
@@ -71,7 +71,10 @@ def valid_nhs_number(local_id: str) -> bool:
 
 
 def plan_searches(
-    items: Mapping[str, ElementPath], request: FetchRequest, page_size: int
+    items: Mapping[str, ElementPath],
+    request: FetchRequest,
+    page_size: int,
+    catalogue: Catalogue,
 ) -> list[Search]:
     """The searches a request needs, in order: per group, Patient first."""
     groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
@@ -87,8 +90,10 @@ def plan_searches(
         by_set: dict[str, list[str]] = defaultdict(list)
         for item in wanted:
             by_set[record_set_of(item)].append(item)
-        one_row = [item for item in wanted if not RECORD_SETS_BY_NAME[record_set_of(item)].many]
-        many_sets = tuple(rs for rs in by_set if RECORD_SETS_BY_NAME[rs].many)
+        one_row = [
+            item for item in wanted if not catalogue.record_sets_by_name[record_set_of(item)].many
+        ]
+        many_sets = tuple(rs for rs in by_set if catalogue.record_sets_by_name[rs].many)
         patient_elements = _elements(["identifier"], (items[item] for item in one_row))
         searches.append(
             Search(
@@ -120,7 +125,7 @@ def plan_searches(
                 ("_elements", ",".join(elements)),
                 ("_count", str(page_size)),
             ]
-            params += _date_params(items, rs_name, request.ranges.get(rs_name))
+            params += _date_params(items, rs_name, request.ranges.get(rs_name), catalogue)
             searches.append(
                 Search(
                     group=number,
@@ -143,6 +148,7 @@ def _date_params(
     items: Mapping[str, ElementPath],
     rs_name: str,
     bounds: DateRange | None,
+    catalogue: Catalogue,
 ) -> list[tuple[str, str]]:
     """The date search parameters for a range, where the record set's date is searchable.
 
@@ -150,7 +156,7 @@ def _date_params(
     otherwise the range is applied to the rows alone (the server would filter on another
     date). The filter is sent even when the date item itself is not permitted: it narrows
     the rows without disclosing the element."""
-    date_field = RECORD_SETS_BY_NAME[rs_name].date_field
+    date_field = catalogue.record_sets_by_name[rs_name].date_field
     if bounds is None or bounds.open or date_field is None:
         return []
     date_item = f"{rs_name}.{date_field}"

@@ -32,7 +32,7 @@ from connectors.http_check import AnsweredStatus, answer_problem, unreachable
 from connectors.http_config import HttpSource, JsonPath, parse_http_source
 from connectors.values import coerce
 from gateway.core import tracing
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, ValueKind, record_set_of
+from gateway.core.catalogue import ValueKind, record_set_of
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -43,7 +43,10 @@ class HttpKind:
     name = "http"
 
     def parse_source(
-        self, doc: Mapping[str, Any], config_dir: Path, problems: Problems
+        self,
+        doc: Mapping[str, Any],
+        config_dir: Path,
+        problems: Problems,
     ) -> HttpSource | None:
         """Validate the http-specific parts of an agency file."""
         del config_dir  # an http source has no paths to resolve
@@ -68,6 +71,7 @@ class HttpConnector:
     def __init__(self, agency: AgencyConfig) -> None:
         self._agency = agency
         self._source: HttpSource = agency.source
+        self._catalogue = agency.catalogue
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -139,10 +143,9 @@ class HttpConnector:
         body = await self._get(params)
         return self._parse(body, set(local_ids), wanted, ranges)
 
-    @staticmethod
-    def _date_range(ranges: Mapping[str, DateRange], wanted: list[str]) -> DateRange | None:
+    def _date_range(self, ranges: Mapping[str, DateRange], wanted: list[str]) -> DateRange | None:
         for rs_name in {record_set_of(item) for item in wanted}:
-            if RECORD_SETS_BY_NAME[rs_name].date_field is not None:
+            if self._catalogue.record_sets_by_name[rs_name].date_field is not None:
                 bounds = ranges.get(rs_name)
                 if bounds is not None and not bounds.open:
                     return bounds
@@ -211,7 +214,11 @@ class HttpConnector:
         by_set: dict[str, list[tuple[str, ValueKind, JsonPath]]] = defaultdict(list)
         for item in wanted:
             by_set[record_set_of(item)].append(
-                (ITEMS[item].field, ITEMS[item].kind, self._source.items[item])
+                (
+                    self._catalogue.items[item].field,
+                    self._catalogue.items[item].kind,
+                    self._source.items[item],
+                )
             )
         result: FetchResult = {}
         for person in people:
@@ -223,7 +230,7 @@ class HttpConnector:
                 continue
             records: dict[str, list[Row]] = {}
             for rs_name, fields in by_set.items():
-                spec = RECORD_SETS_BY_NAME[rs_name]
+                spec = self._catalogue.record_sets_by_name[rs_name]
                 list_key = fields[0][2].list_key
                 if list_key is None:
                     row: Row = {}

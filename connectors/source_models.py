@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, PlainValidator, ValidationInfo
 
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
+from gateway.core.catalogue import parsing_catalogue, record_set_of
 from gateway.core.config_models import Invalid
 
 T = TypeVar("T")
@@ -35,13 +35,13 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 
 
 def in_catalogue(item: str) -> bool:
-    """Whether ``item`` is a catalogue item."""
-    return item in ITEMS
+    """Whether ``item`` is an item of the catalogue the file is validated against."""
+    return item in parsing_catalogue().items
 
 
 def many_rows(item: str) -> bool:
     """Whether the record set of ``item`` has many rows per person."""
-    return RECORD_SETS_BY_NAME[record_set_of(item)].many
+    return parsing_catalogue().record_sets_by_name[record_set_of(item)].many
 
 
 def named_items(value: object) -> object:

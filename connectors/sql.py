@@ -48,7 +48,7 @@ from connectors.base import (
 from connectors.sql_check import Target, check_sql
 from connectors.sql_source import ColumnRef, SqlSource, SqlTable, parse_sql_source
 from connectors.values import coercer
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
+from gateway.core.catalogue import record_set_of
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -77,7 +77,10 @@ class SqlKind:
     name = "sql"
 
     def parse_source(
-        self, doc: Mapping[str, Any], config_dir: Path, problems: Problems
+        self,
+        doc: Mapping[str, Any],
+        config_dir: Path,
+        problems: Problems,
     ) -> SqlSource | None:
         """Validate the sql-specific parts of an agency file."""
         return parse_sql_source(doc, config_dir, problems)
@@ -93,6 +96,7 @@ class SqlConnector:
     def __init__(self, agency: AgencyConfig) -> None:
         self._agency = agency
         self._source: SqlSource = agency.source
+        self._catalogue = agency.catalogue
         self._engine: AsyncEngine | None = None
         self._url = ""
         self._column_types: dict[tuple[str, str], Any] | None = None
@@ -284,8 +288,8 @@ class SqlConnector:
                         (
                             labels[self._source.items[item].column],
                             record_set_of(item),
-                            ITEMS[item].field,
-                            coercer(ITEMS[item].kind),
+                            self._catalogue.items[item].field,
+                            coercer(self._catalogue.items[item].kind),
                         )
                         for item in items
                     ),
@@ -336,7 +340,7 @@ class SqlConnector:
         index: int,
     ) -> Select[Any]:
         for rs_name in sorted({record_set_of(item) for item in items}):
-            date_field = RECORD_SETS_BY_NAME[rs_name].date_field
+            date_field = self._catalogue.record_sets_by_name[rs_name].date_field
             bounds = request.ranges.get(rs_name)
             if date_field is None or bounds is None or bounds.open:
                 continue

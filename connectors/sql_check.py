@@ -27,7 +27,7 @@ from sqlalchemy.sql.expression import ColumnClause
 from connectors.base import SourceCheck
 from connectors.sql_source import SqlSource
 from connectors.value_checks import KIND_WORDS, value_fits
-from gateway.core.catalogue import ITEMS, ValueKind
+from gateway.core.catalogue import ValueKind
 from gateway.core.errors import ConfigError
 from gateway.core.registration import AgencyConfig
 
@@ -340,7 +340,7 @@ def _check_mapping(
                 )
             )
             continue
-        kind = ITEMS[item].kind
+        kind = target.agency.catalogue.items[item].kind
         declared = cols[ref.column]
         if not declared_fit(kind, declared):
             problems.append(
@@ -370,7 +370,7 @@ async def _sample(
         if ref.table == table_name and ref.column in cols
     )
     for item, col in mapped:
-        kind = ITEMS[item].kind
+        kind = target.agency.catalogue.items[item].kind
         if not declared_fit(kind, cols[col]):
             continue  # already reported from the declared type
         where = f"{table_name}.{col}"

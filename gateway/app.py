@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config.settings import load_settings
+from gateway.configuration import Configuration
 from gateway.core.errors import AuthenticationError
 from gateway.edge.documents import SHA256_HEX, TrustedDocuments, document_hash
 from gateway.edge.explorer import Explorer, SamplePractitioner
@@ -66,7 +67,6 @@ class GraphQLEndpoint:
 
     def __init__(self, gateway: Gateway, explorer: Explorer | None = None) -> None:
         self.gateway = gateway
-        self.pipeline = Pipeline(gateway)
         http = gateway.settings.http
         self.trusted = TrustedDocuments(http.documents_manifest)
         self.trusted_only = http.trusted_only
@@ -91,15 +91,20 @@ class GraphQLEndpoint:
         return await self.run(request, Answers(media_type))
 
     async def run(self, request: Request, answers: Answers) -> Response:
+        """Run one operation under the configuration in force when it arrived, whatever a
+        reload puts in force meanwhile."""
+        with self.gateway.serving() as configuration:
+            return await self._run(request, answers, configuration)
+
+    async def _run(self, request: Request, answers: Answers, gateway: Configuration) -> Response:
         """Run one operation: nothing reaches an agency until every check has passed."""
         received = time.monotonic()
-        gateway = self.gateway
         try:
             requester = await gateway.authenticator.authenticate(
                 request.headers.getlist("authorization"),
                 gateway.settings.protocol,
                 one_purpose_header(request.headers.getlist("fame-purpose-of-use")),
-                gateway.http,
+                self.gateway.http,
             )
         except PurposeError as exc:
             request.state.reason = str(exc)
@@ -142,7 +147,7 @@ class GraphQLEndpoint:
             deadline=received + gateway.settings.limits.deadline_seconds,
         )
         request.state.fame_context = context
-        outcome = await self.pipeline.run(
+        outcome = await Pipeline(gateway).run(
             context, Operation(prepared.document, selected, params.variables, params.operation)
         )
         if outcome.code == "BAD_USER_INPUT":
@@ -312,7 +317,7 @@ def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = (
     explorer = Explorer(gateway.settings, practitioners)
     endpoint = GraphQLEndpoint(gateway, explorer)
     # The practitioner's page signs in with the explorer's demo tokens (demo mode only).
-    page = PractitionerPage(gateway.settings, explorer.practitioners, explorer.demo_token)
+    page = PractitionerPage(lambda: gateway.settings, explorer.practitioners, explorer.demo_token)
 
     scrape = ScrapeAccess(gateway)
 
@@ -416,4 +421,4 @@ class ScrapeAccess:
 def app_from_environment() -> Starlette:
     """App factory for ``uvicorn --factory``: settings from ``FAME_CONFIG``."""
     config = Path(os.environ.get("FAME_CONFIG", "config/gateway.toml"))
-    return create_app(Gateway(load_settings(config)))
+    return create_app(Gateway(load_settings(config), config_file=config))

@@ -14,6 +14,7 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.cli_index import add_index_commands
 from gateway.config.settings import Settings, load_settings
 from gateway.core.errors import ConfigError, ConfigErrors, GatewayError
 
@@ -55,8 +56,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     settings = _settings(args.config)
     host, port = args.host or settings.host, args.port or settings.port
+    pid_file = _pid_file(args)
     if workers == 1:
-        _serve_process(args.config, host, port, None)
+        _serve_process(args.config, host, port, None, pid_file)
         return 0
     import multiprocessing
     import signal
@@ -70,9 +72,16 @@ def _serve(args: argparse.Namespace) -> int:
     sock = uvicorn.Config("gateway.app:app_from_environment", host=host, port=port).bind_socket()
     spawn = multiprocessing.get_context("spawn")
     processes = [
-        spawn.Process(target=_serve_process, args=(args.config, host, port, sock), daemon=False)
+        spawn.Process(
+            target=_serve_process, args=(args.config, host, port, sock, pid_file), daemon=False
+        )
         for _ in range(workers)
     ]
+    from gateway.reload_signals import forward_hangups, publish_when_serving
+    from gateway.run_files import RunFiles
+
+    files = RunFiles(Path(pid_file))
+    forward_hangups(processes, files)
     for process in processes:
         process.start()
 
@@ -83,19 +92,31 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    publish_when_serving(processes, files, Path(args.config))
     for process in processes:
         process.join()
+    files.withdraw(os.getpid())
     sock.close()
     failed = [p.exitcode for p in processes if p.exitcode not in (0, -signal.SIGTERM)]
     return 1 if failed else 0
 
 
-def _serve_process(config: str, host: str, port: int, sock: socket.socket | None) -> None:
+def _pid_file(args: argparse.Namespace) -> str:
+    from gateway.run_files import default_pid_file
+
+    return str(Path(args.pid_file) if args.pid_file else default_pid_file(Path(args.config)))
+
+
+def _serve_process(
+    config: str, host: str, port: int, sock: socket.socket | None, pid_file: str
+) -> None:
     """Serve one gateway process; on ``sock`` when given (a worker of several)."""
     import uvicorn
 
     from gateway.app import create_app
     from gateway.edge.explorer import SamplePractitioner
+    from gateway.reload_signals import reload_on_hangup
+    from gateway.run_files import RunFiles
     from gateway.service import Gateway, tune_server_process
 
     settings = _settings(config)
@@ -111,9 +132,10 @@ def _serve_process(config: str, host: str, port: int, sock: socket.socket | None
     _configure_logs(settings, "json")
 
     async def run() -> None:
-        gateway = Gateway(settings)
+        gateway = Gateway(settings, config_file=Path(config))
         await gateway.start()
         tune_server_process()
+        files = RunFiles(Path(pid_file))
         try:
             server = uvicorn.Server(
                 uvicorn.Config(
@@ -128,7 +150,8 @@ def _serve_process(config: str, host: str, port: int, sock: socket.socket | None
                     access_log=False,
                 )
             )
-            await server.serve(sockets=[sock] if sock is not None else None)
+            with reload_on_hangup(gateway, files, Path(config), publish=sock is None):
+                await server.serve(sockets=[sock] if sock is not None else None)
         finally:
             await gateway.stop()
 
@@ -144,6 +167,14 @@ def serve_forever(main: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
+
+
+def _reload(args: argparse.Namespace) -> int:
+    from gateway.reload_command import Streams, request_reload
+
+    return request_reload(
+        Path(args.config), Path(_pid_file(args)), args.timeout, Streams(sys.stdout, sys.stderr)
+    )
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -208,27 +239,34 @@ def _agency_new(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from gateway.config.catalogue import catalogue_of_settings
+    from gateway.schema_file import schema_drift
     from resolvers.schema import schema_sdl
 
-    sdl = schema_sdl()
+    sdl = schema_sdl(catalogue_of_settings(Path(args.config)))
     if args.write:
         Path(args.write).write_text(sdl)
         print(f"wrote {args.write}")
     elif args.check:
-        current = Path(args.check).read_text() if Path(args.check).exists() else ""
-        if current != sdl:
-            print(f"{args.check} differs from the live schema; run `make schema`", file=sys.stderr)
+        drift = schema_drift(Path(args.check), sdl, args.config)
+        if drift:
+            sys.stdout.write(drift)
+            print(
+                f"{args.check} differs from the schema {args.config} generates; regenerate it "
+                f"with: fame-gateway --config {args.config} schema --write {args.check}",
+                file=sys.stderr,
+            )
             return 1
-        print(f"{args.check} matches the live schema")
+        print(f"{args.check} matches the schema {args.config} generates")
     else:
         sys.stdout.write(sdl)
     return 0
 
 
-def _items(_args: argparse.Namespace) -> int:
-    from gateway.core.catalogue import RECORD_SETS
+def _items(args: argparse.Namespace) -> int:
+    from gateway.config.catalogue import catalogue_of_settings
 
-    for rs in RECORD_SETS:
+    for rs in catalogue_of_settings(Path(args.config)).record_sets:
         rows = "many rows" if rs.many else "one row"
         print(f"{rs.name}  ({rows} per agency; {rs.owner})")
         for item in rs.items:
@@ -377,13 +415,13 @@ def _audit_export(args: argparse.Namespace) -> int:
 
 def _documents_add(args: argparse.Namespace) -> int:
     from gateway.edge.documents import DocumentCache, document_hash, read_manifest, write_manifest
-    from resolvers.schema import schema
+    from resolvers.schema import build_schema
 
     settings = _settings(args.config)
     manifest = settings.http.documents_manifest
     assert manifest is not None
     documents = read_manifest(manifest)
-    checker = DocumentCache(schema.graphql_schema, settings.limits)
+    checker = DocumentCache(build_schema(settings.catalogue).graphql_schema, settings.limits)
     added: list[tuple[str, str]] = []
     refused = 0
     for name in args.files:
@@ -520,17 +558,45 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="gateway processes sharing the port and the state database (default: 1)",
     )
+    serve.add_argument(
+        "--pid-file", help="where to say which process serves (default: beside the settings)"
+    )
     serve.set_defaults(run=_serve)
+    reload = commands.add_parser(
+        "reload",
+        help="check the configuration, then have the running gateway take it without a "
+        "restart; exit 0 once every gateway process has",
+    )
+    # Also after the command (`fame-gateway reload --config F`), as scripts write it.
+    reload.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    reload.add_argument("--pid-file", help="the running gateway's (default: beside the settings)")
+    reload.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for every process"
+    )
+    reload.set_defaults(run=_reload)
     check = commands.add_parser("check", help="test agency registrations against the live sources")
     check.add_argument("agency", nargs="*", help="agency ids (default: all)")
     check.add_argument("--json", action="store_true", help="the reports as JSON")
     check.set_defaults(run=_check)
     _agency_commands(commands)
-    schema = commands.add_parser("schema", help="print the client view's schema (SDL)")
-    schema.add_argument("--write", metavar="FILE", help="write it to FILE")
-    schema.add_argument("--check", metavar="FILE", help="exit 1 when FILE differs from it")
+    schema = commands.add_parser(
+        "schema", help="print the client view's schema (SDL) for the configured catalogue"
+    )
+    written = schema.add_mutually_exclusive_group()
+    written.add_argument(
+        "--write", nargs="?", const="schema.graphql", metavar="FILE", help="write it to FILE"
+    )
+    written.add_argument(
+        "--check",
+        nargs="?",
+        const="schema.graphql",
+        metavar="FILE",
+        help="exit 1, showing the difference, when FILE (default: schema.graphql) differs",
+    )
+    schema.add_argument("--config", default=argparse.SUPPRESS, help="gateway settings file")
     schema.set_defaults(run=_schema)
     items = commands.add_parser("items", help="list the data items agencies can map")
+    items.add_argument("--config", default=argparse.SUPPRESS, help="gateway settings file")
     items.set_defaults(run=_items)
     token = commands.add_parser("token", help="mint a token for a sample practitioner (demo only)")
     token.add_argument("practitioner", help="e.g. sw-patel")
@@ -608,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         "current", help="the schema's revision; exit 1 unless it is this release's"
     )
     db_current.set_defaults(run=_db_current)
+    add_index_commands(commands)
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(run=_demo)

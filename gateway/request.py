@@ -25,10 +25,10 @@ from graphql import (
 from graphql.pyutils import is_awaitable
 
 from gateway.audit.log import AuditUnavailable
+from gateway.configuration import Configuration
 from gateway.edge.responses import error_entry, execution_error
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.execution import FastExecutionContext
-from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,10 @@ class Operation:
 
 
 class Pipeline:
-    """Runs requests against one gateway."""
+    """Runs requests under one configuration of the gateway (the one in force when they
+    started)."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Configuration) -> None:
         self.gateway = gateway
 
     async def run(self, context: RequestContext, operation: Operation) -> Outcome:

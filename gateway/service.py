@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import aiohttp
+from graphql import GraphQLSchema
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors.base import Connector, ReportsDegradation, SourceCheck
-from connectors.registry import create_connector
+from connectors.base import Connector, SourceCheck
 from gateway.audit.log import AuditLog
 from gateway.config.settings import Settings
+from gateway.configuration import Configuration, ProcessParts, configure, served_schema
 from gateway.core import tracing
 from gateway.core.errors import ConfigError, ConfigErrors
 from gateway.core.times import Clock, utc_now
@@ -29,8 +32,8 @@ from gateway.governance.person_index import PersonIndex
 from gateway.governance.state_db import StateDatabase
 from gateway.pipeline.cache import AnswerCache
 from gateway.pipeline.fanout import AgencyRef, Fanout
-from gateway.pipeline.resilience import AgencyGuard, CircuitState
-from resolvers.schema import schema
+from gateway.pipeline.resilience import AgencyGuard
+from gateway.reload import Reloader, ReloadOutcome, configuration_digest
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,13 @@ def _ping(conn: Connection) -> None:
 
 
 class Gateway:
-    """Everything a request needs, created once per process and shared by all requests."""
+    """Everything a request needs, created once per process and shared by all requests.
+
+    What the configuration files decide (settings, schema, connectors, guards, caches,
+    governance, issuers) is the configuration in force, ``current``: a request takes it
+    once, with ``serving()``, and ``reload()`` replaces it whole. The attributes of the
+    same names read the configuration in force at the moment they are read.
+    """
 
     def __init__(
         self,
@@ -65,48 +74,136 @@ class Gateway:
         *,
         connectors: Mapping[str, Connector] | None = None,
         clock: Clock = utc_now,
+        config_file: Path | None = None,
     ) -> None:
-        self.settings = settings
-        self.schema = schema.graphql_schema
-        self.connectors: dict[str, Connector] = dict(
-            connectors
-            if connectors is not None
-            else {agency.id: create_connector(agency) for agency in settings.agencies}
-        )
+        self.clock = clock
         self.state = StateDatabase(settings.state_database)
         self.state_engine: AsyncEngine = self.state.engine
         self.index = PersonIndex(self.state)
-        self.governance = Governance(settings.protocol, self.state, clock)
         self.audit = AuditLog(self.state, settings.audit_signing_key_file)
-        self.guards = {
-            agency.id: AgencyGuard(
-                agency.id, agency.name, agency.timeout_seconds, agency.resilience
-            )
-            for agency in settings.agencies
-        }
-        self.cache = AnswerCache(
-            {agency.id: agency.cache_seconds for agency in settings.agencies},
-            settings.limits.cache_max_entries,
+        self.http: aiohttp.ClientSession | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        #: Configurations replaced by a reload whose requests may still be running.
+        self._retiring: list[Configuration] = []
+        self.parts = ProcessParts(
+            state=self.state,
+            index=self.index,
+            audit=self.audit,
+            status={agency.id: "unknown" for agency in settings.agencies},
+            post=self.post_in_background,
+            forget_person=self._forget_person,
         )
-        self.governance.consents.listeners.append(self.cache.forget_person)
+        self._current = configure(
+            settings,
+            served_schema(settings),
+            self.parts,
+            clock,
+            connectors=connectors,
+            digest=configuration_digest(config_file) if config_file is not None else "",
+        )
         self.metrics = GatewayMetrics(
             guards=lambda: {agency: guard.state() for agency, guard in self.guards.items()}
         )
-        self.fanout = Fanout(
-            settings.agencies,
-            self.connectors,
-            self.governance,
-            guards=self.guards,
-            cache=self.cache,
-        )
-        self.authenticator = Authenticator(settings.issuers, settings.default_purpose)
-        self.documents = DocumentCache(self.schema, settings.limits)
+        self.reloader = Reloader(config_file, self.metrics.registry)
+        self.reloader.started(self._current)
         self.loop_lag = LoopLagProbe(self.metrics.registry)
-        self._refs = {agency.id: AgencyRef(agency.id, agency.name) for agency in settings.agencies}
-        self._status: dict[str, str] = {agency.id: "unknown" for agency in settings.agencies}
-        self.http: aiohttp.ClientSession | None = None
-        self._background: set[asyncio.Task[None]] = set()
         self.started = False
+
+    @property
+    def current(self) -> Configuration:
+        """The configuration in force."""
+        return self._current
+
+    def serving(self) -> contextlib.AbstractContextManager[Configuration]:
+        """The configuration in force, for one request: what it replaces is not closed
+        before the block ends."""
+        return self._current.serving()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force."""
+        return self._current.settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        # Tools and tests adjust a flag in place; a change of files goes through reload().
+        self._current = self._current.with_settings(settings)
+
+    @property
+    def schema(self) -> GraphQLSchema:
+        """The schema served."""
+        return self._current.schema
+
+    @property
+    def connectors(self) -> Mapping[str, Connector]:
+        """Each agency's connector, by agency id."""
+        return self._current.connectors
+
+    @property
+    def guards(self) -> Mapping[str, AgencyGuard]:
+        """Each agency's guard, by agency id."""
+        return self._current.guards
+
+    @property
+    def cache(self) -> AnswerCache:
+        """The answer cache."""
+        return self._current.cache
+
+    @property
+    def governance(self) -> Governance:
+        """Consents, grants, reviews and the Judge, under the protocol in force."""
+        return self._current.governance
+
+    @property
+    def fanout(self) -> Fanout:
+        """Assembles people from the agencies' answers."""
+        return self._current.fanout
+
+    @property
+    def authenticator(self) -> Authenticator:
+        """Validates bearer tokens against the issuers in force."""
+        return self._current.authenticator
+
+    @property
+    def documents(self) -> DocumentCache:
+        """Validated documents, against the schema and limits in force."""
+        return self._current.documents
+
+    async def reload(self) -> ReloadOutcome:
+        """Read the settings file again; put it in force only if all of it is valid."""
+        return await self.reloader.reload(self)
+
+    def reload_in_background(self) -> None:
+        """Start a reload (on SIGHUP); its outcome is logged and kept."""
+        task = asyncio.get_running_loop().create_task(self._reload_quietly())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reload_quietly(self) -> None:
+        await self.reload()
+
+    def install(self, configuration: Configuration) -> None:
+        """Put ``configuration`` in force; what it replaces closes once drained."""
+        old = self._current
+        self._current = configuration
+        self._retiring.append(old)
+        task = asyncio.get_running_loop().create_task(self._retire(old))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _retire(self, old: Configuration) -> None:
+        # A connector kept from an earlier configuration may still serve that one's
+        # requests: wait for every configuration up to this one, then close only what
+        # neither the one in force nor a later one still holds.
+        for earlier in [c for c in self._retiring if c.generation <= old.generation]:
+            await earlier.drained()
+        self._retiring.remove(old)
+        await _close(old, [self._current, *self._retiring])
+
+    def _forget_person(self, person_id: str) -> None:
+        caches = {id(c.cache): c.cache for c in (self._current, *self._retiring)}
+        for cache in caches.values():
+            cache.forget_person(person_id)
 
     async def start(self, *, check_sources: bool = True) -> list[SourceCheck]:
         """Open the state database and every connector; refuse to start on a mapping error.
@@ -137,7 +234,7 @@ class Gateway:
             checks = list(await asyncio.gather(*(c.check() for c in self.connectors.values())))
             problems: list[ConfigError] = []
             for check in checks:
-                self._status[check.agency] = (
+                self.parts.status[check.agency] = (
                     "ok"
                     if check.ok
                     else ("unreachable" if not check.reachable else "misconfigured")
@@ -187,14 +284,20 @@ class Gateway:
         await self.loop_lag.stop()
         if self._background:
             await asyncio.wait(self._background, timeout=5)
-        for connector in self.connectors.values():
-            await connector.close()
+        pending = list(self._background)
+        for task in pending:
+            task.cancel()  # a retirement still waiting for a request that never ended
+        await asyncio.gather(*pending, return_exceptions=True)
+        closed: list[Configuration] = []
+        for configuration in (self._current, *self._retiring):
+            await _close(configuration, closed)
+            closed.append(configuration)
+        self._retiring.clear()
         if self.http is not None:
             await self.http.close()
             self.http = None
         await self.audit.close()
         await self.state.dispose()
-        self.documents.close()
         if self.settings.tracing.enabled:
             tracing.stop()  # exports the spans still held
         self.started = False
@@ -253,34 +356,34 @@ class Gateway:
             "started": self.started,
             "stateDatabase": database,
             "agencies": agencies,
+            "configuration": self.reloader.describe(self._current),
         }
 
     def agency_ref(self, agency_id: str) -> AgencyRef:
         """The agency's reference as shown on records."""
-        return self._refs.get(agency_id) or AgencyRef(agency_id, agency_id)
+        return self._current.agency_ref(agency_id)
 
     def agency_status(self, agency_id: str) -> str:
         """ok, degraded, unreachable, misconfigured, circuit_open or unknown: the agency's
         last known state (circuit_open while its circuit refuses calls; degraded while it
         answers from an older copy of its source)."""
-        guard = self.guards.get(agency_id)
-        if guard is not None and guard.breaker.state is CircuitState.OPEN:
-            return "circuit_open"
-        status = self._status.get(agency_id, "unknown")
-        if status == "ok" and self.agency_detail(agency_id) is not None:
-            return "degraded"
-        return status
+        return self._current.agency_status(agency_id)
 
     def agency_detail(self, agency_id: str) -> str | None:
         """Why the agency answers from an older copy of its source (degraded), if it does."""
-        connector = self.connectors.get(agency_id)
-        if isinstance(connector, ReportsDegradation):
-            return connector.degraded
-        return None
+        return self._current.agency_detail(agency_id)
 
     def note_outcome(self, agency_id: str, status: str) -> None:
         """Remember how an agency last answered."""
-        if status == "ok":
-            self._status[agency_id] = "ok"
-        elif status != "CIRCUIT_OPEN":  # the circuit's own state says that
-            self._status[agency_id] = "unreachable"
+        self._current.note_outcome(agency_id, status)
+
+
+async def _close(configuration: Configuration, keep: list[Configuration]) -> None:
+    """Close the connectors and document cache of ``configuration`` that none of ``keep``
+    holds."""
+    held = {id(c) for other in keep for c in other.connectors.values()}
+    for connector in configuration.connectors.values():
+        if id(connector) not in held:
+            await connector.close()
+    if all(other.documents is not configuration.documents for other in keep):
+        configuration.documents.close()

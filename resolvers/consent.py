@@ -8,7 +8,6 @@ from typing import Any
 import graphene
 
 from gateway.config.protocol import ConsentForm, SharingProtocol
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME
 from gateway.core.errors import GovernanceError
 from gateway.decide.policy import Consent, ConsentDecision, relationship
 from gateway.governance.consents import ConsentEvidence
@@ -147,7 +146,10 @@ def _scope(protocol: SharingProtocol, category: str | None, item: str | None) ->
             )
         return "category", category
     assert item is not None
-    if item not in ITEMS and not (item.endswith(".*") and item[:-2] in RECORD_SETS_BY_NAME):
+    catalogue = protocol.catalogue
+    if item not in catalogue.items and not (
+        item.endswith(".*") and item[:-2] in catalogue.record_sets_by_name
+    ):
         raise governance_error(
             f"{item!r} is not a catalogue item; see `fame-gateway items`", "BAD_USER_INPUT"
         )

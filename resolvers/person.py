@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import graphene
 
-from connectors.base import DateRange, Row
-from gateway.core.catalogue import RECORD_SETS_BY_NAME, SECTIONS
+from gateway.core.catalogue import Catalogue
 from gateway.pipeline.execution import source_only
 from gateway.pipeline.fanout import AgencyRef as AgencyRefValue
 from gateway.pipeline.fanout import PersonView
-from gateway.pipeline.planner import PERSON_RECORD_FIELDS, section_field_name
-from resolvers.records import RECORD_TYPES, SECTION_TYPES, AgencyRef, record_list_field
-from resolvers.scalars import Date
-
-_TIMELINE = RECORD_SETS_BY_NAME["timeline"]
-
-
-@source_only
-def _resolve_timeline(
-    view: PersonView,
-    _info: Any,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-    agencies: list[str] | None = None,
-) -> list[Row] | None:
-    rows = view.rows("timeline")
-    if rows is None:
-        return None
-    bounds = DateRange(start, end)
-    wanted = set(agencies) if agencies is not None else None
-    selected = [
-        row
-        for row in rows
-        if (wanted is None or row["agency"].id in wanted)  # type: ignore[attr-defined]
-        and (bounds.open or bounds.contains(row.get("occurred_on")))
-    ]
-    selected.sort(key=lambda row: str(row.get("occurred_on") or ""))
-    return selected
+from resolvers.records import AgencyRef, catalogue_types
 
 
 def _resolve_known_to(view: PersonView, info: Any) -> list[AgencyRefValue]:
@@ -48,7 +19,20 @@ def _resolve_known_to(view: PersonView, info: Any) -> list[AgencyRefValue]:
     return [info.context.gateway.agency_ref(agency_id) for agency_id in view.agencies]
 
 
-def _person_attrs() -> dict[str, Any]:
+@source_only
+def _resolve_section(view: PersonView, _info: Any) -> PersonView:
+    return view
+
+
+@source_only
+def _resolve_demographics(view: PersonView, _info: Any) -> object:
+    return view.demographics
+
+
+def person_type(catalogue: Catalogue) -> type[graphene.ObjectType]:
+    """A new Person type for ``catalogue``: its record sets without a section as fields,
+    and one field per section."""
+    types = catalogue_types(catalogue)
     attrs: dict[str, Any] = {
         "Meta": type(
             "Meta",
@@ -70,41 +54,22 @@ def _person_attrs() -> dict[str, Any]:
             resolver=_resolve_known_to,
         ),
         "demographics": graphene.Field(
-            RECORD_TYPES["demographics"],
+            types.records["demographics"],
             description=(
                 "Who the person is, from the most authoritative agency holding them "
                 "(the GP practice where registered)."
             ),
-            resolver=source_only(lambda view, _info: view.demographics),
+            resolver=_resolve_demographics,
         ),
     }
-    for field_name, rs in PERSON_RECORD_FIELDS.items():
+    for rs in catalogue.in_section(None):
         if rs.name == "demographics":
-            continue
-        if rs.name == "timeline":
-            attrs[field_name] = graphene.List(
-                graphene.NonNull(RECORD_TYPES["timeline"]),
-                description=(
-                    f"{_TIMELINE.description} Chronological, from every involved agency; "
-                    "filter by date range and agency."
-                ),
-                start=graphene.Argument(Date, name="from", description="Earliest date, inclusive."),
-                end=graphene.Argument(Date, name="to", description="Latest date, inclusive."),
-                agencies=graphene.Argument(
-                    graphene.List(graphene.NonNull(graphene.ID)),
-                    description="Only these agencies' events (agency ids).",
-                ),
-                resolver=_resolve_timeline,
-            )
-            continue
-        attrs[field_name] = record_list_field(rs)
-    for section in SECTIONS:
-        attrs[section_field_name(section)] = graphene.Field(
-            SECTION_TYPES[section],
-            description=SECTIONS[section][1],
-            resolver=source_only(lambda view, _info: view),
+            continue  # one record, from the agency ranked first, not a list
+        attrs[rs.graphql_field] = types.record_field(rs)
+    for section in catalogue.sections:
+        attrs[section.graphql_field] = graphene.Field(
+            types.sections[section.name],
+            description=section.description,
+            resolver=_resolve_section,
         )
-    return attrs
-
-
-Person = type("Person", (graphene.ObjectType,), _person_attrs())
+    return type("Person", (graphene.ObjectType,), attrs)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import graphene
 from graphql import GraphQLError
 
+from gateway.core.catalogue import Catalogue
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.fanout import PersonView
 from gateway.pipeline.planner import plan_people
 from resolvers.errors import person_not_available
 from resolvers.governance import GovernanceQuery
-from resolvers.person import Person
+from resolvers.person import person_type
 
 
 class Me(graphene.ObjectType):  # type: ignore[misc]
@@ -74,39 +76,49 @@ class AgencyStatus(graphene.ObjectType):  # type: ignore[misc]
     )
 
 
-class Query(GovernanceQuery):
-    """Ask for people's pictures; every answer is assembled from the agencies at query time."""
+def _resolve_me(_root: None, info: Any) -> dict[str, object]:
+    """The requester, as validated from the token."""
+    requester = info.context.requester
+    return {
+        "practitioner": requester.practitioner,
+        "name": requester.name,
+        "agency": requester.agency,
+        "team": requester.team,
+        "roles": sorted(requester.roles),
+        "purpose": requester.purpose,
+    }
 
-    person = graphene.Field(
-        Person,
-        id=graphene.ID(required=True, description="The gateway's person id."),
-        description=(
-            "One person, assembled from every agency holding them. A person you have no "
-            "current involvement with and no break-glass grant for is answered exactly as an "
-            "unknown id is: null, with a NOT_FOUND error."
-        ),
-    )
-    caseload = graphene.List(
-        graphene.NonNull(Person),
-        required=True,
-        first=graphene.Int(
-            required=True, default_value=50, description="How many people, at most."
-        ),
-        offset=graphene.Int(required=True, default_value=0, description="How many to skip."),
-        description="The people your agency holds a record for, each assembled like person.",
-    )
-    me = graphene.Field(Me, required=True, description="Who you are to the gateway.")
-    agencies = graphene.List(
-        graphene.NonNull(AgencyStatus),
-        required=True,
-        description="The registered agencies and their connectors' state.",
-    )
 
-    @staticmethod
+def _resolve_agencies(_root: None, info: Any) -> list[dict[str, object]]:
+    """Every registered agency with its connector's last known state."""
+    gateway = info.context.gateway
+    shown = []
+    for agency in gateway.settings.agencies:
+        state = gateway.guards[agency.id].state()
+        shown.append(
+            {
+                "id": agency.id,
+                "name": agency.name,
+                "kind": agency.kind,
+                "status": gateway.agency_status(agency.id),
+                "detail": gateway.agency_detail(agency.id),
+                "circuit": state.circuit.value,
+                "in_flight": state.in_flight,
+                "waiting": state.waiting,
+                "max_concurrent_calls": agency.resilience.max_concurrent_calls,
+                "timeout_seconds": agency.timeout_seconds,
+                "cache_seconds": agency.cache_seconds,
+                "items": sorted(agency.items),
+            }
+        )
+    return shown
+
+
+def _person_resolver(catalogue: Catalogue) -> Callable[..., Awaitable[PersonView]]:
     async def resolve_person(_root: None, info: Any, id: str) -> PersonView:
         """Plan the selection, ask each agency once, return the assembled view."""
         context: RequestContext = info.context
-        plan = plan_people(info)
+        plan = plan_people(info, catalogue)
         assembly = await context.gateway.fanout.assemble(
             context.requester, [id], plan, context.deadline, context.intent
         )
@@ -116,7 +128,10 @@ class Query(GovernanceQuery):
             raise person_not_available()
         return view
 
-    @staticmethod
+    return resolve_person
+
+
+def _caseload_resolver(catalogue: Catalogue) -> Callable[..., Awaitable[list[PersonView]]]:
     async def resolve_caseload(_root: None, info: Any, first: int, offset: int) -> list[PersonView]:
         """All of a caseload in one call per agency, however many people it holds."""
         context: RequestContext = info.context
@@ -140,7 +155,7 @@ class Query(GovernanceQuery):
         person_ids = await context.gateway.index.people_of_agency(
             requester.agency, first, offset, teams=visible
         )
-        plan = plan_people(info)
+        plan = plan_people(info, catalogue)
         assembly = await context.gateway.fanout.assemble(
             requester, person_ids, plan, context.deadline, context.intent
         )
@@ -148,40 +163,48 @@ class Query(GovernanceQuery):
         context.record(tuple(info.path.as_list()), assembly, plan, shown)
         return [assembly.views[p] for p in shown]
 
-    @staticmethod
-    def resolve_me(_root: None, info: Any) -> dict[str, object]:
-        """The requester, as validated from the token."""
-        requester = info.context.requester
-        return {
-            "practitioner": requester.practitioner,
-            "name": requester.name,
-            "agency": requester.agency,
-            "team": requester.team,
-            "roles": sorted(requester.roles),
-            "purpose": requester.purpose,
-        }
+    return resolve_caseload
 
-    @staticmethod
-    def resolve_agencies(_root: None, info: Any) -> list[dict[str, object]]:
-        """Every registered agency with its connector's last known state."""
-        gateway = info.context.gateway
-        shown = []
-        for agency in gateway.settings.agencies:
-            state = gateway.guards[agency.id].state()
-            shown.append(
-                {
-                    "id": agency.id,
-                    "name": agency.name,
-                    "kind": agency.kind,
-                    "status": gateway.agency_status(agency.id),
-                    "detail": gateway.agency_detail(agency.id),
-                    "circuit": state.circuit.value,
-                    "in_flight": state.in_flight,
-                    "waiting": state.waiting,
-                    "max_concurrent_calls": agency.resilience.max_concurrent_calls,
-                    "timeout_seconds": agency.timeout_seconds,
-                    "cache_seconds": agency.cache_seconds,
-                    "items": sorted(agency.items),
-                }
-            )
-        return shown
+
+def records_query(catalogue: Catalogue) -> type[graphene.ObjectType]:
+    """The root fields that ask for people's pictures, with a Person type for ``catalogue``.
+
+    The resolvers plan with the catalogue the Person type was built from, so a plan always
+    matches the schema that runs it.
+    """
+    person = person_type(catalogue)
+    attrs: dict[str, Any] = {
+        "__doc__": (
+            "Ask for people's pictures; every answer is assembled from the agencies at query time."
+        ),
+        "person": graphene.Field(
+            person,
+            id=graphene.ID(required=True, description="The gateway's person id."),
+            description=(
+                "One person, assembled from every agency holding them. A person you have no "
+                "current involvement with and no break-glass grant for is answered exactly as "
+                "an unknown id is: null, with a NOT_FOUND error."
+            ),
+            resolver=_person_resolver(catalogue),
+        ),
+        "caseload": graphene.List(
+            graphene.NonNull(person),
+            required=True,
+            first=graphene.Int(
+                required=True, default_value=50, description="How many people, at most."
+            ),
+            offset=graphene.Int(required=True, default_value=0, description="How many to skip."),
+            description="The people your agency holds a record for, each assembled like person.",
+            resolver=_caseload_resolver(catalogue),
+        ),
+        "me": graphene.Field(
+            Me, required=True, description="Who you are to the gateway.", resolver=_resolve_me
+        ),
+        "agencies": graphene.List(
+            graphene.NonNull(AgencyStatus),
+            required=True,
+            description="The registered agencies and their connectors' state.",
+            resolver=_resolve_agencies,
+        ),
+    }
+    return type("RecordsQuery", (GovernanceQuery,), attrs)

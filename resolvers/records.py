@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import graphene
 
-from gateway.core.catalogue import RECORD_SETS, SECTIONS, RecordSetSpec, ValueKind
+from connectors.base import DateRange, Row
+from gateway.core.catalogue import Catalogue, RecordSetSpec, SectionSpec, ValueKind
 from gateway.pipeline.execution import source_only
 from gateway.pipeline.fanout import PersonView
 from resolvers.scalars import Date
@@ -40,15 +43,13 @@ def _record_type(rs: RecordSetSpec) -> type[graphene.ObjectType]:
         ),
     }
     for item in rs.items:
+        # The attribute is the row's key; the name is the catalogue's GraphQL spelling,
+        # which the planner reads the selection by.
         attrs[item.field] = _SCALARS[item.kind](
-            description=f"{item.description} Owned by {rs.owner}. Null when withheld or unknown."
+            name=item.graphql_name,
+            description=f"{item.description} Owned by {rs.owner}. Null when withheld or unknown.",
         )
     return type(rs.type_name, (graphene.ObjectType,), attrs)
-
-
-RECORD_TYPES: Mapping[str, type[graphene.ObjectType]] = {
-    rs.name: _record_type(rs) for rs in RECORD_SETS
-}
 
 
 def rows_resolver(record_set: str) -> Callable[..., object]:
@@ -60,29 +61,89 @@ def rows_resolver(record_set: str) -> Callable[..., object]:
     return source_only(resolve)
 
 
-def record_list_field(rs: RecordSetSpec) -> graphene.List:
-    """A nullable list of one record set's records, from every agency holding them."""
-    return graphene.List(
-        graphene.NonNull(RECORD_TYPES[rs.name]),
-        description=(
-            f"{rs.description} From {rs.owner}; each record names its agency. "
-            "Null when the agencies that hold it could not be reached."
-        ),
-        resolver=rows_resolver(rs.name),
-    )
+def dated_rows_resolver(rs: RecordSetSpec) -> Callable[..., object]:
+    """A resolver of a dated record set: its rows in date order, cut to the arguments'
+    date range and agencies (the plan fetched the range covering every alias)."""
+    assert rs.date_field is not None
+    date_field = rs.date_field
+
+    def resolve(
+        view: PersonView,
+        _info: Any,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        agencies: list[str] | None = None,
+    ) -> list[Row] | None:
+        rows = view.rows(rs.name)
+        if rows is None:
+            return None
+        bounds = DateRange(start, end)
+        wanted = set(agencies) if agencies is not None else None
+        selected = [
+            row
+            for row in rows
+            if (wanted is None or row["agency"].id in wanted)  # type: ignore[attr-defined]
+            and (bounds.open or bounds.contains(row.get(date_field)))
+        ]
+        selected.sort(key=lambda row: str(row.get(date_field) or ""))
+        return selected
+
+    return source_only(resolve)
 
 
-def _section_type(section: str) -> type[graphene.ObjectType]:
-    type_name, description = SECTIONS[section]
-    attrs: dict[str, Any] = {
-        "Meta": type("Meta", (), {"name": type_name, "description": description})
+@dataclass(frozen=True)
+class CatalogueTypes:
+    """The GraphQL types one catalogue gives: a record type per record set, an object
+    type per section (its record sets as fields)."""
+
+    records: Mapping[str, type[graphene.ObjectType]]
+    sections: Mapping[str, type[graphene.ObjectType]]
+
+    def record_field(self, rs: RecordSetSpec) -> graphene.List:
+        """A nullable list of one record set's records, from every agency holding them;
+        a dated record set takes a date range and agencies to filter by."""
+        of = graphene.NonNull(self.records[rs.name])
+        if rs.date_field is None:
+            return graphene.List(
+                of,
+                description=(
+                    f"{rs.description} From {rs.owner}; each record names its agency. "
+                    "Null when the agencies that hold it could not be reached."
+                ),
+                resolver=rows_resolver(rs.name),
+            )
+        return graphene.List(
+            of,
+            description=(
+                f"{rs.description} Chronological, from every involved agency; "
+                "filter by date range and agency."
+            ),
+            start=graphene.Argument(Date, name="from", description="Earliest date, inclusive."),
+            end=graphene.Argument(Date, name="to", description="Latest date, inclusive."),
+            agencies=graphene.Argument(
+                graphene.List(graphene.NonNull(graphene.ID)),
+                description="Only these agencies' events (agency ids).",
+            ),
+            resolver=dated_rows_resolver(rs),
+        )
+
+
+def catalogue_types(catalogue: Catalogue) -> CatalogueTypes:
+    """New graphene types for ``catalogue`` (each schema gets its own classes)."""
+    records = {rs.name: _record_type(rs) for rs in catalogue.record_sets}
+    types = CatalogueTypes(records=records, sections={})
+    sections = {
+        section.name: _section_type(section, catalogue, types) for section in catalogue.sections
     }
-    for rs in RECORD_SETS:
-        if rs.section == section:
-            attrs[rs.graphql_field] = record_list_field(rs)
-    return type(type_name, (graphene.ObjectType,), attrs)
+    return CatalogueTypes(records=records, sections=sections)
 
 
-SECTION_TYPES: Mapping[str, type[graphene.ObjectType]] = {
-    section: _section_type(section) for section in SECTIONS
-}
+def _section_type(
+    section: SectionSpec, catalogue: Catalogue, types: CatalogueTypes
+) -> type[graphene.ObjectType]:
+    attrs: dict[str, Any] = {
+        "Meta": type("Meta", (), {"name": section.type_name, "description": section.description})
+    }
+    for rs in catalogue.in_section(section.name):
+        attrs[rs.graphql_field] = types.record_field(rs)
+    return type(section.type_name, (graphene.ObjectType,), attrs)

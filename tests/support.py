@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import event
+from sqlalchemy import Column, Index, MetaData, Table, UniqueConstraint, event
 from sqlalchemy.engine import Engine
 
 from bench.config import protocol_preamble
@@ -35,7 +35,7 @@ from gateway.core.times import Clock, utc_now
 from gateway.edge.responses import GRAPHQL_RESPONSE
 from gateway.governance.migrate import upgrade_schema
 from gateway.governance.person_index import PersonIndex
-from gateway.governance.state import create_state_engine
+from gateway.governance.state import create_state_engine, disclosures, metadata, person_links
 from gateway.service import Gateway
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,7 +90,6 @@ def permissive_protocol() -> str:
 
     demo = tomllib.loads((DEMO_CONFIG / "sharing-protocol.toml").read_text())
     roles = sorted(demo["roles"])
-    purposes = sorted(demo["purposes"])
     # The demo trust's mental health service holds health.mental records: declare it.
     lines = protocol_preamble(
         "Permissive test protocol",
@@ -98,6 +97,8 @@ def permissive_protocol() -> str:
         ["caldicott_guardian", "ig_lead"],
         ("everything", "health.mental"),
     )
+    # Every purpose the preamble declares (the demo's own may include more).
+    purposes = sorted(tomllib.loads("\n".join(lines))["purposes"])
     for file in sorted((DEMO_CONFIG / "agencies").glob("*.toml")):
         items = sorted(tomllib.loads(file.read_text())["items"])
         lines += [
@@ -214,6 +215,7 @@ class World:
         self.gateway: Gateway | None = None
         self.client: httpx.AsyncClient | None = None
         self.settings: Settings | None = None
+        self.config_file: Path | None = None
         self.clock = clock
         self._tokens: dict[str, str] = {}
 
@@ -223,9 +225,10 @@ class World:
         config_file = build_config(
             self.root, trust_url=trust_url, store_dir=self.store_dir, **config
         )
+        self.config_file = config_file
         self.settings = load_settings(config_file)
         generate_demo_keys(self.settings)
-        self.gateway = Gateway(self.settings, clock=self.clock)
+        self.gateway = Gateway(self.settings, clock=self.clock, config_file=config_file)
         await self.gateway.start()
         await seed_person_index(self.gateway.index, self.population, self.settings.agencies)
         self.client = httpx.AsyncClient(
@@ -398,3 +401,38 @@ async def prepare_shared_state(
     finally:
         await engine.dispose()
     return settings
+
+
+#: What revision 0003 added: the person index's linkage tables and link provenance.
+LINKAGE_TABLES = frozenset({"person_link_events", "person_postcodes", "person_index_reviews"})
+LINKAGE_COLUMNS = frozenset({"method", "score", "linked_by", "linked_at"})
+
+
+def metadata_before_migrations() -> MetaData:
+    """The tables as the releases before the migrations made them (``create_all``): no
+    ``disclosures.practitioner_name`` and nothing of revision 0003."""
+    old = MetaData()
+    for table in metadata.sorted_tables:
+        if table.name not in {"disclosures", "person_links", *LINKAGE_TABLES}:
+            table.to_metadata(old)
+    Table(
+        "disclosures",
+        old,
+        *(
+            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, index=c.index)
+            for c in disclosures.c
+            if c.name != "practitioner_name"
+        ),
+    )
+    Table(
+        "person_links",
+        old,
+        *(
+            Column(c.name, c.type, nullable=c.nullable)
+            for c in person_links.c
+            if c.name not in LINKAGE_COLUMNS
+        ),
+        UniqueConstraint("agency_id", "local_id", "team", name="uq_person_links_agency_local_team"),
+        Index("ix_person_links_person", "person_id"),
+    )
+    return old

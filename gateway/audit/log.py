@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.audit.index_events import requester_rows
 from gateway.audit.records import DISCLOSURE, INTENT, LOOKUP
 from gateway.config.protocol import Basis
 from gateway.core import tracing
@@ -270,6 +271,9 @@ class AuditLog:
             if grant is not None:
                 row["purpose"] = grant.purpose
             rows.append(row)
+        rows += requester_rows(
+            context.index_events, context.requester, context.request_id, context.query_hash, now
+        )
         return rows
 
 

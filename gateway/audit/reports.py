@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from gateway.audit.records import DisclosureRecord, statutory_agencies, utc
 from gateway.config.settings import Settings
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME, record_set_of
+from gateway.core.catalogue import Catalogue, record_set_of
 
 # --------------------------------------------------------------------------- plain words
 
@@ -113,23 +113,24 @@ def _phrase(description: str) -> str:
     return text
 
 
-_CATALOGUE_ORDER: Mapping[str, int] = {name: n for n, name in enumerate(ITEMS)}
-_RECORD_SET_ORDER: Mapping[str, int] = {name: n for n, name in enumerate(RECORD_SETS_BY_NAME)}
+def _kinds_of_information(
+    items: Sequence[str], catalogue: Catalogue
+) -> list[tuple[str, list[str]]]:
+    """Items grouped by record set, in catalogue order: (plain record set name, item phrases).
 
-
-def _kinds_of_information(items: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """Items grouped by record set, in catalogue order: (plain record set name, item phrases)."""
+    Items the catalogue no longer has (the audit outlives catalogue changes) come last,
+    under their own names."""
+    item_order = {name: n for n, name in enumerate(catalogue.items)}
+    set_order = {name: n for n, name in enumerate(catalogue.record_sets_by_name)}
     groups: dict[str, list[str]] = {}
-    for item in sorted(items, key=lambda name: (_CATALOGUE_ORDER.get(name, len(ITEMS)), name)):
+    for item in sorted(items, key=lambda name: (item_order.get(name, len(item_order)), name)):
         groups.setdefault(record_set_of(item), []).append(item)
     kinds = []
-    for record_set in sorted(
-        groups, key=lambda name: (_RECORD_SET_ORDER.get(name, len(RECORD_SETS_BY_NAME)), name)
-    ):
-        spec = RECORD_SETS_BY_NAME.get(record_set)
+    for record_set in sorted(groups, key=lambda name: (set_order.get(name, len(set_order)), name)):
+        spec = catalogue.record_sets_by_name.get(record_set)
         title = PLAIN_RECORD_SETS.get(record_set, _phrase(spec.description) if spec else record_set)
         phrases = [
-            _phrase(ITEMS[name].description) if name in ITEMS else name
+            _phrase(catalogue.items[name].description) if name in catalogue.items else name
             for name in groups[record_set]
         ]
         kinds.append((title, phrases))
@@ -189,7 +190,7 @@ def _occasion_html(number: int, record: DisclosureRecord, settings: Settings) ->
     for agency, items in sorted(record.disclosed.items()):
         out.append(f"<p>From <strong>{_e(agency_name(settings, agency))}</strong>:</p>")
         out.append("<ul>")
-        for title, phrases in _kinds_of_information(list(items)):
+        for title, phrases in _kinds_of_information(list(items), settings.catalogue):
             out.append(f"<li>{_e(title)}: {_e('; '.join(phrases))}</li>")
         out.append("</ul>")
     out.append("</dd>")

@@ -16,6 +16,7 @@ from typing import Any
 
 from connectors.registry import KindUnavailable, find_kind
 from gateway.config.agency_models import AgencyFile
+from gateway.core.catalogue import STANDARD, Catalogue, using_catalogue
 from gateway.core.config_models import validate
 from gateway.core.errors import ConfigError, ConfigErrors, Problems
 from gateway.core.registration import AgencyConfig, Resilience
@@ -38,7 +39,12 @@ def read_toml(file: Path) -> dict[str, Any]:
 
 
 def parse_agency(
-    file: Path, doc: Mapping[str, Any], config_dir: Path, problems: Problems
+    file: Path,
+    doc: Mapping[str, Any],
+    config_dir: Path,
+    problems: Problems,
+    *,
+    catalogue: Catalogue = STANDARD,
 ) -> AgencyConfig | None:
     """Validate one agency document; returns None when it has problems.
 
@@ -46,14 +52,19 @@ def parse_agency(
     validates its own ``[source]``, ``[tables]`` and item targets whatever else is wrong,
     so that every problem of the file is reported at once.
     """
-    common = validate(AgencyFile, doc, problems)
+    # The model's item check and the kind's parser read the catalogue being loaded.
+    with using_catalogue(catalogue):
+        common = validate(AgencyFile, doc, problems)
     kind = None
     kind_name = doc.get("kind")
     if isinstance(kind_name, str):
         # An unknown or broken kind is reported by the model; here it only stops the parse.
         with contextlib.suppress(KindUnavailable):
             kind = find_kind(kind_name)
-    source = kind.parse_source(doc, config_dir, problems) if kind is not None else None
+    source = None
+    if kind is not None:
+        with using_catalogue(catalogue):
+            source = kind.parse_source(doc, config_dir, problems)
     if common is None:
         return None
     if common.demographics_rank is not None and not any(
@@ -81,6 +92,7 @@ def parse_agency(
         cache_seconds=float(common.cache_seconds),
         resilience=resilience,
         services=services,
+        catalogue=catalogue,
     )
 
 
@@ -137,8 +149,11 @@ def _resilience(common: AgencyFile, problems: Problems) -> Resilience:
     return Resilience(**values)
 
 
-def load_agencies(directory: Path, config_dir: Path | None = None) -> tuple[AgencyConfig, ...]:
-    """Load and validate every ``*.toml`` in ``directory``; raise ConfigErrors listing all."""
+def load_agencies(
+    directory: Path, config_dir: Path | None = None, *, catalogue: Catalogue = STANDARD
+) -> tuple[AgencyConfig, ...]:
+    """Load and validate every ``*.toml`` in ``directory`` against ``catalogue``; raise
+    ConfigErrors listing all."""
     config_dir = config_dir or directory.parent
     if not directory.is_dir():
         raise ConfigErrors(
@@ -176,7 +191,7 @@ def load_agencies(directory: Path, config_dir: Path | None = None) -> tuple[Agen
         except ConfigError as exc:
             errors.append(exc)
             continue
-        agency = parse_agency(file, doc, config_dir, problems)
+        agency = parse_agency(file, doc, config_dir, problems, catalogue=catalogue)
         errors.extend(problems.errors)
         if agency is not None:
             agencies.append(agency)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, Field
 
 from connectors.registry import KindUnavailable, find_kind, installed_kinds
-from gateway.core.catalogue import ITEMS
+from gateway.core.catalogue import parsing_catalogue
 from gateway.core.config_models import ConfigModel, Fix, invalid
 from gateway.core.services import AGENCY, TEAM
 
@@ -31,7 +31,7 @@ def _kinds_fix() -> str:
 
 
 def _catalogue_item(value: str) -> str:
-    if value not in ITEMS:
+    if value not in parsing_catalogue().items:
         raise invalid(
             "is not an item of the client view's catalogue",
             "Use a catalogue item name (see `fame-gateway items`), or remove the line.",

@@ -26,7 +26,7 @@ from gateway.config.protocol_purposes import (
     parse_purposes,
     strings,
 )
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME
+from gateway.core.catalogue import STANDARD, Catalogue
 from gateway.core.errors import ConfigErrors, Problems
 from gateway.core.services import AgencyServices
 
@@ -90,6 +90,10 @@ class SharingProtocol:
     consent_forms: Mapping[str, ConsentForm] = field(default_factory=dict)
     #: ``practitioner@agency`` of guardians who oversee every agency's governance data.
     lead_guardians: frozenset[str] = frozenset()
+    #: Roles that keep the person index (link, unlink, review matches) for their agency.
+    index_roles: frozenset[str] = frozenset()
+    #: The catalogue the clauses' items were validated against.
+    catalogue: Catalogue = STANDARD
     _index: Mapping[tuple[str, str], Clause] = field(default_factory=dict, repr=False)
 
     def clause_for(self, agency: str, item: str) -> Clause | None:
@@ -132,17 +136,17 @@ _CLAUSE = {
 }
 
 
-def _expand_items(patterns: list[str]) -> tuple[set[str], list[str]]:
+def _expand_items(patterns: list[str], catalogue: Catalogue) -> tuple[set[str], list[str]]:
     items: set[str] = set()
     unknown: list[str] = []
     for pattern in patterns:
         if pattern.endswith(".*"):
-            rs = RECORD_SETS_BY_NAME.get(pattern[:-2])
+            rs = catalogue.record_sets_by_name.get(pattern[:-2])
             if rs is None:
                 unknown.append(pattern)
                 continue
             items.update(item.name for item in rs.items)
-        elif pattern in ITEMS:
+        elif pattern in catalogue.items:
             items.add(pattern)
         else:
             unknown.append(pattern)
@@ -153,8 +157,11 @@ def load_protocol(
     file: Path,
     agency_ids: set[str],
     services: Mapping[str, AgencyServices] | None = None,
+    *,
+    catalogue: Catalogue = STANDARD,
 ) -> SharingProtocol:
-    """Read and validate the protocol; raise ConfigErrors naming every problem.
+    """Read and validate the protocol against ``catalogue``; raise ConfigErrors naming
+    every problem.
 
     ``services`` are the agencies' need-to-know rules from their agency files;
     their narrower categories count as carrying a category.
@@ -228,6 +235,16 @@ def load_protocol(
             "governance data, or leave it out (each guardian then sees their own agency's).",
         )
         leads = []
+    index_roles = strings(governance.get("index_roles", []))
+    if index_roles is None or any(r not in roles for r in index_roles):
+        problems.add(
+            "governance.index_roles",
+            f"is {governance.get('index_roles')!r}",
+            "List the roles declared under [roles] that keep the person index (link and "
+            'unlink records, review uncertain matches), e.g. ["index_administrator"], or '
+            "leave it out (then only `fame-gateway index` changes the index)",
+        )
+        index_roles = []
     purposes = parse_purposes(
         doc, roles, frozenset(bg_roles), frozenset(ig_roles), float(hours), problems
     )
@@ -240,7 +257,9 @@ def load_protocol(
         raw_clauses = []
     seen_ids: set[str] = set()
     for position, raw in enumerate(raw_clauses):
-        clause = _clause(raw, position, agency_ids, categories, roles, purposes, problems)
+        clause = _clause(
+            raw, position, agency_ids, categories, roles, purposes, catalogue, problems
+        )
         if clause is None:
             continue
         if clause.id in seen_ids:
@@ -281,6 +300,8 @@ def load_protocol(
         break_glass_reasons=dict(reasons),
         consent_forms=forms,
         lead_guardians=frozenset(leads),
+        index_roles=frozenset(index_roles),
+        catalogue=catalogue,
         _index=index,
     )
 
@@ -326,6 +347,7 @@ def _clause(
     categories: Mapping[str, str],
     roles: Mapping[str, str],
     purposes: Mapping[str, Purpose],
+    catalogue: Catalogue,
     problems: Problems,
 ) -> Clause | None:
     where = f"clause[{position}]"
@@ -360,7 +382,7 @@ def _clause(
             f"{where}.items", "is missing", 'List items, e.g. ["medications.*", "alerts.severity"].'
         )
     else:
-        items, unknown = _expand_items(patterns)
+        items, unknown = _expand_items(patterns, catalogue)
         for pattern in unknown:
             problems.add(
                 f"{where}.items",

@@ -12,20 +12,20 @@ import json
 from collections import defaultdict
 
 from gateway.config.protocol import Clause, SharingProtocol
-from gateway.core.catalogue import RECORD_SETS_BY_NAME, record_set_of
+from gateway.core.catalogue import Catalogue, record_set_of
 from gateway.core.registration import AgencyConfig
 
 _TO_AGREE = "TO-AGREE"
 
 
-def _patterns(items: list[str]) -> list[str]:
+def _patterns(items: list[str], catalogue: Catalogue) -> list[str]:
     """Items, with a whole record set written ``set.*``."""
     by_set: dict[str, set[str]] = defaultdict(set)
     for item in items:
         by_set[record_set_of(item)].add(item)
     out: list[str] = []
     for rs_name, chosen in sorted(by_set.items()):
-        every = {spec.name for spec in RECORD_SETS_BY_NAME[rs_name].items}
+        every = {spec.name for spec in catalogue.record_sets_by_name[rs_name].items}
         out.extend([f"{rs_name}.*"] if chosen == every else sorted(chosen))
     return out
 
@@ -69,7 +69,7 @@ def proposed_clauses(
             f'id = "{_TO_AGREE}-{number}"   # the clause number the agencies give it',
             f"title = {json.dumps(title)}",
             f"agencies = {_array([agency.id])}",
-            f"items = {_array(_patterns(grouped))}",
+            f"items = {_array(_patterns(grouped, agency.catalogue))}",
         ]
         if model is not None:
             lines += [

@@ -16,7 +16,15 @@ from typing import Any
 
 from gateway.core.errors import Problems
 
-PURPOSES = ("direct_care", "safeguarding", "emergency", "care_planning", "audit")
+PURPOSES = (
+    "direct_care",
+    "safeguarding",
+    "emergency",
+    "care_planning",
+    "audit",
+    # keeping the person index (linking records), which discloses no record
+    "index_administration",
+)
 _PURPOSE = {"description", "established", "roles", "hours", "reference_pattern", "reference_hint"}
 
 

@@ -14,7 +14,7 @@ kept under version control and checked for drift.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from gateway.config.protocol import Clause, SharingProtocol
 from gateway.config.protocol_blocks import (
@@ -33,25 +33,28 @@ from gateway.config.protocol_blocks import (
     t,
 )
 from gateway.config.protocol_terms import terms
-from gateway.core.catalogue import ITEMS, RECORD_SETS
+from gateway.core.catalogue import Catalogue
 from gateway.core.registration import AgencyConfig
 
 __all__ = ["render_html", "render_markdown"]
 
 # ----------------------------------------------------------------------------- ordering
 
-_ITEM_ORDER = {name: position for position, name in enumerate(ITEMS)}
+
+def _item_key(catalogue: Catalogue) -> Callable[[str], tuple[int, str]]:
+    order = {name: position for position, name in enumerate(catalogue.items)}
+
+    def key(item: str) -> tuple[int, str]:
+        return (order.get(item, len(order)), item)
+
+    return key
 
 
-def _item_key(item: str) -> tuple[int, str]:
-    return (_ITEM_ORDER.get(item, len(_ITEM_ORDER)), item)
-
-
-def _item_patterns(items: Iterable[str]) -> list[str]:
+def _item_patterns(items: Iterable[str], catalogue: Catalogue) -> list[str]:
     """Item names, whole record sets shortened to ``<record set>.*``, in catalogue order."""
     remaining = set(items)
     patterns: list[str] = []
-    for record_set in RECORD_SETS:
+    for record_set in catalogue.record_sets:
         names = [spec.name for spec in record_set.items]
         present = [name for name in names if name in remaining]
         if not present:
@@ -151,7 +154,7 @@ def _clause_blocks(protocol: SharingProtocol, clause: Clause, agency_name: Namer
     agencies = sorted(clause.agencies, key=lambda a: (agency_name(a), a))
     lines: list[Text] = [
         t(strong("Shared by:"), " ", ", ".join(agency_name(a) for a in agencies) or "none"),
-        t(strong("Items:"), " ", codes(_item_patterns(clause.items))),
+        t(strong("Items:"), " ", codes(_item_patterns(clause.items, protocol.catalogue))),
         t(strong("Category:"), " ", code(clause.category)),
     ]
     if clause.sealed:
@@ -197,9 +200,9 @@ def _agency_blocks(
         blocks.append(Para(t("This agency shares nothing under this protocol.")))
     else:
         rows: list[tuple[Text, ...]] = []
-        for item in sorted(covered, key=_item_key):
+        for item in sorted(covered, key=_item_key(protocol.catalogue)):
             clause = covered[item]
-            spec = ITEMS.get(item)
+            spec = protocol.catalogue.items.get(item)
             described = t(code(item), " — ", spec.description) if spec else t(code(item))
             if clause.sealed:
                 recipients = t("none outside the agency")
@@ -221,8 +224,9 @@ def _agency_blocks(
             Table(("Item", "Category", "Recipients", "Purposes", "Basis", "Clause"), tuple(rows))
         )
     if agency_id in mapped:
-        unmapped = sorted(set(covered) - mapped[agency_id], key=_item_key)
-        unlisted = sorted(mapped[agency_id] - set(covered), key=_item_key)
+        item_key = _item_key(protocol.catalogue)
+        unmapped = sorted(set(covered) - mapped[agency_id], key=item_key)
+        unlisted = sorted(mapped[agency_id] - set(covered), key=item_key)
         if unmapped:
             blocks.append(
                 Para(

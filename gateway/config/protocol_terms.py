@@ -468,6 +468,19 @@ def _governance(protocol: SharingProtocol, agency_name: Namer) -> list[Block]:
             )
         ),
     ]
+    if protocol.index_roles:
+        blocks.append(
+            Para(
+                t(
+                    "The person index is kept by ",
+                    joined_codes(declared_order(protocol.index_roles, protocol.roles)),
+                    ", each for their own agency: they link and unlink their "
+                    "agency's records of a person and decide the uncertain matches waiting "
+                    "for review. Every link records how it was made and by whom, and is "
+                    "recorded in the audit trail. These roles see no one's records.",
+                )
+            )
+        )
     if not protocol.lead_guardians:
         blocks.append(
             Para(t("No lead guardian is named: no guardian sees another agency's governance data."))

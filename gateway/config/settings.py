@@ -12,7 +12,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from gateway.config.agencies import load_agencies, read_toml
+from gateway.config.catalogue import load_configured_catalogue
 from gateway.config.protocol import PURPOSES, SharingProtocol, load_protocol
+from gateway.core.catalogue import STANDARD, Catalogue
 from gateway.core.errors import ConfigError, ConfigErrors, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -35,6 +37,7 @@ _TOP_KEYS = {
     "documents",
     "tracing",
     "logging",
+    "catalogue",
 }
 
 #: Where spans go: an OpenTelemetry collector over OTLP/HTTP, standard output, or nowhere.
@@ -142,6 +145,8 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    #: The standard catalogue plus the deployment's own files (``[catalogue] files``).
+    catalogue: Catalogue = STANDARD
 
     @property
     def demo(self) -> bool:
@@ -228,11 +233,18 @@ def load_settings(file: Path) -> Settings:
     agencies_dir = doc.get("agencies_dir", "agencies")
     agencies: tuple[AgencyConfig, ...] = ()
     errors: list[ConfigError] = []
+    catalogue: Catalogue | None = None
+    try:
+        catalogue = load_configured_catalogue(doc.get("catalogue"), config_dir, problems)
+    except ConfigErrors as exc:
+        errors.extend(exc.errors)
     if not isinstance(agencies_dir, str):
         problems.add("agencies_dir", f"is {agencies_dir!r}", 'Write a directory, e.g. "agencies".')
-    else:
+    # Agencies and the protocol name catalogue items, so they wait for a catalogue without
+    # problems (as the protocol waits for the agencies).
+    elif catalogue is not None:
         try:
-            agencies = load_agencies(config_dir / agencies_dir, config_dir)
+            agencies = load_agencies(config_dir / agencies_dir, config_dir, catalogue=catalogue)
         except ConfigErrors as exc:
             errors.extend(exc.errors)
     issuers = _issuers(
@@ -249,12 +261,13 @@ def load_settings(file: Path) -> Settings:
     protocol_file = doc.get("protocol_file", "sharing-protocol.toml")
     if not isinstance(protocol_file, str):
         problems.add("protocol_file", f"is {protocol_file!r}", "Write the protocol file's path.")
-    elif not errors:
+    elif not errors and catalogue is not None:
         try:
             protocol = load_protocol(
                 config_dir / protocol_file,
                 {a.id for a in agencies},
                 {a.id: a.services for a in agencies},
+                catalogue=catalogue,
             )
         except ConfigErrors as exc:
             errors.extend(exc.errors)
@@ -315,6 +328,7 @@ def load_settings(file: Path) -> Settings:
         http=http,
         tracing=tracing,
         logging=logging_settings,
+        catalogue=protocol.catalogue,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.core.catalogue import STANDARD, Catalogue
 from gateway.core.services import DEFAULT as DEFAULT_SERVICES
 from gateway.core.services import AgencyServices
 
@@ -57,3 +58,5 @@ class AgencyConfig:
     resilience: Resilience = field(default_factory=Resilience)
     #: Which of the agency's own teams relate to which of its people (need-to-know).
     services: AgencyServices = DEFAULT_SERVICES
+    #: The catalogue the file was validated against, whose items the connector reads.
+    catalogue: Catalogue = STANDARD

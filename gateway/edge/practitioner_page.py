@@ -21,7 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from gateway.config.settings import Settings
-from gateway.core.catalogue import RECORD_SETS, SECTIONS, RecordSetSpec
+from gateway.core.catalogue import STANDARD, Catalogue, RecordSetSpec
+from gateway.core.catalogue_model import camel
 from gateway.decide.policy import SAFEGUARDING
 from gateway.edge.explorer import SamplePractitioner
 from gateway.edge.plain_words import SOURCE_STATUSES, WITHHELD_REASONS
 from gateway.edge.responses import error_response, json_response
-from gateway.pipeline.planner import section_field_name
 
 PAGE_PATH = "/"
 PREFIX = "/page"
@@ -117,9 +117,7 @@ def label(snake: str) -> str:
 def record_set_model(spec: RecordSetSpec) -> RecordSetModel:
     """How the page shows one catalogue record set."""
     path = (
-        (spec.graphql_field,)
-        if spec.section is None
-        else (section_field_name(spec.section), spec.graphql_field)
+        (spec.graphql_field,) if spec.section is None else (camel(spec.section), spec.graphql_field)
     )
     return RecordSetModel(
         name=spec.name,
@@ -136,7 +134,7 @@ def record_set_model(spec: RecordSetSpec) -> RecordSetModel:
     )
 
 
-def person_query(record_sets: Sequence[RecordSetSpec] = RECORD_SETS) -> str:
+def person_query(catalogue: Catalogue = STANDARD) -> str:
     """The page's person query: every item of every record set, each record with the
     agency it came from, the sections' record sets inside their sections."""
 
@@ -145,11 +143,11 @@ def person_query(record_sets: Sequence[RecordSetSpec] = RECORD_SETS) -> str:
         return f"{spec.graphql_field} {{ agency {{ id name }} {fields} }}"
 
     parts = ["id", "knownTo { id name }"]
-    parts += [selection(spec) for spec in record_sets if spec.section is None]
-    for section in SECTIONS:
-        inside = [selection(spec) for spec in record_sets if spec.section == section]
+    parts += [selection(spec) for spec in catalogue.in_section(None)]
+    for section in catalogue.sections:
+        inside = [selection(spec) for spec in catalogue.in_section(section.name)]
         if inside:
-            parts.append(f"{section_field_name(section)} {{ {' '.join(inside)} }}")
+            parts.append(f"{section.graphql_field} {{ {' '.join(inside)} }}")
     return "query PractitionerPerson($id: ID!) { person(id: $id) { " + " ".join(parts) + " } }"
 
 
@@ -173,13 +171,16 @@ class PractitionerPage:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Callable[[], Settings],
         practitioners: Mapping[str, SamplePractitioner],
         demo_token: DemoToken,
         *,
         directory: Path = FILES_DIRECTORY,
     ) -> None:
-        self.settings = settings
+        # The settings in force, asked for each time: a reload may change the catalogue,
+        # the protocol or the agencies, and the model follows them.
+        self._settings_in_force = settings
+        self._sample = practitioners
         self.demo_token = demo_token
         self._files: dict[str, _File] = {}
         self._urls: dict[str, str] = {}
@@ -191,15 +192,7 @@ class PractitionerPage:
                 body, gzip.compress(body, mtime=0), CONTENT_TYPES[Path(name).suffix]
             )
         self._html = (directory / "page.html").read_text(encoding="utf-8")
-        names = {agency.id: agency.name for agency in settings.agencies}
-        listed = practitioners.values() if settings.demo else ()
-        self.practitioners = tuple(
-            _Practitioner(
-                p.id, p.name, tuple(p.roles), p.team, p.agency, names.get(p.agency, p.agency)
-            )
-            for p in listed
-        )
-        self._model = self._build_model()
+        self._built: tuple[Settings, dict[str, Any]] | None = None
 
     def routes(self) -> list[Route]:
         """The page, its model, its files and the demo sign-in."""
@@ -219,7 +212,10 @@ class PractitionerPage:
 
     async def model(self, _request: Request) -> Response:
         """What the page shows and how it says it; nothing about any person."""
-        return json_response(self._model, headers={"Cache-Control": "no-store"})
+        settings = self._settings_in_force()
+        if self._built is None or self._built[0] is not settings:
+            self._built = (settings, self._build_model(settings))
+        return json_response(self._built[1], headers={"Cache-Control": "no-store"})
 
     async def file(self, request: Request) -> Response:
         """The script or stylesheet, by its digested URL; nothing else."""
@@ -234,18 +230,31 @@ class PractitionerPage:
             )
         return Response(found.body, media_type=found.media_type, headers=_FILE_HEADERS)
 
-    def _build_model(self) -> dict[str, Any]:
+    def _practitioners(self, settings: Settings) -> tuple[_Practitioner, ...]:
+        names = {agency.id: agency.name for agency in settings.agencies}
+        listed = self._sample.values() if settings.demo else ()
+        return tuple(
+            _Practitioner(
+                p.id, p.name, tuple(p.roles), p.team, p.agency, names.get(p.agency, p.agency)
+            )
+            for p in listed
+        )
+
+    def _build_model(self, settings: Settings) -> dict[str, Any]:
         # The schema's sharingProtocol does not carry the purposes; the page needs only
         # how to describe a safeguarding reference.
-        safeguarding = self.settings.protocol.purposes.get(SAFEGUARDING)
+        safeguarding = settings.protocol.purposes.get(SAFEGUARDING)
+        practitioners = self._practitioners(settings)
         return {
-            "personQuery": person_query(),
-            "recordSets": [asdict(record_set_model(spec)) for spec in RECORD_SETS],
+            "personQuery": person_query(settings.catalogue),
+            "recordSets": [
+                asdict(record_set_model(spec)) for spec in settings.catalogue.record_sets
+            ],
             "reasons": {code: asdict(reason) for code, reason in WITHHELD_REASONS.items()},
             "sourceStatuses": {code: asdict(status) for code, status in SOURCE_STATUSES.items()},
-            "demo": self.settings.demo,
-            "demoTokenPath": DEMO_TOKEN_PATH if self.practitioners else None,
-            "practitioners": [asdict(p) for p in self.practitioners],
-            "roles": {role: label(role) for role in sorted(self.settings.protocol.roles)},
+            "demo": settings.demo,
+            "demoTokenPath": DEMO_TOKEN_PATH if practitioners else None,
+            "practitioners": [asdict(p) for p in practitioners],
+            "roles": {role: label(role) for role in sorted(settings.protocol.roles)},
             "safeguardingReference": safeguarding.reference_hint if safeguarding else "",
         }

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Select, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.governance.state import person_links, persons
+from gateway.governance.state import person_link_events, person_links, person_postcodes, persons
 from gateway.governance.state_db import StateDatabase
 from gateway.governance.state_sqlite import driver, rows_in
 
@@ -113,6 +113,11 @@ class PersonIndex:
     def __init__(self, state: StateDatabase | AsyncEngine) -> None:
         self._state = state if isinstance(state, StateDatabase) else StateDatabase.over(state)
         self._engine = self._state.engine
+
+    @property
+    def state(self) -> StateDatabase:
+        """The state database the index lives in (for the linkage operations)."""
+        return self._state
 
     async def links(self, person_ids: Sequence[str]) -> dict[str, Links]:
         """The links of each known person id; unknown ids are absent."""
@@ -220,11 +225,15 @@ class PersonIndex:
         family_name: str | None = None,
         date_of_birth: dt.date | None = None,
         postcode: str | None = None,
+        actor: str = "register",
     ) -> str:
         """Create (or extend) a person with (agency, local id[, team]) links.
 
-        A person with the same NHS number is reused, so linking is idempotent.
+        A person with the same NHS number is reused, so linking is idempotent. Links are
+        recorded as deterministic when an NHS number is given, else as manual, by ``actor``.
         """
+        method = "deterministic" if nhs_number is not None else "manual"
+        now = dt.datetime.now(dt.UTC)
         async with self._engine.begin() as conn:
             existing = None
             if nhs_number is not None:
@@ -243,9 +252,17 @@ class PersonIndex:
                         family_name_key=name_key(family_name) if family_name else None,
                         date_of_birth=date_of_birth,
                         postcode_key=postcode_key(postcode) if postcode else None,
-                        created_at=dt.datetime.now(dt.UTC),
+                        created_at=now,
                     )
                 )
+                if postcode:
+                    await conn.execute(
+                        person_postcodes.insert().values(
+                            person_id=existing,
+                            postcode_key=postcode_key(postcode),
+                            first_seen_at=now,
+                        )
+                    )
             for link in links:
                 agency_id, local_id = link[0], link[1]
                 team = link[2] if len(link) > 2 else None
@@ -273,6 +290,21 @@ class PersonIndex:
                         local_id=local_id,
                         team=team,
                         current=True,
+                        method=method,
+                        linked_by=actor,
+                        linked_at=now,
+                    )
+                )
+                await conn.execute(
+                    person_link_events.insert().values(
+                        at=now,
+                        action="link",
+                        person_id=existing,
+                        agency_id=agency_id,
+                        local_id=local_id,
+                        team=team,
+                        method=method,
+                        actor=actor,
                     )
                 )
             return existing

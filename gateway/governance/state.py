@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -94,10 +95,74 @@ person_links = Table(
     # the team decides which of the agency's own practitioners have a relationship.
     Column("team", String(100), nullable=True),
     Column("current", Boolean, nullable=False, default=True),
+    # How the link was made (deterministic on a valid NHS number, probabilistic on a
+    # score, manual by an index administrator), the score, by whom and when. Empty on
+    # links made before these were kept; never read on the request path.
+    Column("method", String(16), nullable=True),
+    Column("score", Float, nullable=True),
+    Column("linked_by", String(200), nullable=True),
+    Column("linked_at", UtcDateTime(), nullable=True),
     # One agency record may be held by several teams (district nursing and the mental
     # health team): one link per team, all to the same person.
     UniqueConstraint("agency_id", "local_id", "team", name="uq_person_links_agency_local_team"),
     Index("ix_person_links_person", "person_id"),
+)
+
+#: Every link and unlink ever made, so that a link removed can still be told: what was
+#: linked to whom, how, by whom and when. Appended to, never changed.
+person_link_events = Table(
+    "person_link_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("person_id", String(64), nullable=False, index=True),
+    Column("agency_id", String(64), nullable=False),
+    Column("local_id", String(128), nullable=False),
+    Column("team", String(100), nullable=True),
+    Column("method", String(16), nullable=False),
+    Column("score", Float, nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("detail", Text, nullable=True),
+)
+
+#: Every postcode a person has been known at (an agency's current or previous address),
+#: so that someone who moved still meets their earlier records.
+person_postcodes = Table(
+    "person_postcodes",
+    metadata,
+    Column("person_id", String(64), primary_key=True),
+    Column("postcode_key", String(10), primary_key=True),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    Column("agency_id", String(64), nullable=True),
+)
+
+#: Records whose best match scored between the review and link thresholds: an index
+#: administrator accepts the match (the record is linked to the candidate) or rejects it
+#: (the record becomes a new person). The record's identifying details are kept until
+#: then, since the reviewer needs them; the score's explanation says how each field compared.
+person_index_reviews = Table(
+    "person_index_reviews",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("agency_id", String(64), nullable=False),
+    Column("local_id", String(128), nullable=False),
+    Column("team", String(100), nullable=True),
+    Column("nhs_number", String(10), nullable=True),
+    Column("given_name", String(100), nullable=True),
+    Column("family_name", String(100), nullable=True),
+    Column("date_of_birth", Date, nullable=True),
+    Column("postcodes", String(200), nullable=True),
+    Column("candidate_person_id", String(64), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("explanation", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_person_id", String(64), nullable=True),
+    Column("note", Text, nullable=True),
 )
 
 consents = Table(

@@ -14,6 +14,7 @@ from gateway.config.settings import Settings
 from gateway.core.logs import current_request_id
 from gateway.decide.requester import Requester
 from gateway.governance.judge import Governance
+from gateway.governance.linkage_store import LinkEvent
 from gateway.governance.person_index import PersonIndex
 from gateway.pipeline.fanout import AgencyRef, Assembly, Fanout, SourceOutcome
 from gateway.pipeline.planner import Plan
@@ -93,6 +94,9 @@ class RequestContext:
     assemblies: list[Assembly] = field(default_factory=list)
     #: People whose index entry this request showed (findPeople, knownTo), in order, once each.
     lookups: dict[str, None] = field(default_factory=dict)
+    #: Changes this request made to the person index; each gets an ``index`` record in
+    #: the audit before the answer leaves.
+    index_events: list[LinkEvent] = field(default_factory=list)
 
     def looked_up(self, person_ids: Iterable[str]) -> None:
         """Note that these people's index entries are in the answer; each gets a lookup

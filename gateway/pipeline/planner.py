@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from graphql import (
     FieldNode,
@@ -24,30 +25,38 @@ from graphql.execution.collect_fields import collect_sub_fields
 from graphql.execution.values import get_argument_values
 
 from connectors.base import DateRange
-from gateway.core.catalogue import RECORD_SETS, SECTIONS, RecordSetSpec
+from gateway.core.catalogue import Catalogue, RecordSetSpec
 
 
-def section_field_name(section: str) -> str:
-    """The Person field of a section (``social_care`` -> ``socialCare``)."""
-    head, *rest = section.split("_")
-    return head + "".join(part.title() for part in rest)
+@dataclass(frozen=True)
+class CatalogueFields:
+    """Where a catalogue's record sets and items sit in the schema built from it."""
+
+    #: Person field -> record set, for record sets directly on Person.
+    person_records: Mapping[str, RecordSetSpec]
+    #: Person field -> section name.
+    person_sections: Mapping[str, str]
+    #: Section name -> (section field -> record set).
+    section_records: Mapping[str, Mapping[str, RecordSetSpec]]
+    #: Record set -> (GraphQL field of its type -> item name).
+    record_items: Mapping[str, Mapping[str, str]]
 
 
-#: Person field -> record set, for record sets directly on Person.
-PERSON_RECORD_FIELDS: Mapping[str, RecordSetSpec] = {
-    rs.graphql_field: rs for rs in RECORD_SETS if rs.section is None
-}
-#: Person field -> section name.
-PERSON_SECTION_FIELDS: Mapping[str, str] = {section_field_name(s): s for s in SECTIONS}
-#: Section name -> (section field -> record set).
-SECTION_RECORD_FIELDS: Mapping[str, Mapping[str, RecordSetSpec]] = {
-    section: {rs.graphql_field: rs for rs in RECORD_SETS if rs.section == section}
-    for section in SECTIONS
-}
-#: Record set -> (GraphQL field of its type -> item name).
-RECORD_ITEM_FIELDS: Mapping[str, Mapping[str, str]] = {
-    rs.name: {item.graphql_name: item.name for item in rs.items} for rs in RECORD_SETS
-}
+@lru_cache(maxsize=16)
+def catalogue_fields(catalogue: Catalogue) -> CatalogueFields:
+    """The field maps of a catalogue, made once per catalogue."""
+    return CatalogueFields(
+        person_records={rs.graphql_field: rs for rs in catalogue.in_section(None)},
+        person_sections={s.graphql_field: s.name for s in catalogue.sections},
+        section_records={
+            s.name: {rs.graphql_field: rs for rs in catalogue.in_section(s.name)}
+            for s in catalogue.sections
+        },
+        record_items={
+            rs.name: {item.graphql_name: item.name for item in rs.items}
+            for rs in catalogue.record_sets
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,8 @@ class Plan:
 
 
 class _Collector:
-    def __init__(self, info: GraphQLResolveInfo) -> None:
+    def __init__(self, info: GraphQLResolveInfo, fields: CatalogueFields) -> None:
+        self.fields = fields
         self.schema: GraphQLSchema = info.schema
         self.fragments = info.fragments
         self.variables = info.variable_values
@@ -95,16 +105,16 @@ class _Collector:
     def person(self, person_type: GraphQLObjectType, nodes: list[FieldNode]) -> None:
         for key, sub_nodes in self.sub_fields(person_type, nodes).items():
             name = sub_nodes[0].name.value
-            rs = PERSON_RECORD_FIELDS.get(name)
+            rs = self.fields.person_records.get(name)
             if rs is not None:
                 self.record_set(person_type, name, rs, sub_nodes, (key,))
                 continue
-            section = PERSON_SECTION_FIELDS.get(name)
+            section = self.fields.person_sections.get(name)
             if section is not None:
                 section_type = _object_type(person_type, name)
                 for rs_key, rs_nodes in self.sub_fields(section_type, sub_nodes).items():
                     rs_name = rs_nodes[0].name.value
-                    spec = SECTION_RECORD_FIELDS[section].get(rs_name)
+                    spec = self.fields.section_records[section].get(rs_name)
                     if spec is not None:
                         self.record_set(section_type, rs_name, spec, rs_nodes, (key, rs_key))
 
@@ -117,7 +127,7 @@ class _Collector:
         prefix: tuple[str, ...],
     ) -> None:
         record_type = _object_type(parent, field_name)
-        item_fields = RECORD_ITEM_FIELDS[rs.name]
+        item_fields = self.fields.record_items[rs.name]
         selected = self.sub_fields(record_type, nodes)
         for key, sub_nodes in selected.items():
             item = item_fields.get(sub_nodes[0].name.value)
@@ -154,11 +164,12 @@ class _Collector:
         )
 
 
-def plan_people(info: GraphQLResolveInfo) -> Plan:
-    """The plan of the field being resolved, whose type is Person or a list of Person."""
+def plan_people(info: GraphQLResolveInfo, catalogue: Catalogue) -> Plan:
+    """The plan of the field being resolved, whose type is Person or a list of Person
+    of the schema built from ``catalogue``."""
     person_type = get_named_type(info.return_type)
     assert isinstance(person_type, GraphQLObjectType)
-    collector = _Collector(info)
+    collector = _Collector(info, catalogue_fields(catalogue))
     collector.person(person_type, list(info.field_nodes))
     return collector.plan()
 

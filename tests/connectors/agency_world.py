@@ -23,6 +23,8 @@ def protocol_with_clauses(
     def listed(names: Iterable[str]) -> str:
         return "[" + ", ".join(f'"{name}"' for name in sorted(names)) + "]"
 
+    permissive = permissive_protocol()
+    purposes = tomllib.loads(permissive)["purposes"]
     lines: list[str] = []
     for suffix, items, roles in (
         ("ALL", list(shared), list(demo["roles"])),
@@ -38,10 +40,10 @@ def protocol_with_clauses(
             f"items = {listed(items)}",
             'category = "everything"',
             f"roles = {listed(roles)}",
-            f"purposes = {listed(demo['purposes'])}",
+            f"purposes = {listed(purposes)}",
             'basis = "implied"',
         ]
-    return permissive_protocol() + "\n".join(lines) + "\n"
+    return permissive + "\n".join(lines) + "\n"
 
 
 @dataclass

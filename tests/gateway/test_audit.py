@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Column, MetaData, Table, delete, select, text, update
+from sqlalchemy import delete, select, text, update
 
 from fame_demo.synthetic import Population
 from gateway.audit.log import AuditLog, load_signing_key, verify_chain
@@ -21,9 +21,8 @@ from gateway.governance.state import (
     consents,
     create_state_engine,
     disclosures,
-    metadata,
 )
-from tests.support import REPO, World, attach_sqlite_trace
+from tests.support import REPO, World, attach_sqlite_trace, metadata_before_migrations
 
 QUERY = '{ person(id: "%s") { involvements { team } health { medications { name } } } }'
 #: People the council (sw-patel's agency) works with, so that each query discloses something.
@@ -211,19 +210,7 @@ async def test_a_forged_signed_head_is_detected(world: World) -> None:
 async def test_a_chain_written_before_practitioner_names_still_verifies(tmp_path: Path) -> None:
     engine = create_state_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite'}")
     # The previous releases' tables, the audit's without the column added since.
-    old = MetaData()
-    for table in metadata.sorted_tables:
-        if table.name != "disclosures":
-            table.to_metadata(old)
-    Table(
-        "disclosures",
-        old,
-        *(
-            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-            for c in disclosures.c
-            if c.name != "practitioner_name"
-        ),
-    )
+    old = metadata_before_migrations()
     base = {
         "kind": "intent",
         "at": "2026-06-01T12:00:00+00:00",

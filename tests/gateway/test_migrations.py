@@ -13,9 +13,15 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Connection, MetaData, Table, inspect, select, text
+from sqlalchemy import (
+    Connection,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fame_demo.community_api import CommunityHealthApi
@@ -26,15 +32,24 @@ from gateway.config.settings import load_settings
 from gateway.config.tokens import generate_demo_keys, mint_token
 from gateway.governance.migrate import (
     SchemaOutOfDate,
+    alembic_config,
     head_revision,
     require_current_schema,
     schema_state,
     upgrade_schema,
 )
-from gateway.governance.state import audit_head, create_state_engine, disclosures, metadata
+from gateway.governance.person_index import PersonIndex
+from gateway.governance.state import (
+    audit_head,
+    create_state_engine,
+    disclosures,
+    metadata,
+    person_links,
+    person_postcodes,
+)
 from gateway.service import Gateway
 from tests.conftest import fresh_postgres_database
-from tests.support import Process, build_config
+from tests.support import Process, build_config, metadata_before_migrations
 
 KINDS = ["sqlite", "postgres"]
 
@@ -109,19 +124,7 @@ def test_db_upgrade_from_empty(
 async def _previous_release(engine: AsyncEngine) -> dict[str, object]:
     """A state database as the previous release left it: every table made by
     ``create_all``, the audit's without ``practitioner_name``, one record chained."""
-    old = MetaData()
-    for table in metadata.sorted_tables:
-        if table.name != "disclosures":
-            table.to_metadata(old)
-    Table(
-        "disclosures",
-        old,
-        *(
-            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, index=c.index)
-            for c in disclosures.c
-            if c.name != "practitioner_name"
-        ),
-    )
+    old = metadata_before_migrations()
     record: dict[str, object] = {
         "seq": 1,
         "kind": "intent",
@@ -273,4 +276,47 @@ def test_the_migrations_ship_in_the_package() -> None:
     assert sorted(file.name for file in versions.glob("r*.py")) == [
         "r0001_initial.py",
         "r0002_practitioner_name.py",
+        "r0003_person_index_linkage.py",
     ]
+
+
+def _to_revision_0002(conn: Connection) -> None:
+    command.upgrade(alembic_config(conn), "0002_practitioner_name")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_revision_0002_is_upgraded_with_its_person_index(kind: str, tmp_path: Path) -> None:
+    async with _database(kind, tmp_path) as url:
+        engine = create_state_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(_to_revision_0002)
+                await conn.execute(
+                    text(
+                        "INSERT INTO persons (id, nhs_number, given_name, family_name, "
+                        "family_name_key, date_of_birth, postcode_key, created_at) VALUES "
+                        "('p1', '9434765919', 'Roy', 'Bromley', 'bromley', '1948-03-07', "
+                        "'SY14AB', '2026-01-01 00:00:00')"
+                    )
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO person_links (person_id, agency_id, local_id, team, "
+                        "current) VALUES ('p1', 'riverside-gp', 'R1', 'riverside-gp', TRUE)"
+                    )
+                )
+            assert (await schema_state(engine)).current == "0002_practitioner_name"
+            before, after = await upgrade_schema(engine)
+            assert before.current == "0002_practitioner_name" and after.up_to_date
+            async with engine.connect() as conn:
+                assert await conn.run_sync(_differences) == []
+                link = (await conn.execute(select(person_links))).one()._mapping
+                history = (await conn.execute(select(person_postcodes))).all()
+            # The link keeps working and says nothing of how it was made; the index
+            # entry's postcode starts the person's history.
+            assert (link["local_id"], link["method"], link["linked_by"]) == ("R1", None, None)
+            assert [(row.person_id, row.postcode_key) for row in history] == [("p1", "SY14AB")]
+            links = await PersonIndex(engine).links(["p1"])
+            assert [entry.local_id for entry in links["p1"]["riverside-gp"]] == ["R1"]
+        finally:
+            await engine.dispose()

@@ -830,6 +830,7 @@ def test_the_shipped_protocol_loads() -> None:
     assert protocol.title == "Shire and Riverside Information Sharing Protocol"
     assert protocol.version == "2026.1"
     assert protocol.governance_roles == {"caldicott_guardian", "ig_lead"}
+    assert protocol.index_roles == {"index_administrator"}
     assert protocol.break_glass_hours == 4.0
     assert protocol.break_glass_reasons and protocol.consent_forms
 
@@ -843,6 +844,7 @@ def test_the_shipped_purposes_are_established_not_claimed() -> None:
         "safeguarding": Establishment.REASONED,
         "emergency": Establishment.BREAK_GLASS,
         "audit": Establishment.ASSERTED,
+        "index_administration": Establishment.ASSERTED,
     }
     assert protocol.purposes["audit"].roles <= protocol.governance_roles
     assert protocol.purposes["emergency"].roles == protocol.break_glass_roles

@@ -27,7 +27,6 @@ from fame_connector_example.source import (
     read_export,
     signature,
 )
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
 
@@ -77,7 +76,10 @@ class JsonLinesConnector:
         result: FetchResult = {}
         for group in request.groups:
             fields = [
-                (ITEMS[item].record_set, ITEMS[item].field)
+                (
+                    self._agency.catalogue.items[item].record_set,
+                    self._agency.catalogue.items[item].field,
+                )
                 for item in sorted(group.items)
                 if item in self._source.items
             ]
@@ -98,7 +100,7 @@ class JsonLinesConnector:
 
     def _in_range(self, rs_name: str, row: Row, request: FetchRequest) -> bool:
         bounds = request.ranges.get(rs_name)
-        date_field = RECORD_SETS_BY_NAME[rs_name].date_field
+        date_field = self._agency.catalogue.record_sets_by_name[rs_name].date_field
         if bounds is None or bounds.open or date_field is None:
             return True
         if f"{rs_name}.{date_field}" not in self._source.items:

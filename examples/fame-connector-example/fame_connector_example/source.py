@@ -33,7 +33,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo
 
 from connectors.base import Row
 from connectors.source_models import first_mapping, item_target, many_rows, named_items
-from gateway.core.catalogue import ITEMS, ValueKind, record_set_of
+from gateway.core.catalogue import ValueKind, parsing_catalogue, record_set_of
 from gateway.core.config_models import ConfigModel, Fix, Invalid, validate
 from gateway.core.errors import Problems
 
@@ -184,7 +184,7 @@ def _records(person: Mapping[str, Any], source: JsonLinesSource, where: str) -> 
     records: Records = {}
     lists: dict[str, list[Row]] = {}
     for item, target in source.items.items():
-        spec = ITEMS[item]
+        spec = parsing_catalogue().items[item]
         if target.list_key is None:
             row = records.setdefault(spec.record_set, [{}])[0]
             row[spec.field] = _value(_walk(person, target.path), spec.kind, f"{where}: {item}")
