@@ -449,7 +449,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     _configure_logs(_settings(args.config), "text")
 
-    return serve_forever(run_demo(Path(args.config), port=args.port))
+    return serve_forever(run_demo(Path(args.config), port=args.port, fresh=args.fresh))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -556,6 +556,11 @@ def main(argv: list[str] | None = None) -> int:
     db_current.set_defaults(run=_db_current)
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
+    demo.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: forget the links, consents, grants and audit of earlier runs",
+    )
     demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
     try:
