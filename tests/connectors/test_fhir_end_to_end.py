@@ -31,7 +31,7 @@ SINCE = "2025-09-01"
 # outcomes, the diagnoses and the rest of what the agency maps stay with clinicians.
 CLAUSE = f"""
 [[clause]]
-id = "ISP-9.1"
+id = "TEST-FHIR-1"
 title = "Wrekin community contacts and assessments"
 agencies = ["{AGENCY}"]
 items = ["timeline.*", "assessments.kind", "assessments.completed_on", "assessments.assessor"]
@@ -41,7 +41,7 @@ purposes = ["direct_care", "care_planning"]
 basis = "implied"
 
 [[clause]]
-id = "ISP-9.2"
+id = "TEST-FHIR-2"
 title = "Wrekin clinical records"
 agencies = ["{AGENCY}"]
 items = [
@@ -56,7 +56,7 @@ purposes = ["direct_care"]
 basis = "implied"
 
 [[clause]]
-id = "ISP-9.3"
+id = "TEST-FHIR-3"
 title = "Wrekin identity and contact details"
 agencies = ["{AGENCY}"]
 items = ["demographics.*"]

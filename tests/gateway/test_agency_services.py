@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config.agencies import load_agencies
+from gateway.config.catalogue import catalogue_of_settings
 from gateway.config.settings import load_settings
 from gateway.core.errors import ConfigErrors
 from gateway.core.services import AGENCY, TEAM, Service
@@ -89,7 +90,11 @@ def test_relationships_may_be_held_by_the_whole_agency(tmp_path: Path) -> None:
 
 
 def test_the_shipped_agencies_relate_per_team() -> None:
-    agencies = load_agencies(REPO / "config" / "agencies", REPO / "config")
+    agencies = load_agencies(
+        REPO / "config" / "agencies",
+        REPO / "config",
+        catalogue=catalogue_of_settings(REPO / "config" / "gateway.toml"),
+    )
     assert {agency.services.scope for agency in agencies} == {TEAM}
     trust = next(a for a in agencies if a.id == "shire-community-health")
     mental = trust.services.service_of("Adult Community Mental Health Team")

@@ -66,18 +66,18 @@ CODED = [
 
 #: A deployment's catalogue file: a record set under a section, and one on Person.
 CHILDREN = """\
-[record_sets.child_protection_plans]
-type_name = "ChildProtectionPlan"
+[record_sets.youth_justice_orders]
+type_name = "YouthJusticeOrder"
 section = "social_care"
-graphql_field = "childProtectionPlans"
+graphql_field = "youthJusticeOrders"
 many = true
 owner = "the council's children's services"
-description = "A child protection plan."
+description = "A youth justice order."
 date_field = "started_on"
 
-[record_sets.child_protection_plans.items]
-category = { kind = "String", description = "Category: neglect, physical, emotional or sexual abuse." }
-started_on = { kind = "Date", description = "When the plan started." }
+[record_sets.youth_justice_orders.items]
+category = { kind = "String", description = "The order: referral, youth rehabilitation or detention and training." }
+started_on = { kind = "Date", description = "When the order started." }
 
 [record_sets.lead_professionals]
 type_name = "LeadProfessional"
@@ -140,8 +140,25 @@ def test_the_standard_file_holds_what_the_code_held() -> None:
         )
         for rs in STANDARD.record_sets
     ]
-    assert shown == CODED
-    assert [s.name for s in STANDARD.sections] == ["health", "social_care", "housing", "education"]
+    # What the code held, then the FAME pilots' record sets, added as data.
+    assert shown[: len(CODED)] == CODED
+    assert [rs[0] for rs in shown[len(CODED) :]] == [
+        "child_protection_plans",
+        "childrens_cases",
+        "concerns",
+        "benefit_claims",
+        "ed_attendances",
+        "therapy_plans",
+        "assessment_domains",
+        "address_history",
+    ]
+    assert [s.name for s in STANDARD.sections] == [
+        "health",
+        "social_care",
+        "housing",
+        "education",
+        "childrens_services",
+    ]
     assert RECORD_SETS is STANDARD.record_sets
     assert list(STANDARD.items)[:3] == [
         "demographics.nhs_number",
@@ -185,26 +202,26 @@ def test_a_deployment_file_adds_record_sets_to_the_schema(tmp_path: Path) -> Non
     assert build_schema(catalogue) is build_schema(with_files([tmp_path / "children.toml"]))
     assert list(catalogue.items)[: len(STANDARD.items)] == list(STANDARD.items)
     assert list(catalogue.items)[len(STANDARD.items) :] == [
-        "child_protection_plans.category",
-        "child_protection_plans.started_on",
+        "youth_justice_orders.category",
+        "youth_justice_orders.started_on",
         "lead_professionals.name",
         "lead_professionals.role",
     ]
     graphql_schema = build_schema(catalogue).graphql_schema
     section = graphql_schema.get_type("SocialCareSection")
     assert isinstance(section, GraphQLObjectType)
-    plans = section.fields["childProtectionPlans"]
+    plans = section.fields["youthJusticeOrders"]
     assert set(plans.args) == {"from", "to", "agencies"}
     plan_type = get_named_type(plans.type)
     assert isinstance(plan_type, GraphQLObjectType)
-    assert plan_type.name == "ChildProtectionPlan"
+    assert plan_type.name == "YouthJusticeOrder"
     assert list(plan_type.fields) == ["agency", "category", "startedOn"]
     assert "children's services" in (plan_type.fields["category"].description or "")
     person = graphql_schema.get_type("Person")
     assert isinstance(person, GraphQLObjectType)
     assert isinstance(person.fields["leadProfessionals"].type, GraphQLList)
     # The standard schema is untouched by another catalogue's.
-    assert "ChildProtectionPlan" not in schema.graphql_schema.type_map
+    assert "YouthJusticeOrder" not in schema.graphql_schema.type_map
 
 
 def test_a_deployment_file_may_add_items_to_a_standard_record_set(tmp_path: Path) -> None:
@@ -228,20 +245,20 @@ def test_agencies_and_the_protocol_accept_the_deployments_items(tmp_path: Path) 
         'name = "Children\'s Services"\nkind = "sql"\n'
         '[source]\nurl = "sqlite+aiosqlite:///cs.sqlite"\n'
         '[tables.plans]\nkey = "child_ref"\n'
-        '[items]\n"child_protection_plans.category" = "plans.category"\n'
+        '[items]\n"youth_justice_orders.category" = "plans.category"\n'
     )
     with pytest.raises(ConfigErrors) as caught:
         load_agencies(agencies, tmp_path)
-    assert [e.key for e in caught.value.errors] == ['items."child_protection_plans.category"']
+    assert [e.key for e in caught.value.errors] == ['items."youth_justice_orders.category"']
     (agency,) = load_agencies(agencies, tmp_path, catalogue=catalogue)
-    assert agency.items == {"child_protection_plans.category"}
+    assert agency.items == {"youth_justice_orders.category"}
     assert agency.catalogue is catalogue
     # The kind checked its targets against the same catalogue (see parsing_catalogue).
-    assert set(agency.source.items) == {"child_protection_plans.category"}
+    assert set(agency.source.items) == {"youth_justice_orders.category"}
     assert parsing_catalogue() is STANDARD
     protocol_text = (REPO / "config" / "sharing-protocol.toml").read_text() + (
-        '\n[[clause]]\nid = "ISP-9.1"\ntitle = "Child protection plans"\n'
-        'agencies = ["childrens-services"]\nitems = ["child_protection_plans.*"]\n'
+        '\n[[clause]]\nid = "TEST-9.1"\ntitle = "Youth justice orders"\n'
+        'agencies = ["childrens-services"]\nitems = ["youth_justice_orders.*"]\n'
         'category = "safeguarding"\nroles = ["social_worker"]\n'
         'purposes = ["safeguarding"]\nbasis = "statutory"\n'
     )
@@ -252,9 +269,9 @@ def test_agencies_and_the_protocol_accept_the_deployments_items(tmp_path: Path) 
     services = {a.id: a.services for a in demo}
     with pytest.raises(ConfigErrors) as refused:
         load_protocol(protocol_file, ids, services)
-    assert [e.key for e in refused.value.errors] == ["clause ISP-9.1.items"]
+    assert [e.key for e in refused.value.errors] == ["clause TEST-9.1.items"]
     protocol = load_protocol(protocol_file, ids, services, catalogue=catalogue)
-    assert protocol.covers("childrens-services", "child_protection_plans.started_on")
+    assert protocol.covers("childrens-services", "youth_justice_orders.started_on")
     assert protocol.catalogue is catalogue
 
 
@@ -264,42 +281,42 @@ def test_agencies_and_the_protocol_accept_the_deployments_items(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("old", "new", "key", "words"),
     [
-        ('type_name = "ChildProtectionPlan"', 'type_name = "child plan"',
-         "record_sets.child_protection_plans.type_name", "PascalCase"),
-        ('type_name = "ChildProtectionPlan"', 'type_name = "Person"',
-         "record_sets.child_protection_plans.type_name", "a type the schema already has"),
-        ('type_name = "ChildProtectionPlan"', 'type_name = "Alert"',
-         "record_sets.child_protection_plans.type_name", "record_sets.alerts already uses"),
-        ('type_name = "ChildProtectionPlan"', 'type_name = "LeadProfessional"',
+        ('type_name = "YouthJusticeOrder"', 'type_name = "child plan"',
+         "record_sets.youth_justice_orders.type_name", "PascalCase"),
+        ('type_name = "YouthJusticeOrder"', 'type_name = "Person"',
+         "record_sets.youth_justice_orders.type_name", "a type the schema already has"),
+        ('type_name = "YouthJusticeOrder"', 'type_name = "Alert"',
+         "record_sets.youth_justice_orders.type_name", "record_sets.alerts already uses"),
+        ('type_name = "YouthJusticeOrder"', 'type_name = "LeadProfessional"',
          "record_sets.lead_professionals.type_name",
-         "record_sets.child_protection_plans already uses"),
+         "record_sets.youth_justice_orders already uses"),
         ('section = "social_care"', 'section = "children"',
-         "record_sets.child_protection_plans.section", "which is not a section"),
-        ('graphql_field = "childProtectionPlans"', 'graphql_field = "child_protection_plans"',
-         "record_sets.child_protection_plans.graphql_field", "camelCase"),
-        ('graphql_field = "childProtectionPlans"', 'graphql_field = "carePackages"',
-         "record_sets.child_protection_plans.graphql_field", "section social_care the field"),
+         "record_sets.youth_justice_orders.section", "which is not a section"),
+        ('graphql_field = "youthJusticeOrders"', 'graphql_field = "youth_justice_orders"',
+         "record_sets.youth_justice_orders.graphql_field", "camelCase"),
+        ('graphql_field = "youthJusticeOrders"', 'graphql_field = "carePackages"',
+         "record_sets.youth_justice_orders.graphql_field", "section social_care the field"),
         ('graphql_field = "leadProfessionals"', 'graphql_field = "knownTo"',
          "record_sets.lead_professionals.graphql_field", "the gateway itself already gives"),
         ('graphql_field = "leadProfessionals"', 'graphql_field = "health"',
          "record_sets.lead_professionals.graphql_field", "sections.health already gives"),
-        ("many = true", 'many = "yes"', "record_sets.child_protection_plans.many", "'yes'"),
-        ("many = true\n", "", "record_sets.child_protection_plans.many", "is missing"),
-        ('owner = "the council\'s children\'s services"\ndescription = "A child p',
-         'description = "A child p',
-         "record_sets.child_protection_plans.owner", "is missing"),
-        ('description = "A child protection plan."', 'description = " "',
-         "record_sets.child_protection_plans.description", "' '"),
+        ("many = true", 'many = "yes"', "record_sets.youth_justice_orders.many", "'yes'"),
+        ("many = true\n", "", "record_sets.youth_justice_orders.many", "is missing"),
+        ('owner = "the council\'s children\'s services"\ndescription = "A youth j',
+         'description = "A youth j',
+         "record_sets.youth_justice_orders.owner", "is missing"),
+        ('description = "A youth justice order."', 'description = " "',
+         "record_sets.youth_justice_orders.description", "' '"),
         ('date_field = "started_on"', 'date_field = "ended_on"',
-         "record_sets.child_protection_plans.date_field", "not an item of the record set"),
+         "record_sets.youth_justice_orders.date_field", "not an item of the record set"),
         ('date_field = "started_on"', 'date_field = "category"',
-         "record_sets.child_protection_plans.date_field", "of kind String, not Date"),
+         "record_sets.youth_justice_orders.date_field", "of kind String, not Date"),
         ('date_field = "started_on"', 'date_field = "started_on"\nrows = "many"',
-         "record_sets.child_protection_plans.rows", "not a key of a record set"),
+         "record_sets.youth_justice_orders.rows", "not a key of a record set"),
         ('started_on = { kind = "Date"', 'started_on = { kind = "Timestamp"',
-         "record_sets.child_protection_plans.items.started_on.kind", "not a value kind"),
+         "record_sets.youth_justice_orders.items.started_on.kind", "not a value kind"),
         ('started_on = { kind = "Date", ', "started_on = { ",
-         "record_sets.child_protection_plans.items.started_on.kind", "is missing"),
+         "record_sets.youth_justice_orders.items.started_on.kind", "is missing"),
         ('name = { kind = "String", description = "The lead professional\'s name." }',
          'name = "The lead professional"',
          "record_sets.lead_professionals.items.name", "'The lead professional'"),
@@ -350,17 +367,15 @@ def test_two_deployment_files_may_not_declare_the_same_record_set(tmp_path: Path
     first = write(tmp_path, CHILDREN, "a.toml")
     second = write(tmp_path, CHILDREN.split("[record_sets.lead_professionals]")[0], "b.toml")
     errors = problems(first, second)
-    assert [(e.file, e.key) for e in errors] == [
-        (str(second), "record_sets.child_protection_plans")
-    ]
+    assert [(e.file, e.key) for e in errors] == [(str(second), "record_sets.youth_justice_orders")]
     assert f"of {first}" in errors[0].problem
 
 
 def test_sections_are_checked_and_must_hold_a_record_set(tmp_path: Path) -> None:
     file = write(
         tmp_path,
-        '[sections.childrens_services]\ntype_name = "ChildrensServicesSection"\n'
-        'description = "Records from children\'s services."\n'
+        '[sections.youth_justice]\ntype_name = "YouthJusticeSection"\n'
+        'description = "Records from the youth justice service."\n'
         '[sections.youth]\ntype_name = "Youth Section"\n'
         '[sections.Family]\ntype_name = "FamilySection"\ndescription = "x"\n'
         '[sections.known_to]\ntype_name = "KnownSection"\ndescription = "Clashes."\n'
@@ -376,7 +391,7 @@ def test_sections_are_checked_and_must_hold_a_record_set(tmp_path: Path) -> None
             "sections.known_to",
             "gives Person the field 'knownTo', which the gateway itself already gives it",
         ),
-        ("sections.childrens_services", "holds no record set"),
+        ("sections.youth_justice", "holds no record set"),
         ("sections.known_to", "holds no record set"),
     ]
 
@@ -390,7 +405,7 @@ def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path) -> None
     errors = problems(first, second, third)
     assert [(Path(e.file).name, e.key) for e in errors] == [
         ("b.toml", "(file)"),
-        ("a.toml", "record_sets.child_protection_plans.items.started_on.kind"),
+        ("a.toml", "record_sets.youth_justice_orders.items.started_on.kind"),
         ("a.toml", "record_sets.lead_professionals.type_name"),
         ("c.toml", "colour"),
     ]
@@ -453,7 +468,7 @@ def test_the_shipped_configuration_with_a_deployment_catalogue(tmp_path: Path) -
     write(config / "catalogue", edited(CHILDREN, "many = true", "many = 1"))
     with pytest.raises(ConfigErrors) as caught:
         load_settings(settings)
-    assert [e.key for e in caught.value.errors] == ["record_sets.child_protection_plans.many"]
+    assert [e.key for e in caught.value.errors] == ["record_sets.youth_justice_orders.many"]
     write(config / "catalogue", CHILDREN)
     loaded = load_settings(settings)
     assert "lead_professionals.role" in loaded.catalogue.items
@@ -475,7 +490,7 @@ def test_schema_check_fails_on_drift_and_passes_when_regenerated(
     assert main(["schema", "--check", str(published), "--config", str(config)]) == 1
     out, err = capsys.readouterr()
     assert f"--- {published} (published)" in out
-    assert "+type ChildProtectionPlan {" in out
+    assert "+type YouthJusticeOrder {" in out
     assert "+  leadProfessionals: [LeadProfessional!]" in out
     assert not [line for line in out.splitlines() if line.startswith("-") and line[1:2] != "-"]
     assert f"fame-gateway --config {config} schema --write {published}" in err
@@ -493,5 +508,5 @@ def test_items_lists_the_configured_catalogue(
     config = settings_file(tmp_path, '[catalogue]\nfiles = ["catalogue/*.toml"]\n')
     assert main(["items", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "child_protection_plans  (many rows per agency; the council's children" in out
-    assert "child_protection_plans.started_on" in out and "demographics.nhs_number" in out
+    assert "youth_justice_orders  (many rows per agency; the council's children" in out
+    assert "youth_justice_orders.started_on" in out and "demographics.nhs_number" in out

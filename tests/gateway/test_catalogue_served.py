@@ -19,14 +19,14 @@ from tests.gateway.test_catalogue import CHILDREN
 from tests.scenarios.helpers import withheld
 from tests.support import DEMO_CONFIG, World
 
-CS = "shire-childrens-services"
+CS = "clunbury-youth-services"
 
 CLAUSE = f"""
 [[clause]]
-id = "ISP-9.1"
-title = "Child protection plans and lead professionals"
+id = "TEST-9.1"
+title = "Youth justice orders and lead professionals"
 agencies = ["{CS}"]
-items = ["child_protection_plans.*", "lead_professionals.*"]
+items = ["youth_justice_orders.*", "lead_professionals.*"]
 category = "safeguarding"
 roles = ["social_worker"]
 purposes = ["direct_care", "safeguarding"]
@@ -43,8 +43,8 @@ LEADS = {"CS-0001": ("Sam Reid", "social worker"), "CS-0002": ("Jo Akers", "fami
 QUERY = """{ person(id: "%s") {
   leadProfessionals { agency { id name } name role }
   socialCare {
-    since2024: childProtectionPlans(from: "2024-01-01") { agency { id } category startedOn }
-    all: childProtectionPlans { category startedOn }
+    since2024: youthJusticeOrders(from: "2024-01-01") { agency { id } category startedOn }
+    all: youthJusticeOrders { category startedOn }
     cases { status }
   }
 } }"""
@@ -53,7 +53,7 @@ QUERY = """{ person(id: "%s") {
 def agency_file(database: Path) -> str:
     """The children's services registration: a SQLite database of its own."""
     return f"""\
-name = "Shire Council Children's Services"
+name = "Clunbury Youth Services"
 kind = "sql"
 
 [source]
@@ -66,8 +66,8 @@ order_by = "start_date"
 key = "child_ref"
 
 [items]
-"child_protection_plans.category" = "cp_plans.plan_category"
-"child_protection_plans.started_on" = "cp_plans.start_date"
+"youth_justice_orders.category" = "cp_plans.plan_category"
+"youth_justice_orders.started_on" = "cp_plans.start_date"
 "lead_professionals.name" = "lead_workers.worker_name"
 "lead_professionals.role" = "lead_workers.worker_role"
 """
@@ -138,7 +138,7 @@ async def test_the_deployments_record_sets_are_served_where_permitted(served: Wo
     person = result["data"]["person"]
     assert person["leadProfessionals"] == [
         {
-            "agency": {"id": CS, "name": "Shire Council Children's Services"},
+            "agency": {"id": CS, "name": "Clunbury Youth Services"},
             "name": "Sam Reid",
             "role": "social worker",
         }
@@ -156,13 +156,13 @@ async def test_the_deployments_record_sets_are_served_where_permitted(served: Wo
     records = await disclosure_records(served.gateway.state_engine, person_id=person_id)
     disclosed = records[-1].disclosed[CS]
     assert set(disclosed) == {
-        "child_protection_plans.category",
-        "child_protection_plans.started_on",
+        "youth_justice_orders.category",
+        "youth_justice_orders.started_on",
         "lead_professionals.name",
         "lead_professionals.role",
     }
     page = subject_report_html("A child", records, served.settings)
-    assert "<li>A child protection plan: category: neglect, physical, emotional or sexual " in page
+    assert "<li>A youth justice order: the order: referral, youth rehabilitation " in page
     assert "coordinating support for a child: the lead professional&#x27;s name; their role" in page
 
 
@@ -171,8 +171,8 @@ async def test_a_role_the_clause_does_not_name_is_refused_the_new_items(served: 
     result = await served.query(QUERY % person_id, as_="dn-hughes")
     reasons = {item: reason for (agency, item), reason in withheld(result).items() if agency == CS}
     assert reasons == {
-        "child_protection_plans.category": "ROLE_NOT_PERMITTED",
-        "child_protection_plans.started_on": "ROLE_NOT_PERMITTED",
+        "youth_justice_orders.category": "ROLE_NOT_PERMITTED",
+        "youth_justice_orders.started_on": "ROLE_NOT_PERMITTED",
         "lead_professionals.name": "ROLE_NOT_PERMITTED",
         "lead_professionals.role": "ROLE_NOT_PERMITTED",
     }

@@ -15,9 +15,10 @@ import pytest
 
 from fame_demo.practitioners import PRACTITIONERS
 from gateway.config.agencies import load_agencies
+from gateway.config.catalogue import catalogue_of_settings
 from gateway.config.protocol import Basis, Establishment, SharingProtocol, load_protocol
 from gateway.config.protocol_render import render_html, render_markdown
-from gateway.core.catalogue import ITEMS, RECORD_SETS_BY_NAME
+from gateway.core.catalogue import RECORD_SETS_BY_NAME
 from gateway.core.errors import ConfigError, ConfigErrors
 from gateway.core.registration import AgencyConfig
 from gateway.core.services import AGENCY, TEAM, AgencyServices, Service
@@ -817,11 +818,14 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
 
 def shipped() -> tuple[SharingProtocol, tuple[AgencyConfig, ...]]:
     """The demo agencies and the demo protocol, as the gateway loads them."""
-    agencies = load_agencies(REPO / "config" / "agencies")
+    # The demo's catalogue: the standard one and the pilots' file its settings name.
+    catalogue = catalogue_of_settings(REPO / "config" / "gateway.toml")
+    agencies = load_agencies(REPO / "config" / "agencies", catalogue=catalogue)
     protocol = load_protocol(
         REPO / "config" / "sharing-protocol.toml",
         {a.id for a in agencies},
         {a.id: a.services for a in agencies},
+        catalogue=catalogue,
     )
     return protocol, agencies
 
@@ -959,7 +963,7 @@ def test_the_rendering_lists_every_shared_item_with_its_clause() -> None:
             clause = protocol.clause_for(agency.id, item)
             assert clause is not None
             row = next(line for line in section.splitlines() if line.startswith(f"| `{item}` "))
-            assert ITEMS[item].description in row
+            assert protocol.catalogue.items[item].description in row
             assert f"| {clause.id} |" in row
             assert ("SEALED" in row) == clause.sealed
     for clause in protocol.clauses:

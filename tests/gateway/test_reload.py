@@ -150,7 +150,7 @@ async def test_an_agency_and_its_issuer_removed_then_registered_again(world: Wor
     saved = {path: path.read_text() for path in config.rglob("*.toml")}
     assert (await world.post(TENANCIES % roy, as_="ho-evans")).status_code == 200
 
-    without_agency(config, "shire-housing", ("housing",))
+    without_agency(config, "shire-housing", ("housing", "benefits"))
     removed = await _reload(world)
     assert removed.ok and removed.removed == ("shire-housing",), removed
     # The housing officer's issuer is gone with the agency: the token is refused.

@@ -129,7 +129,7 @@ async def test_a_broken_file_is_refused_before_the_server_is_signalled_and_a_new
     settings = await _settings(tmp_path, population, store_dir, fleet)
     config = settings.config_dir / "gateway.toml"
     saved = {path: path.read_text() for path in settings.config_dir.rglob("*.toml")}
-    without_agency(settings.config_dir, "shire-housing", ("housing",))
+    without_agency(settings.config_dir, "shire-housing", ("housing", "benefits"))
     server = await _serve(fleet, config, tmp_path / "serve.log", workers=1)
     roy = demo_person_id(population.people[0].nhs_number)
 
