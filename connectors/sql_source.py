@@ -1,9 +1,11 @@
 """The ``[source]``, ``[tables]`` and ``[items]`` of a sql agency file, validated.
 
 A URL written in the file is checked completely when the file is read. A URL held in
-an environment variable (``url_env``, where a password may be) is read only when the
-connector opens or is checked, so that commands that never connect (``token``,
-``items``, ``protocol render``, ...) run where the agency's secret is not set.
+an environment variable (``url_env``, where a password may be) or in a secret file
+(``url_file``) is read only when the connector opens or is checked, so that commands
+that never connect (``token``, ``items``, ``protocol render``, ...) run where the
+agency's secret is not set. A running gateway's environment cannot gain a variable, so
+an agency added by a reload gives its secret as a file.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class SqlSource:
     """The validated ``[source]``, ``[tables]`` and ``[items]`` of a sql agency.
 
     ``url`` is the URL written in the file, ready to use; None when ``url_env`` names
-    the variable holding it, which ``resolve_url`` reads.
+    the variable holding it, or ``url_file`` the file, which ``resolve_url`` reads.
     """
 
     url: str | None
@@ -62,10 +64,13 @@ class SqlSource:
     items: Mapping[str, ColumnRef]
     url_env: str | None = None
     config_dir: Path = Path()
+    url_file: Path | None = None
 
     @property
     def url_key(self) -> str:
         """The key of the agency file that gives the URL."""
+        if self.url_file is not None:
+            return "source.url_file"
         return "source.url_env" if self.url_env else "source.url"
 
     def resolve_url(self, file: Path) -> URL:
@@ -74,6 +79,8 @@ class SqlSource:
         problems = Problems(file)
         if self.url is not None:
             return make_url(self.url)
+        if self.url_file is not None:
+            return self._url_from_file(file)
         assert self.url_env is not None
         raw = os.environ.get(self.url_env)
         if not raw:
@@ -91,6 +98,27 @@ class SqlSource:
             raise problems.errors[0]
         return url
 
+    def _url_from_file(self, file: Path) -> URL:
+        assert self.url_file is not None
+        try:
+            raw = self.url_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            raise ConfigError(
+                file,
+                "source.url_file",
+                f"names {self.url_file}, which cannot be read ({reason})",
+                f"Write the database URL alone into {self.url_file} (e.g. "
+                "postgresql+asyncpg://reader:password@db.example/records), readable by the "
+                "user the gateway runs as; a relative path is read from the settings' "
+                "directory.",
+            ) from None
+        problems = Problems(file)
+        url = checked_url(raw, "source.url_file", True, self.config_dir, problems)
+        if url is None:
+            raise problems.errors[0]
+        return url
+
 
 def parse_sql_source(
     doc: Mapping[str, Any], config_dir: Path, problems: Problems
@@ -101,7 +129,8 @@ def parse_sql_source(
         problems.add(
             "source",
             "is missing",
-            'Add [source] with url = "postgresql+asyncpg://host/db" or url_env = "VARIABLE".',
+            'Add [source] with url = "postgresql+asyncpg://host/db", url_env = "VARIABLE" '
+            'or url_file = "secrets/agency.dsn".',
         )
         return None
     url = _parse_url(source, config_dir, problems)
@@ -109,43 +138,63 @@ def parse_sql_source(
     items = _parse_items(doc.get("items"), tables, problems)
     if url is None or tables is None or items is None:
         return None
-    inline, env = url
+    inline, env, secret_file = url
+    if inline is not None:
+        shown = inline.render_as_string(hide_password=True)
+    else:
+        shown = f"${env}" if env is not None else f"the URL in {secret_file}"
     return SqlSource(
         url=inline.render_as_string(hide_password=False) if inline is not None else None,
-        url_shown=inline.render_as_string(hide_password=True) if inline is not None else f"${env}",
+        url_shown=shown,
         tables=tables,
         items=items,
         url_env=env,
         config_dir=config_dir,
+        url_file=secret_file,
     )
+
+
+_URL_KEYS = ("url", "url_env", "url_file")
 
 
 def _parse_url(
     source: Mapping[str, Any], config_dir: Path, problems: Problems
-) -> tuple[URL | None, str | None] | None:
-    for key in sorted(set(source) - {"url", "url_env"}):
+) -> tuple[URL | None, str | None, Path | None] | None:
+    for key in sorted(set(source) - set(_URL_KEYS)):
         problems.add(
             f"source.{key}",
             "is not a key a sql source takes",
-            "Remove it; a sql source takes url or url_env.",
+            "Remove it; a sql source takes url, url_env or url_file.",
         )
-    raw, env = source.get("url"), source.get("url_env")
-    if (raw is None) == (env is None):
+    given = [key for key in _URL_KEYS if source.get(key) is not None]
+    if len(given) != 1:
         problems.add(
             "source.url",
-            "both url and url_env are set" if raw is not None else "is missing",
-            "Write exactly one: url (no password in it) or url_env naming a variable.",
+            f"{' and '.join(given)} are set" if given else "is missing",
+            "Write exactly one: url (no password in it), url_env naming a variable, or "
+            "url_file naming a file that holds the URL (which a running gateway can be "
+            "given without a restart).",
         )
         return None
+    env, secret_file = source.get("url_env"), source.get("url_file")
     if env is not None:
         if not isinstance(env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
             problems.add(
                 "source.url_env", f"is {env!r}", 'Write the variable\'s name, e.g. "FAME_GP_DSN".'
             )
             return None
-        return None, env
-    url = checked_url(raw, "source.url", False, config_dir, problems)
-    return (url, None) if url is not None else None
+        return None, env, None
+    if secret_file is not None:
+        if not isinstance(secret_file, str) or not secret_file.strip():
+            problems.add(
+                "source.url_file",
+                f"is {secret_file!r}",
+                'Write the path of the file holding the URL, e.g. "secrets/agency.dsn".',
+            )
+            return None
+        return None, None, (config_dir / secret_file).resolve()
+    url = checked_url(source.get("url"), "source.url", False, config_dir, problems)
+    return (url, None, None) if url is not None else None
 
 
 def checked_url(
@@ -170,7 +219,8 @@ def checked_url(
             key,
             "holds a password written inline",
             "Secrets never go in agency files: put the URL in an environment variable "
-            'and write url_env = "FAME_<AGENCY>_DSN" instead.',
+            'and write url_env = "FAME_<AGENCY>_DSN", or in a file readable by the gateway '
+            'alone and write url_file = "<path>", instead.',
         )
         return None
     backend = url.get_backend_name()
