@@ -45,8 +45,9 @@ def claims_from_args(args: argparse.Namespace) -> PractitionerClaims | None:
     if args.practitioner is not None:
         if given:
             raise GatewayError(
-                f"give either a sample practitioner ({args.practitioner}) or "
-                f"{', '.join(given)} with --agency, not both"
+                f"give either a sample practitioner ({args.practitioner}) or a practitioner "
+                f"of a registered agency with --agency and its options ({', '.join(given)} "
+                "given), not both"
             )
         return None
     missing = [option for option in ("--agency", "--subject", "--role") if not options[option]]
