@@ -708,7 +708,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except (ConfigErrors, ConfigError) as exc:
-        print(f"fame-gateway: refusing to start: {exc}", file=sys.stderr)
+        # Only serving starts anything; other commands just cannot use the files.
+        doing = "refusing to start" if args.command in ("serve", "demo") else "cannot run"
+        print(f"fame-gateway: {doing}: {exc}", file=sys.stderr)
         return 2
     except GatewayError as exc:
         print(f"fame-gateway: {exc}", file=sys.stderr)

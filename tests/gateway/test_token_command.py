@@ -127,9 +127,8 @@ def test_a_team_in_none_of_the_agencys_services_is_minted_with_a_note(config: Pa
             "the sharing protocol has no role 'housing-officer'; use one of: caldicott_guardian",
         ),
         (
-            [*["--agency", HOUSING, "--subject", "x", "--role", "housing_officer"]]
-            + ["--purpose", "curiosity"],
-            "the sharing protocol has no purpose 'curiosity'; use one of: audit, care_planning",
+            ["--agency", HOUSING, "--subject", "x", "--role", "housing_officer", "--purpose", "x"],
+            "the sharing protocol has no purpose 'x'; use one of: audit, care_planning",
         ),
         (
             ["--agency", HOUSING, "--role", "housing_officer"],
@@ -242,3 +241,17 @@ def test_demo_keys_refuses_outside_demo_mode(config: Path) -> None:
 
     assert (code, out) == (2, "")
     assert "demo keys are made only in demo mode" in err
+
+
+def test_a_draft_agency_the_protocol_does_not_cover_yet_is_named_not_a_start_refused(
+    config: Path,
+) -> None:
+    draft = config.parent / "agencies" / "wrekin-childrens-services.toml"
+    assert cli(config, "agency", "new", "--kind", "sql", draft.stem)[0] == 0
+
+    code, out, err = cli(config, "token", "sw-patel")
+
+    assert (code, out) == (2, "")
+    assert err.startswith("fame-gateway: cannot run: the configuration has 5 problem(s)"), err
+    assert f'{draft}: items."alerts.category": maps an item the sharing protocol' in err
+    assert "refusing to start" not in err

@@ -21,10 +21,11 @@ import datetime as dt
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,7 +40,7 @@ from fame_demo.synthetic import REFERENCE_DATE, UNSHARED_MARKER, Population, Syn
 from gateway.governance.state import consents, disclosures, person_links
 from tests.conftest import fresh_postgres_database
 from tests.gateway.reload_files import edit
-from tests.support import free_port, prepare_shared_state
+from tests.support import REPO, free_port, prepare_shared_state
 
 AGENCY = "wrekin-childrens-services"
 GP = "riverside-gp"
@@ -164,6 +165,37 @@ async def run(config: Path, *args: str) -> Ran:
     out, err = await process.communicate()
     assert process.returncode is not None
     return Ran(process.returncode, out.decode(), err.decode())
+
+
+def command_of(args: tuple[str, ...]) -> str:
+    """The command words of ``fame-gateway ARGS`` (``index review accept``), without
+    options, paths and values."""
+    words: list[str] = []
+    for arg in args:
+        if not re.fullmatch(r"[a-z][a-z-]*", arg):
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
+def readme_walkthrough() -> list[str]:
+    """The commands of the README's "Registering an agency" walkthrough, in its order."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Registering an agency\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [command_of(tuple(shlex.split(line)[1:])) for line in block.splitlines()]
+
+
+@dataclass
+class Operator:
+    """The council's IT team at the command line: every command it runs, recorded."""
+
+    config: Path
+    commands: list[str] = field(default_factory=list)
+
+    async def run(self, *args: str) -> Ran:
+        self.commands.append(command_of(args))
+        return await run(self.config, *args)
 
 
 @dataclass
@@ -453,8 +485,11 @@ async def _register(
     secret.write_text(agency_database + "\n")
     secret.chmod(0o600)
 
+    # --- From here on, only what the README's walkthrough says, in its order.
+    operator = Operator(config)
+
     # --- agency new, then the edits: the names, the teams, the source, tables and items.
-    new = await run(config, "agency", "new", "--kind", "sql", AGENCY)
+    new = await operator.run("agency", "new", "--kind", "sql", AGENCY)
     assert new.code == 0, new.err
     file = config.parent / "agencies" / f"{AGENCY}.toml"
     assert f"wrote {file}" in new.out and "agency check" in new.out
@@ -475,7 +510,7 @@ async def _register(
     file.write_text(file.read_text().split("[tables.people]", 1)[0] + TABLES_AND_ITEMS)
 
     # --- agency check: the source passes, the protocol does not list the items yet.
-    first = await run(config, "agency", "check", str(file))
+    first = await operator.run("agency", "check", str(file))
     assert first.code == 1, first.out + first.err
     assert "ok    connected to postgresql+asyncpg://" in first.out
     assert "ok    alerts.raised_on -> cp_plans.start_date (Date: 1 values read fit)" in first.out
@@ -505,23 +540,18 @@ async def _register(
     protocol.write_text(
         protocol.read_text() + "\n# 8 Wrekin children's services\n\n" + agreed(proposal)
     )
-    second = await run(config, "agency", "check", str(file))
+    second = await operator.run("agency", "check", str(file))
     assert second.code == 0, second.out + second.err
     assert "ok    the sharing protocol lists every mapped item" in second.out
 
     # --- The council's identity provider, and (demo mode) its keys.
     config.write_text(config.read_text() + ISSUER)
-    no_key = await run(
-        config, "token", "--agency", AGENCY, "--subject", "x", "--role", "social_worker"
-    )
-    assert no_key.code == 2 and "run `fame-gateway demo-keys`" in no_key.err, no_key.err
-    keys = await run(config, "demo-keys")
+    keys = await operator.run("demo-keys")
     assert keys.code == 0, keys.err
     assert f"{AGENCY}.jwks.json" in keys.out and "riverside-gp" not in keys.out
 
     # --- The person index: one on an NHS number, one on a score, one to review, one new.
-    imported = await run(
-        config,
+    imported = await operator.run(
         "index",
         "import",
         str(people_file(config.parent / "people.csv", children)),
@@ -538,12 +568,11 @@ async def _register(
         "new people                             1",
     ):
         assert line in imported.out, imported.out
-    queue = await run(config, "index", "review", "list")
+    queue = await operator.run("index", "review", "list")
     assert queue.code == 0, queue.err
     (review_id,) = re.findall(r"^(\S+)  pending", queue.out, re.MULTILINE)
     assert f"{AGENCY} WCS-102: {children.amelia.given_name}" in queue.out
-    accepted = await run(
-        config,
+    accepted = await operator.run(
         "index",
         "review",
         "accept",
@@ -558,14 +587,13 @@ async def _register(
     assert f"linked to {amelia}" in accepted.out
 
     # --- reload: the running gateway takes the agency and its issuer.
-    reloaded = await run(config, "reload", "--pid-file", str(served.pid_file))
+    reloaded = await operator.run("reload", "--pid-file", str(served.pid_file))
     assert reloaded.code == 0, reloaded.out + reloaded.err
     assert f"agencies added {AGENCY}" in reloaded.out
 
     # --- A token for the council's own social worker, and what she sees.
     subject, name, team = SOCIAL_WORKER
-    minted = await run(
-        config,
+    minted = await operator.run(
         "token",
         "--agency",
         AGENCY,
@@ -626,6 +654,8 @@ async def _register(
         }
     ]
 
+    assert operator.commands == readme_walkthrough()
+
     # --- Never restarted; nothing made before is lost, the audit chain only grew.
     assert served.process.returncode is None
     assert json.loads(served.pid_file.read_text())["pid"] == pid
@@ -645,3 +675,17 @@ async def _register(
     assert len(made_after.chain) > len(made_before.chain)
     verified = await run(config, "audit", "verify")
     assert verified.code == 0 and "the audit chain holds" in verified.out, verified.err
+
+
+def test_the_readme_walks_through_the_commands_this_test_runs() -> None:
+    assert readme_walkthrough() == [
+        "agency new",
+        "agency check",
+        "agency check",
+        "demo-keys",
+        "index import",
+        "index review list",
+        "index review accept",
+        "reload",
+        "token",
+    ]
