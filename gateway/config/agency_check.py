@@ -237,8 +237,10 @@ def render(report: AgencyReport) -> str:
         out.extend(f"    {line}" if line else "" for line in report.clause.splitlines())
     if report.ok:
         out.append(
-            "  all checks pass. Next: link its people with `fame-gateway index import` where "
-            "the person index needs them, and `fame-gateway reload` (or restart) the gateway."
+            "  all checks pass. Next: an [[issuers]] entry in gateway.toml for its practitioners' "
+            "identity provider (demo mode: then `fame-gateway demo-keys`), its people linked "
+            f"with `fame-gateway index import FILE --agency {report.agency}`, and "
+            "`fame-gateway reload` (or restart) the gateway."
         )
     return "\n".join(out) + "\n"
 

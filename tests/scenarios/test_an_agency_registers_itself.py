@@ -543,6 +543,8 @@ async def _register(
     second = await operator.run("agency", "check", str(file))
     assert second.code == 0, second.out + second.err
     assert "ok    the sharing protocol lists every mapped item" in second.out
+    assert "Next: an [[issuers]] entry in gateway.toml" in second.out
+    assert f"`fame-gateway index import FILE --agency {AGENCY}`" in second.out
 
     # --- The council's identity provider, and (demo mode) its keys.
     config.write_text(config.read_text() + ISSUER)
