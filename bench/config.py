@@ -144,8 +144,10 @@ def protocol_preamble(
 def protocol_file() -> str:
     """A protocol sharing every item the bench agencies map, implied, with every role."""
     roles = "[" + ", ".join(f'"{r}"' for r in _ROLES) + "]"
-    purposes = "[" + ", ".join(f'"{p}"' for p in PURPOSES) + "]"
     lines = protocol_preamble("Benchmark protocol (synthetic)", (*_ROLES, "ig_lead"), ("ig_lead",))
+    # Every purpose the preamble declares, in the gateway's order.
+    declared = tomllib.loads("\n".join(lines))["purposes"]
+    purposes = "[" + ", ".join(f'"{p}"' for p in PURPOSES if p in declared) + "]"
     for agency in AGENCIES:
         items = ", ".join(f'"{item}"' for item in sorted(agency.items))
         lines += [

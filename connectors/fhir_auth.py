@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
 import aiohttp
 from joserfc import jwt
@@ -30,11 +29,10 @@ from joserfc.jwk import ECKey, RSAKey
 
 from connectors.base import ConnectorError
 from connectors.fhir_http import Caller, exchange, outcome_text
-from gateway.core.errors import ConfigError, Problems
+from gateway.core.errors import ConfigError
 
 #: The signing algorithms SMART Backend Services asks servers to support.
-ALGORITHMS = ("RS384", "ES384")
-_AUTH_KEYS = {"token_url", "client_id", "private_key_file", "key_id", "algorithm", "scope"}
+Algorithm = Literal["RS384", "ES384"]
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: SMART asks that an assertion live no longer than five minutes.
 _ASSERTION_SECONDS = 300
@@ -54,76 +52,6 @@ class SmartAuth:
     key_id: str
     algorithm: str
     scope: str
-
-
-def parse_auth(raw: object, config_dir: Path, problems: Problems) -> SmartAuth | None:
-    """Validate ``[source.auth]``; report every problem; do not read the key file."""
-    if not isinstance(raw, dict):
-        problems.add(
-            "source.auth",
-            "is not a table",
-            "Write [source.auth] with token_url, client_id, private_key_file, key_id, scope.",
-        )
-        return None
-    ok = True
-    for key in sorted(set(raw) - _AUTH_KEYS):
-        hint = (
-            "Secrets never go in agency files: the gateway signs with the private key in "
-            "private_key_file instead."
-            if key in {"client_secret", "secret", "password", "token", "private_key"}
-            else f"Remove it; [source.auth] takes: {', '.join(sorted(_AUTH_KEYS))}."
-        )
-        problems.add(f"source.auth.{key}", "is not a key [source.auth] takes", hint)
-        ok = False
-    examples = {
-        "token_url": '"https://auth.agency.example/oauth2/token"',
-        "client_id": '"fame-gateway"',
-        "private_key_file": '"keys/fame-gateway-fhir.pem"',
-        "key_id": '"fame-gateway-2026-1"',
-        "scope": '"system/Patient.read system/Encounter.read"',
-    }
-    values: dict[str, str] = {}
-    for key, example in examples.items():
-        value = raw.get(key)
-        if not isinstance(value, str) or not value.strip():
-            problems.add(
-                f"source.auth.{key}",
-                "is missing" if value is None else f"is {value!r}",
-                f"Write e.g. {key} = {example}.",
-            )
-            ok = False
-            continue
-        values[key] = value.strip()
-    token_url = values.get("token_url")
-    if token_url is not None:
-        parts = urlsplit(token_url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            problems.add(
-                "source.auth.token_url",
-                f"is {token_url!r}, which is not an http(s) URL",
-                f"Write e.g. token_url = {examples['token_url']}.",
-            )
-            ok = False
-    algorithm = raw.get("algorithm", "RS384")
-    if algorithm not in ALGORITHMS:
-        problems.add(
-            "source.auth.algorithm",
-            f"is {algorithm!r}",
-            'Write "RS384" (an RSA key) or "ES384" (an EC key on P-384), the algorithms '
-            "SMART Backend Services servers accept.",
-        )
-        ok = False
-    if not ok:
-        return None
-    key_file = Path(values["private_key_file"])
-    return SmartAuth(
-        token_url=values["token_url"],
-        client_id=values["client_id"],
-        private_key_file=key_file if key_file.is_absolute() else config_dir / key_file,
-        key_id=values["key_id"],
-        algorithm=str(algorithm),
-        scope=values["scope"],
-    )
 
 
 def load_signing_key(auth: SmartAuth, agency_file: Path) -> RSAKey | ECKey:

@@ -7,15 +7,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from connectors.fhir_auth import SmartAuth, parse_auth
-from connectors.fhir_paths import ElementPath, PathError, parse_path
-from gateway.core.catalogue import parsing_catalogue, record_set_of
-from gateway.core.errors import Problems
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, ValidationInfo
 
-_SOURCE_KEYS = {"base_url", "search", "page_size", "max_response_bytes", "auth"}
+from connectors.fhir_auth import Algorithm, SmartAuth
+from connectors.fhir_paths import ElementPath, PathError, parse_path
+from connectors.source_models import (
+    first_mapping,
+    http_url,
+    item_target,
+    many_rows,
+    named_items,
+    refused,
+)
+from gateway.core.catalogue import record_set_of
+from gateway.core.config_models import ConfigModel, Fix, Invalid, validate
+from gateway.core.errors import Problems
 
 
 @dataclass(frozen=True)
@@ -39,84 +48,105 @@ def parse_fhir_source(
     doc: Mapping[str, Any], config_dir: Path, problems: Problems
 ) -> FhirSource | None:
     """Validate the fhir-specific parts of an agency file (the key file is not read)."""
-    source = doc.get("source")
-    if not isinstance(source, dict):
-        problems.add(
-            "source",
-            "is missing",
-            'Add [source] with base_url = "https://fhir.agency.example/R4".',
-        )
+    part = validate(FhirFile, doc, problems)
+    if part is None:
         return None
-    if "tables" in doc:
-        problems.add(
-            "tables", "is for sql agencies", "Remove it; a fhir agency maps element paths."
-        )
-    ok = True
-    for key in sorted(set(source) - _SOURCE_KEYS):
-        hint = (
-            "Secrets never go in agency files: use [source.auth] with a private_key_file."
-            if key in {"token", "password", "api_key", "secret", "token_env"}
-            else f"Remove it; a fhir source takes: {', '.join(sorted(_SOURCE_KEYS))}."
-        )
-        problems.add(f"source.{key}", "is not a key a fhir source takes", hint)
-        ok = False
-    base_url = source.get("base_url")
-    parts = urlsplit(base_url) if isinstance(base_url, str) else None
-    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
-        problems.add(
-            "source.base_url",
-            f"is {base_url!r}, which is not an http(s) URL",
-            'Write the FHIR base URL, e.g. base_url = "https://fhir.agency.example/R4".',
-        )
-        ok = False
-    elif parts.username or parts.password or parts.query or parts.fragment:
-        problems.add(
-            "source.base_url",
-            "holds credentials, a query or a fragment",
-            "Write only scheme, host and path; credentials go in [source.auth].",
-        )
-        ok = False
-    search = source.get("search", "batch")
-    if search not in {"batch", "get"}:
-        problems.add(
-            "source.search",
-            f"is {search!r}",
-            'Write "batch" (one batch Bundle per fetch, the default) or "get" (one GET per '
-            "search, sent concurrently) for servers without batch.",
-        )
-        ok = False
-    page_size = source.get("page_size", 500)
-    if not _whole(page_size) or not 1 <= page_size <= 5000:
-        problems.add(
-            "source.page_size", f"is {page_size!r}", "Write a whole number from 1 to 5000."
-        )
-        ok = False
-    cap = source.get("max_response_bytes", 10 * 1024 * 1024)
-    if not _whole(cap) or cap < 1024:
-        problems.add(
-            "source.max_response_bytes", f"is {cap!r}", "Write a whole number of bytes >= 1024."
-        )
-        ok = False
-    auth = None
-    if "auth" in source:
-        auth = parse_auth(source["auth"], config_dir, problems)
-        ok = ok and auth is not None
-    items = _parse_items(doc.get("items"), problems)
-    if not ok or items is None:
-        return None
-    assert isinstance(base_url, str)
+    source, auth = part.source, part.source.auth
     return FhirSource(
-        base_url=base_url.rstrip("/"),
-        search=str(search),
-        page_size=int(page_size),
-        max_response_bytes=int(cap),
-        auth=auth,
-        items=items,
+        base_url=source.base_url.rstrip("/"),
+        search=source.search,
+        page_size=source.page_size,
+        max_response_bytes=source.max_response_bytes,
+        auth=None
+        if auth is None
+        else SmartAuth(
+            **auth.model_dump() | {"private_key_file": config_dir / auth.private_key_file}
+        ),
+        items=part.items,
     )
 
 
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+_AUTH_SECRET = (
+    "Secrets never go in agency files: the gateway signs with the private key in "
+    "private_key_file instead."
+)
+_Stripped = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class SmartAuthTable(ConfigModel):
+    """``[source.auth]``: the gateway as a SMART Backend Services client of the agency."""
+
+    unknown_key_problem: ClassVar[str] = "is not a key [source.auth] takes"
+    secret_keys: ClassVar[frozenset[str]] = frozenset(
+        {"client_secret", "secret", "password", "token", "private_key"}
+    )
+    secret_fix: ClassVar[str] = _AUTH_SECRET
+
+    token_url: Annotated[
+        _Stripped,
+        AfterValidator(http_url),
+        Fix('Write e.g. token_url = "https://auth.agency.example/oauth2/token".'),
+    ]
+    client_id: Annotated[_Stripped, Fix('Write e.g. client_id = "fame-gateway".')]
+    private_key_file: Annotated[
+        _Stripped, Fix('Write e.g. private_key_file = "keys/fame-gateway-fhir.pem".')
+    ]
+    key_id: Annotated[_Stripped, Fix('Write e.g. key_id = "fame-gateway-2026-1".')]
+    scope: Annotated[
+        _Stripped, Fix('Write e.g. scope = "system/Patient.read system/Encounter.read".')
+    ]
+    algorithm: Annotated[
+        Algorithm,
+        Fix(
+            'Write "RS384" (an RSA key) or "ES384" (an EC key on P-384), the algorithms '
+            "SMART Backend Services servers accept."
+        ),
+    ] = "RS384"
+
+
+def _server_url(value: str) -> str:
+    parts = urlsplit(http_url(value))
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise Invalid(
+            "holds credentials, a query or a fragment",
+            "Write only scheme, host and path; credentials go in [source.auth].",
+        )
+    return value
+
+
+class FhirSourceTable(ConfigModel):
+    """``[source]`` of a fhir agency: its server, how it is searched, how the gateway signs in."""
+
+    unknown_key_problem: ClassVar[str] = "is not a key a fhir source takes"
+    secret_keys: ClassVar[frozenset[str]] = frozenset(
+        {"token", "password", "api_key", "secret", "token_env"}
+    )
+    secret_fix: ClassVar[str] = (
+        "Secrets never go in agency files: use [source.auth] with a private_key_file."
+    )
+
+    base_url: Annotated[
+        str,
+        AfterValidator(_server_url),
+        Fix('Write the FHIR base URL, e.g. base_url = "https://fhir.agency.example/R4".'),
+    ]
+    search: Annotated[
+        Literal["batch", "get"],
+        Fix(
+            'Write "batch" (one batch Bundle per fetch, the default) or "get" (one GET per '
+            "search, sent concurrently) for servers without batch."
+        ),
+    ] = "batch"
+    page_size: Annotated[int, Field(ge=1, le=5000), Fix("Write a whole number from 1 to 5000.")] = (
+        500
+    )
+    max_response_bytes: Annotated[
+        int, Field(ge=1024), Fix("Write a whole number of bytes >= 1024.")
+    ] = 10 * 1024 * 1024
+    auth: Annotated[
+        SmartAuthTable | None,
+        Fix("Write [source.auth] with token_url, client_id, private_key_file, key_id, scope."),
+    ] = None
 
 
 _PATH_FIX = (
@@ -127,54 +157,43 @@ _PATH_FIX = (
 )
 
 
-def _parse_items(raw: Any, problems: Problems) -> dict[str, ElementPath] | None:
-    if not isinstance(raw, dict):
-        return None
-    items: dict[str, ElementPath] = {}
-    type_of_set: dict[str, tuple[str, str]] = {}
-    ok = True
-    for item, target in raw.items():
-        if item not in parsing_catalogue().items:
-            ok = False  # the agency loader reports unknown items
-            continue
-        where = f'items."{item}"'
-        if not isinstance(target, str):
-            problems.add(where, f"is {target!r}, which is not a path", _PATH_FIX)
-            ok = False
-            continue
-        try:
-            path = parse_path(target)
-        except PathError as exc:
-            problems.add(where, f"is {target!r}, which {exc}", _PATH_FIX)
-            ok = False
-            continue
-        rs = record_set_of(item)
-        many = parsing_catalogue().record_sets_by_name[rs].many
-        if not many and path.resource_type != "Patient":
-            problems.add(
-                where,
-                f"belongs to {rs!r}, which has one row per person, but reads {path.resource_type}",
-                'Map one-row record sets to Patient elements, e.g. "Patient.birthDate".',
-            )
-            ok = False
-            continue
-        if many and path.resource_type == "Patient":
-            problems.add(
-                where,
-                f"belongs to {rs!r}, which has a row per resource, but reads Patient",
-                "Map it to the resource type whose resources are its rows, e.g. "
-                '"Encounter.period.start".',
-            )
-            ok = False
-            continue
-        first = type_of_set.setdefault(rs, (path.resource_type, item))
-        if first[0] != path.resource_type:
-            problems.add(
-                where,
-                f"reads {path.resource_type} but {first[1]!r} reads {first[0]}",
-                "Map every item of one record set to the same resource type.",
-            )
-            ok = False
-            continue
-        items[item] = path
-    return items if ok else None
+def _element_path(item: str, target: str, info: ValidationInfo) -> ElementPath:
+    try:
+        path = parse_path(target)
+    except PathError as exc:
+        raise Invalid(f"is {target!r}, which {exc}") from None
+    rs = record_set_of(item)
+    if not many_rows(item) and path.resource_type != "Patient":
+        raise Invalid(
+            f"belongs to {rs!r}, which has one row per person, but reads {path.resource_type}",
+            'Map one-row record sets to Patient elements, e.g. "Patient.birthDate".',
+        )
+    if many_rows(item) and path.resource_type == "Patient":
+        raise Invalid(
+            f"belongs to {rs!r}, which has a row per resource, but reads Patient",
+            "Map it to the resource type whose resources are its rows, e.g. "
+            '"Encounter.period.start".',
+        )
+    first = first_mapping(info, item, path.resource_type)
+    if first is not None:
+        raise Invalid(
+            f"reads {path.resource_type} but {first[1]!r} reads {first[0]}",
+            "Map every item of one record set to the same resource type.",
+        )
+    return path
+
+
+class FhirFile(ConfigModel, extra="ignore"):
+    """The fhir kind's part of an agency file (the rest is the agency file model's)."""
+
+    source: Annotated[
+        FhirSourceTable, Fix('Add [source] with base_url = "https://fhir.agency.example/R4".')
+    ]
+    tables: Annotated[
+        Any, refused("is for sql agencies", "Remove it; a fhir agency maps element paths.")
+    ] = None
+    items: Annotated[
+        dict[str, Annotated[ElementPath, item_target(_element_path)]],
+        BeforeValidator(named_items),
+        Fix(_PATH_FIX),
+    ] = {}

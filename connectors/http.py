@@ -10,13 +10,10 @@ record, ``flags[].level`` for a field of each element of a list.
 from __future__ import annotations
 
 import os
-import re
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -32,60 +29,12 @@ from connectors.base import (
     SourceCheck,
 )
 from connectors.http_check import AnsweredStatus, answer_problem, unreachable
+from connectors.http_config import HttpSource, JsonPath, parse_http_source
 from connectors.values import coerce
 from gateway.core import tracing
-from gateway.core.catalogue import Catalogue, ValueKind, parsing_catalogue, record_set_of
+from gateway.core.catalogue import ValueKind, record_set_of
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
-
-_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_SOURCE_KEYS = {
-    "base_url",
-    "path",
-    "ids_param",
-    "fields_param",
-    "results_key",
-    "id_field",
-    "date_from_param",
-    "date_to_param",
-    "token_env",
-    "max_response_bytes",
-}
-
-
-@dataclass(frozen=True)
-class JsonPath:
-    """Where an item lives in the agency's person object.
-
-    ``list_key`` is set for many-row record sets (``flags`` in ``flags[].level``);
-    ``path`` is then relative to each element.
-    """
-
-    raw: str
-    list_key: str | None
-    path: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class HttpSource:
-    """The validated ``[source]`` and ``[items]`` of an http agency."""
-
-    base_url: str
-    path: str
-    ids_param: str
-    fields_param: str
-    results_key: str
-    id_field: str
-    date_from_param: str | None
-    date_to_param: str | None
-    token_env: str | None
-    max_response_bytes: int
-    items: Mapping[str, JsonPath]
-
-    @property
-    def endpoint(self) -> str:
-        """The full URL of the people endpoint."""
-        return self.base_url.rstrip("/") + self.path
 
 
 class HttpKind:
@@ -101,168 +50,11 @@ class HttpKind:
     ) -> HttpSource | None:
         """Validate the http-specific parts of an agency file."""
         del config_dir  # an http source has no paths to resolve
-        source = doc.get("source")
-        if not isinstance(source, dict):
-            problems.add(
-                "source",
-                "is missing",
-                'Add [source] with base_url = "https://api.agency.example" and path = "/people".',
-            )
-            return None
-        if "tables" in doc:
-            problems.add(
-                "tables", "is for sql agencies", "Remove it; an http agency maps JSON paths."
-            )
-        ok = True
-        for key in sorted(set(source) - _SOURCE_KEYS):
-            hint = (
-                'Secrets never go in agency files: write token_env = "FAME_<AGENCY>_TOKEN" and '
-                "set that variable."
-                if key in {"token", "password", "api_key", "secret"}
-                else f"Remove it; an http source takes: {', '.join(sorted(_SOURCE_KEYS))}."
-            )
-            problems.add(f"source.{key}", "is not a key an http source takes", hint)
-            ok = False
-        base_url = source.get("base_url")
-        parts = urlsplit(base_url) if isinstance(base_url, str) else None
-        if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
-            problems.add(
-                "source.base_url",
-                f"is {base_url!r}, which is not an http(s) URL",
-                'Write e.g. base_url = "https://api.agency.example".',
-            )
-            ok = False
-        elif parts.password or parts.username:
-            problems.add(
-                "source.base_url",
-                "holds credentials written inline",
-                'Remove them; write token_env = "FAME_<AGENCY>_TOKEN" and set that variable.',
-            )
-            ok = False
-        elif parts.query or parts.fragment:
-            problems.add(
-                "source.base_url", "has a query or fragment", "Write only scheme, host and path."
-            )
-            ok = False
-        strings: dict[str, str | None] = {}
-        defaults = {
-            "path": "/people",
-            "ids_param": "ids",
-            "fields_param": "fields",
-            "results_key": "results",
-            "id_field": "id",
-            "date_from_param": None,
-            "date_to_param": None,
-            "token_env": None,
-        }
-        for key, default in defaults.items():
-            value = source.get(key, default)
-            if value is not None and (not isinstance(value, str) or not value):
-                problems.add(f"source.{key}", f"is {value!r}", "Write a non-empty string.")
-                ok = False
-                continue
-            strings[key] = value
-        path = strings["path"] or "/"
-        if not path.startswith("/"):
-            problems.add("source.path", f"is {path!r}", f'Start it with a slash: "/{path}".')
-            ok = False
-        # The variable itself is read when the connector opens: commands that never call
-        # the agency run where its token is not set.
-        token_env = strings["token_env"]
-        cap = source.get("max_response_bytes", 10 * 1024 * 1024)
-        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1024:
-            problems.add(
-                "source.max_response_bytes", f"is {cap!r}", "Write a whole number of bytes >= 1024."
-            )
-            ok = False
-        items = self._parse_items(doc.get("items"), problems, parsing_catalogue())
-        if not ok or items is None:
-            return None
-        assert isinstance(base_url, str) and isinstance(cap, int)
-        return HttpSource(
-            base_url=base_url,
-            path=path,
-            ids_param=strings["ids_param"] or "ids",
-            fields_param=strings["fields_param"] or "fields",
-            results_key=strings["results_key"] or "results",
-            id_field=strings["id_field"] or "id",
-            date_from_param=strings["date_from_param"],
-            date_to_param=strings["date_to_param"],
-            token_env=token_env,
-            max_response_bytes=cap,
-            items=items,
-        )
+        return parse_http_source(doc, problems)
 
     def create(self, agency: AgencyConfig) -> HttpConnector:
         """A connector for a validated agency."""
         return HttpConnector(agency)
-
-    @staticmethod
-    def _parse_items(
-        raw: Any, problems: Problems, catalogue: Catalogue
-    ) -> dict[str, JsonPath] | None:
-        if not isinstance(raw, dict):
-            return None
-        items: dict[str, JsonPath] = {}
-        list_of_set: dict[str, tuple[str | None, str]] = {}
-        ok = True
-        for item, target in raw.items():
-            if item not in catalogue.items:
-                ok = False
-                continue
-            where = f'items."{item}"'
-            many = catalogue.record_sets_by_name[record_set_of(item)].many
-            parsed = _parse_path(target) if isinstance(target, str) else None
-            if parsed is None:
-                problems.add(
-                    where,
-                    f"is {target!r}, which is not a JSON path",
-                    'Write dotted keys, e.g. "care_team.lead", or "flags[].level" for lists.',
-                )
-                ok = False
-                continue
-            if many and parsed.list_key is None:
-                problems.add(
-                    where,
-                    f"belongs to {record_set_of(item)!r}, which has many rows per person",
-                    'Point it into a list, e.g. "flags[].level".',
-                )
-                ok = False
-                continue
-            if not many and parsed.list_key is not None:
-                problems.add(
-                    where,
-                    f"belongs to {record_set_of(item)!r}, which has one row per person",
-                    'Point it at a single value, e.g. "care_team.lead".',
-                )
-                ok = False
-                continue
-            rs = record_set_of(item)
-            first = list_of_set.setdefault(rs, (parsed.list_key, item))
-            if first[0] != parsed.list_key:
-                problems.add(
-                    where,
-                    f"reads list {parsed.list_key!r} but {first[1]!r} reads {first[0]!r}",
-                    "Map every item of one record set into the same list.",
-                )
-                ok = False
-                continue
-            items[item] = parsed
-        return items if ok else None
-
-
-def _parse_path(raw: str) -> JsonPath | None:
-    list_key: str | None = None
-    rest = raw
-    if "[]" in raw:
-        head, sep, tail = raw.partition("[].")
-        if not sep or "[]" in tail or not _SEGMENT.match(head):
-            return None
-        list_key, rest = head, tail
-    segments = tuple(rest.split("."))
-    if not all(_SEGMENT.match(segment) for segment in segments):
-        return None
-    return JsonPath(raw=raw, list_key=list_key, path=segments)
 
 
 def _dig(value: Any, path: tuple[str, ...]) -> tuple[bool, object]:

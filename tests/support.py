@@ -70,6 +70,9 @@ def build_config(
     (config / "sharing-protocol.toml").write_text(
         protocol if protocol is not None else (DEMO_CONFIG / "sharing-protocol.toml").read_text()
     )
+    # The catalogue files gateway.toml names (the pilots' record sets), beside it as there.
+    if (DEMO_CONFIG / "catalogue").is_dir():
+        shutil.copytree(DEMO_CONFIG / "catalogue", config / "catalogue", dirs_exist_ok=True)
     settings = (DEMO_CONFIG / "gateway.toml").read_text()
     settings = settings.replace(
         "sqlite+aiosqlite:///../.demo/gateway-state.sqlite",

@@ -104,7 +104,7 @@ class AgencyFile(ConfigModel):
                 '(teams = [...]), or write relationships = "agency" if any of your staff may '
                 "see anyone your agency holds.",
             )
-        return cls.unknown_key_problem, f"Remove it; the keys are: {', '.join(cls.keys())}."
+        return cls.unknown_key_problem, cls.keys_fix(key)
 
     name: Annotated[
         str,

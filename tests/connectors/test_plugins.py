@@ -201,6 +201,31 @@ def test_a_kind_is_never_code_loaded_by_path(tmp_path: Path) -> None:
     assert "planted_kind" not in sys.modules
 
 
+def test_the_example_kind_reports_every_problem_of_its_part_at_once(tmp_path: Path) -> None:
+    directory = tmp_path / "agencies"
+    directory.mkdir()
+    (directory / f"{AGENCY}.toml").write_text(
+        'name = "Shire Carers Centre"\nkind = "jsonl"\n[source]\npath = 42\n'
+        'id_feild = "client_ref"\n[items]\n"involvement.team" = "caseworker[].team"\n'
+        '"timeline.occurred_on" = "contacts[].date"\n"timeline.kind" = "visits[].type"\n'
+    )
+    with pytest.raises(ConfigErrors) as caught:
+        load_agencies(directory)
+    found = {error.key: f"{error.problem}. {error.fix}" for error in caught.value.errors}
+    assert set(found) == {
+        "source.path",
+        "source.id_feild",
+        'items."involvement.team"',
+        'items."timeline.kind"',
+    }
+    assert found["source.path"].startswith("is 42, not text. ")
+    assert "Did you mean id_field?" in found["source.id_feild"]
+    assert "'involvement' has one row per person" in found['items."involvement.team"']
+    assert found['items."timeline.kind"'].startswith(
+        "reads list 'visits', but 'timeline.occurred_on' reads 'contacts'. "
+    )
+
+
 # -- broken plug-ins -----------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ import pytest
 from connectors.registry import create_connector
 from fame_demo.synthetic import Population
 from gateway.config.agencies import load_agencies
+from gateway.config.catalogue import catalogue_of_settings
 from gateway.core.errors import ConfigError, ConfigErrors
 from gateway.core.registration import AgencyConfig
 from tests.support import REPO
@@ -18,6 +19,8 @@ from tests.support import REPO
 HOUSING = REPO / "config" / "agencies" / "shire-housing.toml"
 INLINE = 'url = "sqlite+aiosqlite:///../.demo/shire-housing.sqlite"'
 SECRET = "secrets/shire-housing.dsn"
+#: The demo's catalogue, with the pilots' record sets its housing agency maps.
+DEMO_CATALOGUE = catalogue_of_settings(REPO / "config" / "gateway.toml")
 
 
 def housing(tmp_path: Path, source: str) -> list[AgencyConfig] | ConfigErrors:
@@ -29,7 +32,7 @@ def housing(tmp_path: Path, source: str) -> list[AgencyConfig] | ConfigErrors:
     assert text.count(INLINE) == 1
     (directory / "shire-housing.toml").write_text(text.replace(INLINE, source))
     try:
-        return list(load_agencies(directory, tmp_path))
+        return list(load_agencies(directory, tmp_path, catalogue=DEMO_CATALOGUE))
     except ConfigErrors as exc:
         return exc
 
@@ -97,8 +100,8 @@ async def test_a_file_that_gives_no_usable_url_is_named_with_what_to_do(
     [
         (f'{INLINE}\nurl_file = "{SECRET}"', "url and url_file are set"),
         (f'url_env = "FAME_X_DSN"\nurl_file = "{SECRET}"', "url_env and url_file are set"),
-        ('url_file = ""', "is ''"),
-        ("url_file = 3", "is 3"),
+        ('url_file = ""', "source.url_file: is empty"),
+        ("url_file = 3", "source.url_file: is 3, not text"),
     ],
 )
 def test_exactly_one_source_of_the_url(tmp_path: Path, source: str, problem: str) -> None:

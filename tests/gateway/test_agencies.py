@@ -426,6 +426,36 @@ def test_sql_missing_tables(tmp_path: Path) -> None:
     assert "[tables.<name>]" in error.fix
 
 
+def test_sql_secret_keys_in_source_say_where_secrets_go(tmp_path: Path) -> None:
+    file = write(tmp_path, edited(SQL_AGENCY, SQL_URL, SQL_URL + '\npassword = "Hunter2pw"'))
+    error = only_problem(tmp_path, file, "source.password")
+    assert "Secrets never go in agency files" in error.fix and "url_env" in error.fix
+    assert "Hunter2pw" not in str(error)
+
+
+def test_sql_items_are_checked_while_a_table_has_its_own_problem(tmp_path: Path) -> None:
+    text = edited(SQL_AGENCY, 'order_by = "raised"', 'order_by = "raised at"')
+    file = write(tmp_path, edited(text, '"people.surname"', '"risks.surname"'))
+    errors = problems(tmp_path)
+    assert [e.key for e in errors] == [
+        "tables.warnings.order_by",
+        'items."demographics.family_name"',
+    ]
+    for error in errors:
+        assert_names(error, file, error.key)
+    assert errors[0].problem == "is 'raised at'"
+    assert "no [tables.risks] section" in errors[1].problem
+
+
+def test_sql_table_name_that_is_not_plain(tmp_path: Path) -> None:
+    file = write(tmp_path, edited(SQL_AGENCY, "[tables.warnings]", '[tables."warning list"]'))
+    errors = problems(tmp_path)
+    name = next(e for e in errors if e.key == "tables.warning list")
+    assert_names(name, file, "tables.warning list")
+    assert name.problem == "is not a usable name"
+    assert "letters, digits and _" in name.fix
+
+
 # --------------------------------------------------------------------------- http sources
 
 BASE_URL = 'base_url = "https://api.trust.example"'
@@ -474,6 +504,13 @@ async def test_http_token_env_naming_an_unset_variable_fails_on_open(
     await connector.close()
     assert_names(caught.value, file, "source.token_env")
     assert "FAME_TEST_UNSET_TOKEN" in caught.value.problem
+
+
+def test_http_token_env_must_name_a_variable(tmp_path: Path) -> None:
+    file = write(tmp_path, edited(HTTP_AGENCY, BASE_URL, f'{BASE_URL}\ntoken_env = "Bearer abc"'))
+    error = only_problem(tmp_path, file, "source.token_env")
+    assert error.problem == "is 'Bearer abc'"
+    assert "variable's name" in error.fix
 
 
 def test_http_many_row_item_without_a_list(tmp_path: Path) -> None:
@@ -541,6 +578,77 @@ def test_http_agency_with_tables(tmp_path: Path) -> None:
     file = write(tmp_path, HTTP_AGENCY + '\n[tables.people]\nkey = "id"\n')
     error = only_problem(tmp_path, file, "tables")
     assert "sql" in error.problem
+
+
+# --------------------------------------------------------------------------- every source
+
+
+@pytest.mark.parametrize(
+    ("text", "old", "new", "key", "says"),
+    [
+        (HTTP_AGENCY, 'path = "/v2/people"', "path = 2", "source.path", "is 2, not text"),
+        (HTTP_AGENCY, BASE_URL, "base_url = []", "source.base_url", "is a list, not text"),
+        (
+            HTTP_AGENCY,
+            BASE_URL,
+            f'{BASE_URL}\nmax_response_bytes = "1MB"',
+            "source.max_response_bytes",
+            "is '1MB', not a whole number",
+        ),
+        (
+            HTTP_AGENCY,
+            '"care_team.lead"',
+            "{ path = 'care_team.lead' }",
+            'items."involvement.worker"',
+            "is a table, not text",
+        ),
+        (
+            SQL_AGENCY,
+            'key = "person_ref"\n[tables.warnings]',
+            "key = true\n[tables.warnings]",
+            "tables.people.key",
+            "is true, not text",
+        ),
+        (SQL_AGENCY, SQL_URL, "url = 5", "source.url", "is 5, not text"),
+    ],
+)
+def test_a_value_of_the_wrong_type_says_what_was_found_and_what_belongs(
+    tmp_path: Path, text: str, old: str, new: str, key: str, says: str
+) -> None:
+    file = write(tmp_path, edited(text, old, new))
+    error = only_problem(tmp_path, file, key)
+    assert error.problem == says
+
+
+@pytest.mark.parametrize(
+    ("text", "old", "new", "key", "meant"),
+    [
+        (HTTP_AGENCY, BASE_URL, f'{BASE_URL}\nids_parm = "id"', "source.ids_parm", "ids_param"),
+        (SQL_AGENCY, SQL_URL, 'url_evn = "FAME_X_DSN"', "source.url_evn", "url_env"),
+        (
+            SQL_AGENCY,
+            'order_by = "raised"',
+            'orderby = "raised"',
+            "tables.warnings.orderby",
+            "order_by",
+        ),
+        (
+            SQL_AGENCY,
+            "timeout_seconds = 1.5",
+            "timeout_second = 1.5",
+            "timeout_second",
+            "timeout_seconds",
+        ),
+    ],
+)
+def test_a_misspelt_key_is_told_the_key_meant(
+    tmp_path: Path, text: str, old: str, new: str, key: str, meant: str
+) -> None:
+    file = write(tmp_path, edited(text, old, new))
+    errors = problems(tmp_path)
+    error = next(e for e in errors if e.key == key)
+    assert_names(error, file, key)
+    assert error.fix.startswith(f"Did you mean {meant}? Otherwise remove it; the keys are: ")
 
 
 # --------------------------------------------------------------------------- files

@@ -106,7 +106,7 @@ def test_a_good_agency_connects_before_the_protocol_lists_it_then_passes_once_it
 
     # The clause, once agreed (its number given), is what makes the check pass.
     clause = re.sub(
-        r"TO-AGREE-(\d)", r"ISP-9.\1", "\n".join(line[4:] for line in proposal.splitlines())
+        r"TO-AGREE-(\d)", r"ISP-99.\1", "\n".join(line[4:] for line in proposal.splitlines())
     )
     protocol = config.parent.parent / "sharing-protocol.toml"
     protocol.write_text(protocol.read_text() + "\n" + clause)

@@ -117,10 +117,9 @@ def test_a_team_in_none_of_the_agencys_services_is_minted_with_a_note(config: Pa
     ("args", "says"),
     [
         (
-            ["--agency", "wrekin-childrens-services", *OFFICER],
-            "'wrekin-childrens-services' is not a registered agency (registered: oakfield-gp, "
-            "riverside-gp, shire-adult-social-care, shire-community-health, shire-housing); "
-            "register it first",
+            ["--agency", "clunbury-childrens-services", *OFFICER],
+            "'clunbury-childrens-services' is not a registered agency (registered: oakfield-gp, "
+            "riverside-gp, severn-valley-ed, ",
         ),
         (
             ["--agency", HOUSING, "--subject", "x", "--role", "housing-officer"],
@@ -246,7 +245,7 @@ def test_demo_keys_refuses_outside_demo_mode(config: Path) -> None:
 def test_a_draft_agency_the_protocol_does_not_cover_yet_is_named_not_a_start_refused(
     config: Path,
 ) -> None:
-    draft = config.parent / "agencies" / "wrekin-childrens-services.toml"
+    draft = config.parent / "agencies" / "clunbury-childrens-services.toml"
     assert cli(config, "agency", "new", "--kind", "sql", draft.stem)[0] == 0
 
     code, out, err = cli(config, "token", "sw-patel")

@@ -1,4 +1,4 @@
-"""A second council's children's services registers itself with a running gateway, using
+"""A third council's children's services registers itself with a running gateway, using
 only the ``fame-gateway`` command and the files an IT team would edit.
 
 The gateway (``fame-gateway serve`` with a pid file, over a copy of the demo's
@@ -42,12 +42,12 @@ from tests.conftest import fresh_postgres_database
 from tests.gateway.reload_files import edit
 from tests.support import REPO, free_port, prepare_shared_state
 
-AGENCY = "wrekin-childrens-services"
+AGENCY = "clunbury-childrens-services"
 GP = "riverside-gp"
 #: The council's own social worker, as its identity provider would name her.
-SOCIAL_WORKER = ("wcs-okoro", "Sam Okoro", "Child Protection Team")
+SOCIAL_WORKER = ("ccs-okoro", "Sam Okoro", "Child Protection Team")
 #: Where the agency file says the database URL is kept (relative to gateway.toml).
-SECRET = "secrets/wrekin-childrens-services.dsn"
+SECRET = "secrets/clunbury-childrens-services.dsn"
 
 #: The council's system, in its own names; strategy notes are never mapped.
 SCHEMA = """
@@ -84,10 +84,12 @@ order_by = "start_date"
 "special_needs.ehcp" = "children.ehcp"
 """
 
-#: What the agencies agreed for the one clause no existing clause could serve as model for.
+#: What the agencies decided for the EHCP: not the school's terms (implied) that the
+#: proposal copies, but the council's case records' category, with the family's explicit
+#: consent; the same values fill in anything the proposal leaves TO-AGREE.
 AGREED = {
-    "category": '"social_care"',
-    "roles": '["gp", "social_worker"]',
+    "category": '"childrens_social_care"',
+    "roles": '["gp", "nurse", "social_worker"]',
     "purposes": '["direct_care", "care_planning"]',
     "basis": '"explicit"',
 }
@@ -95,7 +97,7 @@ AGREED = {
 ISSUER = f"""
 [[issuers]]
 agency = "{AGENCY}"
-issuer = "https://login.wrekin-council.demo.invalid"
+issuer = "https://login.clunbury-council.demo.invalid"
 audience = "fame-gateway"
 algorithms = ["RS256"]
 jwks_file = "../keys/{AGENCY}.jwks.json"
@@ -107,7 +109,7 @@ PICTURE = """query($id: ID!) { person(id: $id) {
   alerts { agency { id } category severity raisedOn summary }
   education { specialNeeds { agency { id } ehcp } } } }"""
 CONSENT = (
-    """mutation($id: ID!) { recordConsent(input: {personId: $id, category: "social_care",
+    """mutation($id: ID!) { recordConsent(input: {personId: $id, category: "childrens_social_care",
   recipientAgency: "%s", decision: PERMIT, reference: "SF-2291"}) { id decision } }"""
     % GP
 )
@@ -366,15 +368,19 @@ def people_file(path: Path, children: Children) -> Path:
 
 
 def agreed(proposal: str) -> str:
-    """The proposed clauses as the agencies signed them: numbered, and every value left
-    TO-AGREE decided."""
-    lines = []
-    for line in proposal.splitlines():
-        key = line.split(" = ", 1)[0]
-        if '"TO-AGREE"' in line:
-            line = f"{key} = {AGREED[key]}"
-        lines.append(re.sub(r'"TO-AGREE-(\d+)"', r'"ISP-8.\1"', line))
-    return "\n".join(lines) + "\n"
+    """The proposed clauses as the agencies signed them: numbered, every value left
+    TO-AGREE decided, and the EHCP's clause on the terms they chose for it."""
+    blocks = []
+    for block in proposal.split("\n\n"):
+        decided = 'items = ["special_needs.ehcp"]' in block
+        lines = []
+        for line in block.splitlines():
+            key = line.split(" = ", 1)[0]
+            if '"TO-AGREE"' in line or (decided and key in AGREED):
+                line = f"{key} = {AGREED[key]}"
+            lines.append(re.sub(r'"TO-AGREE-(\d+)"', r'"ISP-20.\1"', line))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
 
 
 @dataclass(frozen=True)
@@ -467,7 +473,7 @@ async def _register(
     )
 
     # --- Before: the gateway is in use. The GP looks Alfie up and records the family's
-    # consent to share social care information with the practice.
+    # consent to share children's social care information with the practice.
     gp = await run(config, "token", "dr-okafor")
     assert gp.code == 0, gp.err
     gp_token = gp.out.strip()
@@ -497,7 +503,7 @@ async def _register(
     assert "fame-gateway reload" in text_of and "url_file" in text_of
     # The agency's name, and its service's: the starting file puts the id's words in both.
     text_of = text_of.replace(
-        '"Wrekin Childrens Services"', '"Wrekin Council Children\'s Services"'
+        '"Clunbury Childrens Services"', '"Clunbury Council Children\'s Services"'
     )
     file.write_text(text_of)
     edit(
@@ -505,7 +511,7 @@ async def _register(
         'teams = ["Example Team"]',
         'teams = ["Child Protection Team", "Children in Need Team"]',
     )
-    edit(file, 'url_env = "FAME_WREKIN_CHILDRENS_SERVICES_DSN"\n', "")
+    edit(file, 'url_env = "FAME_CLUNBURY_CHILDRENS_SERVICES_DSN"\n', "")
     edit(file, f'# url_file = "{SECRET}"', f'url_file = "{SECRET}"')
     file.write_text(file.read_text().split("[tables.people]", 1)[0] + TABLES_AND_ITEMS)
 
@@ -529,16 +535,17 @@ async def _register(
         .rstrip()
         .splitlines()
     )
-    # Where another agency's clause covers the same items it is the model; the rest wait
-    # for the agencies to agree them.
+    # Where another agency's clause covers the same items it is the model (what the
+    # pilots' agencies share, all of these); the clause numbers are the agencies' to give.
     assert "# as clause ISP-2.1 (Who else is involved)" in proposal
+    assert "# as clause ISP-9.1 (School record of a pupil)" in proposal
     assert 'items = ["special_needs.ehcp"]' in proposal
-    assert proposal.count('= "TO-AGREE"') == 2 and proposal.count('["TO-AGREE"]') == 2
+    assert f'agencies = ["{AGENCY}"]' in proposal and 'id = "TO-AGREE-1"' in proposal
 
     # --- The clauses as the agencies signed them, pasted into the protocol; check again.
     protocol = config.parent / "sharing-protocol.toml"
     protocol.write_text(
-        protocol.read_text() + "\n# 8 Wrekin children's services\n\n" + agreed(proposal)
+        protocol.read_text() + "\n# Clunbury children's services\n\n" + agreed(proposal)
     )
     second = await operator.run("agency", "check", str(file))
     assert second.code == 0, second.out + second.err
@@ -560,7 +567,7 @@ async def _register(
         "--agency",
         AGENCY,
         "--actor",
-        "wrekin-it",
+        "clunbury-it",
     )
     assert imported.code == 0, imported.err
     for line in (
@@ -580,7 +587,7 @@ async def _register(
         "accept",
         review_id,
         "--actor",
-        "wrekin-it",
+        "clunbury-it",
         "--note",
         "same child: moved; confirmed with the school nurse",
     )

@@ -26,16 +26,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import orjson
+from pydantic import BeforeValidator, Field, ValidationInfo
 
 from connectors.base import Row
+from connectors.source_models import first_mapping, item_target, many_rows, named_items
 from gateway.core.catalogue import ValueKind, parsing_catalogue, record_set_of
+from gateway.core.config_models import ConfigModel, Fix, Invalid, validate
 from gateway.core.errors import Problems
 
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_SOURCE_KEYS = ("path", "id_field")
 
 #: A person's records as kept in memory: record set -> rows of mapped fields.
 Records = dict[str, list[Row]]
@@ -76,68 +78,62 @@ class ExportUnreadable(ExportProblem):
     """The export cannot be opened at all (missing, permissions)."""
 
 
+class JsonLinesSourceTable(ConfigModel):
+    """``[source]``: where the export is and which member holds the agency's id."""
+
+    unknown_key_problem: ClassVar[str] = "is not a key a jsonl source takes"
+
+    path: Annotated[str, Field(pattern=r"\S"), Fix('Write path = "exports/clients.jsonl".')]
+    id_field: Annotated[
+        str, Field(pattern=_SEGMENT.pattern), Fix("Name the member holding your id.")
+    ] = "id"
+
+
+def _target(item: str, text: str, info: ValidationInfo) -> Target:
+    many = many_rows(item)
+    target = _path(text)
+    if target is None or (target.list_key is not None) != many:
+        shape = '"contacts[].date"' if many else '"team.name"'
+        raise Invalid(
+            f"is {text!r}",
+            f"Write a path like {shape}: record set {record_set_of(item)!r} has "
+            f"{'many rows' if many else 'one row'} per person.",
+        )
+    first = first_mapping(info, item, target.list_key)
+    if first is not None:
+        raise Invalid(
+            f"reads list {target.list_key!r}, but {first[1]!r} reads {first[0]!r}",
+            "Map every item of one record set into the same list.",
+        )
+    return target
+
+
+class JsonLinesFile(ConfigModel, extra="ignore"):
+    """The jsonl kind's part of an agency file (the gateway validates the rest)."""
+
+    source: Annotated[
+        JsonLinesSourceTable,
+        Fix('Add [source] with path = "exports/<file>.jsonl" and id_field = "<id member>".'),
+    ]
+    items: Annotated[
+        dict[str, Annotated[Target, item_target(_target)]],
+        BeforeValidator(named_items),
+        Fix('Write a path like "team.name", or "contacts[].date" for many rows.'),
+    ] = {}
+
+
 def parse_source(doc: Mapping[str, Any], problems: Problems) -> JsonLinesSource | None:
     """Validate ``[source]`` and ``[items]``; problems go to ``problems``."""
-    source = doc.get("source")
-    if not isinstance(source, dict):
-        problems.add(
-            "source",
-            "is missing",
-            'Add [source] with path = "exports/<file>.jsonl" and id_field = "<id member>".',
-        )
+    part = validate(JsonLinesFile, doc, problems)
+    if part is None:
         return None
-    ok = True
-    for key in sorted(set(source) - set(_SOURCE_KEYS)):
-        problems.add(f"source.{key}", "is not a key a jsonl source takes", "Use path, id_field.")
-        ok = False
-    path, id_field = source.get("path"), source.get("id_field", "id")
-    if not isinstance(path, str) or not path:
-        problems.add("source.path", f"is {path!r}", 'Write path = "exports/clients.jsonl".')
-        ok = False
-    if not isinstance(id_field, str) or not _SEGMENT.match(id_field):
-        problems.add("source.id_field", f"is {id_field!r}", "Name the member holding your id.")
-        ok = False
-    items: dict[str, Target] = {}
-    list_of_set: dict[str, tuple[str | None, str]] = {}
-    raw = doc.get("items")
-    for item, text in (raw if isinstance(raw, dict) else {}).items():
-        if item not in parsing_catalogue().items:
-            ok = False  # the gateway reports items outside the catalogue
-            continue
-        target = _target(text)
-        many = parsing_catalogue().record_sets_by_name[record_set_of(item)].many
-        if target is None or (target.list_key is not None) != many:
-            shape = '"contacts[].date"' if many else '"team.name"'
-            problems.add(
-                f'items."{item}"',
-                f"is {text!r}",
-                f"Write a path like {shape}: record set {record_set_of(item)!r} has "
-                f"{'many rows' if many else 'one row'} per person.",
-            )
-            ok = False
-            continue
-        first = list_of_set.setdefault(record_set_of(item), (target.list_key, item))
-        if first[0] != target.list_key:
-            problems.add(
-                f'items."{item}"',
-                f"reads list {target.list_key!r}, but {first[1]!r} reads {first[0]!r}",
-                "Map every item of one record set into the same list.",
-            )
-            ok = False
-            continue
-        items[item] = target
-    if not ok:
-        return None
-    assert isinstance(path, str) and isinstance(id_field, str)
-    where = Path(path)
+    where = Path(part.source.path)
     if not where.is_absolute():
         where = (problems.file.parent / where).resolve()
-    return JsonLinesSource(path=where, id_field=id_field, items=items)
+    return JsonLinesSource(path=where, id_field=part.source.id_field, items=part.items)
 
 
-def _target(text: object) -> Target | None:
-    if not isinstance(text, str):
-        return None
+def _path(text: str) -> Target | None:
     list_key, marker, rest = text.partition("[].")
     if not marker:
         list_key, rest = "", text
