@@ -93,7 +93,10 @@ def _codes(chain: list[BaseException]) -> set[str | int]:
 def connection_failure(exc: BaseException, target: Target, seconds: float) -> ConfigError:
     """One precise ConfigError for a connection that failed, by what the driver said."""
     url, file, key = target.url, target.agency.file, target.source.url_key
-    where = f"in {target.source.url_env}" if target.source.url_env else "in source.url"
+    if target.source.url_file is not None:
+        where = f"in {target.source.url_file}"
+    else:
+        where = f"in {target.source.url_env}" if target.source.url_env else "in source.url"
     cause = driver_cause(exc)
     chain = _chain(exc)
     backend = url.get_backend_name()

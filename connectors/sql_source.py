@@ -1,9 +1,11 @@
 """The ``[source]``, ``[tables]`` and ``[items]`` of a sql agency file, validated.
 
 A URL written in the file is checked completely when the file is read. A URL held in
-an environment variable (``url_env``, where a password may be) is read only when the
-connector opens or is checked, so that commands that never connect (``token``,
-``items``, ``protocol render``, ...) run where the agency's secret is not set.
+an environment variable (``url_env``, where a password may be) or in a secret file
+(``url_file``) is read only when the connector opens or is checked, so that commands
+that never connect (``token``, ``items``, ``protocol render``, ...) run where the
+agency's secret is not set. A running gateway's environment cannot gain a variable, so
+an agency added by a reload gives its secret as a file.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class SqlSource:
     """The validated ``[source]``, ``[tables]`` and ``[items]`` of a sql agency.
 
     ``url`` is the URL written in the file, ready to use; None when ``url_env`` names
-    the variable holding it, which ``resolve_url`` reads.
+    the variable holding it, or ``url_file`` the file, which ``resolve_url`` reads.
     """
 
     url: str | None
@@ -65,10 +67,13 @@ class SqlSource:
     items: Mapping[str, ColumnRef]
     url_env: str | None = None
     config_dir: Path = Path()
+    url_file: Path | None = None
 
     @property
     def url_key(self) -> str:
         """The key of the agency file that gives the URL."""
+        if self.url_file is not None:
+            return "source.url_file"
         return "source.url_env" if self.url_env else "source.url"
 
     def resolve_url(self, file: Path) -> URL:
@@ -76,6 +81,8 @@ class SqlSource:
         does not hold a usable URL."""
         if self.url is not None:
             return make_url(self.url)
+        if self.url_file is not None:
+            return self._url_from_file(file)
         assert self.url_env is not None
         raw = os.environ.get(self.url_env)
         if not raw:
@@ -93,6 +100,26 @@ class SqlSource:
         except Invalid as exc:
             raise ConfigError(file, "source.url_env", exc.problem, exc.fix or "") from None
 
+    def _url_from_file(self, file: Path) -> URL:
+        assert self.url_file is not None
+        try:
+            raw = self.url_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            raise ConfigError(
+                file,
+                "source.url_file",
+                f"names {self.url_file}, which cannot be read ({reason})",
+                f"Write the database URL alone into {self.url_file} (e.g. "
+                "postgresql+asyncpg://reader:password@db.example/records), readable by the "
+                "user the gateway runs as; a relative path is read from the settings' "
+                "directory.",
+            ) from None
+        try:
+            return checked_url(raw, True, self.config_dir)
+        except Invalid as exc:
+            raise ConfigError(file, "source.url_file", exc.problem, exc.fix or "") from None
+
 
 def parse_sql_source(
     doc: Mapping[str, Any], config_dir: Path, problems: Problems
@@ -105,12 +132,14 @@ def parse_sql_source(
     part = validate(SqlFile, doc, problems, context={"config_dir": config_dir, "tables": tables})
     if part is None:
         return None
-    url = part.source.url
+    url, secret_file = part.source.url, part.source.url_file
+    if url is not None:
+        shown = make_url(url).render_as_string(hide_password=True)
+    else:
+        shown = f"${part.source.url_env}" if secret_file is None else f"the URL in {secret_file}"
     return SqlSource(
         url=url,
-        url_shown=make_url(url).render_as_string(hide_password=True)
-        if url is not None
-        else f"${part.source.url_env}",
+        url_shown=shown,
         tables={
             name: SqlTable(name=name, key=table.key, order_by=table.order_by)
             for name, table in part.tables.items()
@@ -118,6 +147,7 @@ def parse_sql_source(
         items=part.items,
         url_env=part.source.url_env,
         config_dir=config_dir,
+        url_file=(config_dir / secret_file).resolve() if secret_file is not None else None,
     )
 
 
@@ -170,7 +200,8 @@ class SqlUrl(ConfigModel):
     secret_keys: ClassVar[frozenset[str]] = frozenset({"password", "secret"})
     secret_fix: ClassVar[str] = (
         "Secrets never go in agency files: put the URL in an environment variable "
-        'and write url_env = "FAME_<AGENCY>_DSN" instead.'
+        'and write url_env = "FAME_<AGENCY>_DSN", or in a file readable by the gateway '
+        'alone and write url_file = "<path>", instead.'
     )
 
     url: Annotated[
@@ -181,13 +212,22 @@ class SqlUrl(ConfigModel):
     url_env: Annotated[EnvName | None, Fix('Write the variable\'s name, e.g. "FAME_GP_DSN".')] = (
         None
     )
+    # A path, relative to the settings' directory: read only when the connector opens.
+    url_file: Annotated[
+        str | None,
+        Field(min_length=1),
+        Fix('Write the path of the file holding the URL, e.g. "secrets/agency.dsn".'),
+    ] = None
 
     @model_validator(mode="after")
     def _one_of(self) -> SqlUrl:
-        if (self.url is None) == (self.url_env is None):
+        given = [key for key in ("url", "url_env", "url_file") if getattr(self, key) is not None]
+        if len(given) != 1:
             raise Invalid(
-                "both url and url_env are set" if self.url is not None else "is missing",
-                "Write exactly one: url (no password in it) or url_env naming a variable.",
+                f"{' and '.join(given)} are set" if given else "is missing",
+                "Write exactly one: url (no password in it), url_env naming a variable, or "
+                "url_file naming a file that holds the URL (which a running gateway can be "
+                "given without a restart).",
                 key="url",
             )
         return self
@@ -231,7 +271,10 @@ class SqlFile(ConfigModel, extra="ignore"):
 
     source: Annotated[
         SqlUrl,
-        Fix('Add [source] with url = "postgresql+asyncpg://host/db" or url_env = "VARIABLE".'),
+        Fix(
+            'Add [source] with url = "postgresql+asyncpg://host/db", url_env = "VARIABLE" '
+            'or url_file = "secrets/agency.dsn".'
+        ),
     ]
     tables: Annotated[
         dict[Annotated[_Identifier, Fix("Use letters, digits and _.")], SqlTableModel],

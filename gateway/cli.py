@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from gateway.cli_index import add_index_commands
 from gateway.config.settings import Settings, load_settings
 from gateway.core.errors import ConfigError, ConfigErrors, GatewayError
+from gateway.token_command import add_token_arguments
 
 T = TypeVar("T")
 
@@ -276,7 +277,15 @@ def _items(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     from gateway.config.tokens import mint_token
+    from gateway.token_command import claims_from_args, practitioner_token
 
+    claims = claims_from_args(args)
+    if claims is not None:
+        token, notes = practitioner_token(_settings(args.config), claims)
+        for note in notes:
+            print(note, file=sys.stderr)
+        print(token)
+        return 0
     with _demo_world():
         from fame_demo.practitioners import practitioner
 
@@ -296,6 +305,14 @@ def _token(args: argparse.Namespace) -> int:
             name=who.name,
         )
     )
+    return 0
+
+
+def _demo_keys(args: argparse.Namespace) -> int:
+    from gateway.token_command import make_demo_keys
+
+    for line in make_demo_keys(_settings(args.config)):
+        print(line)
     return 0
 
 
@@ -598,9 +615,18 @@ def main(argv: list[str] | None = None) -> int:
     items = commands.add_parser("items", help="list the data items agencies can map")
     items.add_argument("--config", default=argparse.SUPPRESS, help="gateway settings file")
     items.set_defaults(run=_items)
-    token = commands.add_parser("token", help="mint a token for a sample practitioner (demo only)")
-    token.add_argument("practitioner", help="e.g. sw-patel")
+    token = commands.add_parser(
+        "token",
+        help="demo only: mint a token for a sample practitioner, or with --agency for a "
+        "practitioner of any registered agency whose signing key the gateway holds",
+    )
+    add_token_arguments(token)
     token.set_defaults(run=_token)
+    commands.add_parser(
+        "demo-keys",
+        help="demo only: make a key pair for each issuer whose jwks_file does not exist yet "
+        "(a newly registered agency's); existing keys and the state are left alone",
+    ).set_defaults(run=_demo_keys)
     protocol = commands.add_parser("protocol", help="the sharing protocol in force")
     protocol_commands = protocol.add_subparsers(dest="protocol_command", required=True)
     render = protocol_commands.add_parser(
@@ -687,7 +713,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except (ConfigErrors, ConfigError) as exc:
-        print(f"fame-gateway: refusing to start: {exc}", file=sys.stderr)
+        # Only serving starts anything; other commands just cannot use the files.
+        doing = "refusing to start" if args.command in ("serve", "demo") else "cannot run"
+        print(f"fame-gateway: {doing}: {exc}", file=sys.stderr)
         return 2
     except GatewayError as exc:
         print(f"fame-gateway: {exc}", file=sys.stderr)

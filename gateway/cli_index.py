@@ -51,8 +51,8 @@ def _known_agency(settings: Settings, agency_id: str) -> None:
     if agency_id not in known:
         raise GatewayError(
             f"unknown agency {agency_id!r}: registered agencies are {', '.join(known)}. "
-            f"Register it first (config/agencies/{agency_id}.toml) and check it with "
-            f"`fame-gateway check {agency_id}`"
+            f"Register it first: `fame-gateway agency new --kind KIND {agency_id}`, then "
+            "`fame-gateway agency check FILE` until it passes"
         )
 
 

@@ -17,8 +17,10 @@ from typing import Any
 from connectors.base import SourceCheck
 from connectors.registry import create_connector
 from gateway.config.agencies import parse_agency, read_toml, valid_agency_id
+from gateway.config.catalogue import load_configured_catalogue
 from gateway.config.protocol import SharingProtocol, load_protocol
 from gateway.config.protocol_clause import proposed_clauses
+from gateway.core.catalogue import STANDARD, Catalogue
 from gateway.core.errors import ConfigError, ConfigErrors, Problems
 from gateway.core.registration import AgencyConfig
 from gateway.core.services import AgencyServices
@@ -73,6 +75,9 @@ class _Settings:
     agencies_dir: Path
     protocol_file: Path | None
     problems: list[ConfigError] = field(default_factory=list)
+    #: The standard catalogue plus the deployment's ``[catalogue] files``, which the
+    #: protocol and the other agencies may name.
+    catalogue: Catalogue = STANDARD
 
 
 def _settings(settings_file: Path | None, file: Path) -> _Settings:
@@ -89,10 +94,18 @@ def _settings(settings_file: Path | None, file: Path) -> _Settings:
         return _Settings(config_dir, config_dir / "agencies", None, [exc])
     agencies_dir = doc.get("agencies_dir", "agencies")
     protocol_file = doc.get("protocol_file", "sharing-protocol.toml")
+    problems = Problems(settings_file)
+    try:
+        catalogue = load_configured_catalogue(doc.get("catalogue"), config_dir, problems)
+    except ConfigErrors as exc:
+        problems.errors.extend(exc.errors)
+        catalogue = None
     return _Settings(
         config_dir,
         config_dir / (agencies_dir if isinstance(agencies_dir, str) else "agencies"),
         config_dir / protocol_file if isinstance(protocol_file, str) else None,
+        list(problems.errors),
+        catalogue or STANDARD,
     )
 
 
@@ -109,21 +122,32 @@ def _protocol(
         if other.stem == agency.id:
             continue
         try:
-            parsed = parse_agency(other, read_toml(other), settings.config_dir, Problems(other))
+            parsed = parse_agency(
+                other,
+                read_toml(other),
+                settings.config_dir,
+                Problems(other),
+                catalogue=settings.catalogue,
+            )
         except ConfigError:
             continue
         if parsed is not None:
             services[parsed.id] = parsed.services
     services[agency.id] = agency.services
     try:
-        return load_protocol(settings.protocol_file, ids, services), []
+        return (
+            load_protocol(settings.protocol_file, ids, services, catalogue=settings.catalogue),
+            [],
+        )
     except ConfigErrors as exc:
         return None, exc.errors
     except ConfigError as exc:
         return None, [exc]
 
 
-def parse_file(file: Path, config_dir: Path) -> tuple[AgencyConfig | None, list[ConfigError]]:
+def parse_file(
+    file: Path, config_dir: Path, catalogue: Catalogue = STANDARD
+) -> tuple[AgencyConfig | None, list[ConfigError]]:
     """The agency file alone, every problem of it listed (not the protocol's cover)."""
     problems = Problems(file)
     if not valid_agency_id(file.stem):
@@ -136,14 +160,14 @@ def parse_file(file: Path, config_dir: Path) -> tuple[AgencyConfig | None, list[
         doc = read_toml(file)
     except ConfigError as exc:
         return None, [exc]
-    agency = parse_agency(file, doc, config_dir, problems)
+    agency = parse_agency(file, doc, config_dir, problems, catalogue=catalogue)
     return (agency if not problems.errors else None), problems.errors
 
 
 async def check_agency_file(file: Path, settings_file: Path | None) -> AgencyReport:
     """Check one agency file: the file, then the live source, then the protocol's cover."""
     settings = _settings(settings_file, file)
-    agency, errors = parse_file(file, settings.config_dir)
+    agency, errors = parse_file(file, settings.config_dir, settings.catalogue)
     errors = settings.problems + errors
     if agency is None or errors:
         return AgencyReport(
@@ -237,8 +261,10 @@ def render(report: AgencyReport) -> str:
         out.extend(f"    {line}" if line else "" for line in report.clause.splitlines())
     if report.ok:
         out.append(
-            "  all checks pass. Next: link its people with `fame-gateway index import` where "
-            "the person index needs them, and `fame-gateway reload` (or restart) the gateway."
+            "  all checks pass. Next: an [[issuers]] entry in gateway.toml for its practitioners' "
+            "identity provider (demo mode: then `fame-gateway demo-keys`), its people linked "
+            f"with `fame-gateway index import FILE --agency {report.agency}`, and "
+            "`fame-gateway reload` (or restart) the gateway."
         )
     return "\n".join(out) + "\n"
 

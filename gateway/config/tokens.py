@@ -19,7 +19,11 @@ from gateway.core.errors import GatewayError
 
 
 class DemoOnlyError(GatewayError):
-    """Minting tokens was asked for outside demo mode."""
+    """Minting tokens (or making keys) was asked for outside demo mode, or without a key."""
+
+
+#: How a demo gateway gets a key pair for an issuer whose JWKS file does not exist yet.
+KEYS_COMMAND = "fame-gateway demo-keys"
 
 
 def private_key_path(issuer: IssuerConfig) -> Path:
@@ -49,16 +53,37 @@ def generate_demo_keys(settings: Settings, *, overwrite: bool = False) -> list[P
     for issuer in settings.issuers:
         if issuer.jwks_file is None:
             continue
-        private = private_key_path(issuer)
-        if private.exists() and issuer.jwks_file.exists() and not overwrite:
+        if private_key_path(issuer).exists() and issuer.jwks_file.exists() and not overwrite:
             continue
-        key = RSAKey.generate_key(2048, parameters={"kid": f"{issuer.agency}-demo-1", "use": "sig"})
-        private.parent.mkdir(parents=True, exist_ok=True)
-        private.write_text(json.dumps(key.as_dict(private=True)))
-        private.chmod(0o600)
-        issuer.jwks_file.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
-        written.extend([private, issuer.jwks_file])
+        written.extend(_write_key_pair(issuer))
     return written
+
+
+def new_issuer_keys(settings: Settings) -> list[Path]:
+    """Demo mode only: a key pair for each file-based issuer whose JWKS file does not
+    exist yet (an agency registered after the demo started), leaving every existing key
+    alone, unlike ``make demo``, which also empties the state database."""
+    if not settings.demo:
+        raise DemoOnlyError(
+            "demo keys are made only in demo mode; in production each agency's identity "
+            "provider publishes its own keys (jwks_file or jwks_url)"
+        )
+    missing = [i for i in settings.issuers if i.jwks_file is not None and not i.jwks_file.exists()]
+    written: list[Path] = []
+    for issuer in missing:
+        written.extend(_write_key_pair(issuer))
+    return written
+
+
+def _write_key_pair(issuer: IssuerConfig) -> list[Path]:
+    assert issuer.jwks_file is not None
+    private = private_key_path(issuer)
+    key = RSAKey.generate_key(2048, parameters={"kid": f"{issuer.agency}-demo-1", "use": "sig"})
+    private.parent.mkdir(parents=True, exist_ok=True)
+    private.write_text(json.dumps(key.as_dict(private=True)))
+    private.chmod(0o600)
+    issuer.jwks_file.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+    return [private, issuer.jwks_file]
 
 
 def mint_token(
@@ -84,11 +109,31 @@ def mint_token(
             "their own agency's identity provider"
         )
     issuer = next((i for i in settings.issuers if i.agency == agency), None)
-    if issuer is None or issuer.jwks_file is None:
-        raise DemoOnlyError(f"agency {agency!r} has no demo issuer with a local key")
+    if issuer is None:
+        raise DemoOnlyError(
+            f"agency {agency!r} has no [[issuers]] entry in gateway.toml, so the gateway "
+            "accepts no token for its practitioners: add one (agency, issuer, audience, "
+            f"algorithms, jwks_file), run `{KEYS_COMMAND}`, then `fame-gateway reload`"
+        )
+    if issuer.jwks_file is None:
+        raise DemoOnlyError(
+            f"the gateway holds no signing key for {agency!r}: its issuer publishes its keys "
+            f"at {issuer.jwks_url}, so its practitioners' tokens come from that identity "
+            "provider alone"
+        )
     private = private_key_path(issuer)
+    if not issuer.jwks_file.exists():
+        raise DemoOnlyError(
+            f"{agency!r} has no key pair yet ({issuer.jwks_file} does not exist): run "
+            f"`{KEYS_COMMAND}` to make one, then `fame-gateway reload` so that the running "
+            "gateway trusts it"
+        )
     if not private.exists():
-        raise DemoOnlyError(f"no demo key at {private}; run `make demo` first to create the keys")
+        raise DemoOnlyError(
+            f"the gateway holds no signing key for {agency!r}: {issuer.jwks_file.name} holds "
+            f"only its identity provider's public keys (no {private.name} beside it), so its "
+            "practitioners' tokens come from that identity provider alone"
+        )
     key = RSAKey.import_key(json.loads(private.read_text()))
     now = int(time.time())
     claims: dict[str, object] = {

@@ -229,7 +229,9 @@ def _read_jwks_file(config: IssuerConfig) -> KeySet:
             config.jwks_file,
             "(file)",
             f"the JWKS of issuer {config.issuer} cannot be read ({exc.strerror})",
-            "Check jwks_file in gateway.toml, or run `make demo` to create the demo keys.",
+            "Check jwks_file in gateway.toml; in demo mode, `fame-gateway demo-keys` makes "
+            "a key pair for each issuer that has none (`make demo` would also empty the "
+            "state database).",
         ) from exc
     except (ValueError, JoseError) as exc:
         raise ConfigError(

@@ -148,7 +148,8 @@ def test_mistakes_are_refused_saying_what_to_fix(
     good.write_text(",".join(COLUMNS) + "\nriverside-gp,R1,,Ann,Lee,1950-01-02,SY1 4AB,\n")
     assert main([*command, "import", str(good), "--agency", "nowhere"]) == 2
     error = capsys.readouterr().err
-    assert "unknown agency 'nowhere'" in error and "config/agencies/nowhere.toml" in error
+    assert "unknown agency 'nowhere'" in error
+    assert "`fame-gateway agency new --kind KIND nowhere`" in error
 
     bad_header = tmp_path / "header.csv"
     bad_header.write_text("agency,local_id,name\nriverside-gp,R1,Ann\n")
