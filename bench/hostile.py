@@ -36,7 +36,7 @@ from bench.load import Server, percentile
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.practitioners import practitioner
 from fame_demo.runner import README_QUERY, prepare_demo, seed_person_index
-from fame_demo.synthetic import generate_population
+from fame_demo.world import generate_world
 from gateway.config.settings import Limits, Settings, load_settings
 from gateway.config.tokens import mint_token
 from gateway.edge.documents import DocumentCache
@@ -179,7 +179,7 @@ def _write_config(work: Path, trust_url: str) -> Path:
 
 
 async def _seed(settings: Settings) -> None:
-    population = generate_population()
+    population = generate_world()
     engine = create_state_engine(settings.state_database)
     try:
         await upgrade_schema(engine)
@@ -218,7 +218,7 @@ async def measure(work: Path, lagged: dict[str, str]) -> dict[str, float]:
     """Run the three phases against a fresh demo gateway; the figures by name, and in
     ``lagged`` each phase's late wakeups of the loop probe."""
     _fresh(work)
-    population = generate_population()
+    population = generate_world()
     trust = CommunityHealthApi(population)
     trust_url = await trust.start()
     config = _write_config(work, trust_url)

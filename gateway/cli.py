@@ -519,7 +519,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     _configure_logs(_settings(args.config), "text")
 
-    return serve_forever(run_demo(Path(args.config), port=args.port))
+    return serve_forever(run_demo(Path(args.config), port=args.port, fresh=args.fresh))
 
 
 def _agency_commands(commands: Any) -> None:
@@ -677,6 +677,11 @@ def main(argv: list[str] | None = None) -> int:
     add_index_commands(commands)
     demo = commands.add_parser("demo", help="create the demo agencies and serve the gateway")
     demo.add_argument("--port", type=int, default=None)
+    demo.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: forget the links, consents, grants and audit of earlier runs",
+    )
     demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
     try:

@@ -13,14 +13,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from fame_demo.synthetic import Population, generate_population
+from fame_demo.synthetic import Population
+from fame_demo.world import generate_world
 from tests.support import ManualClock, Process, World, make_store_dir
 
 
 @pytest.fixture(scope="session")
 def population() -> Population:
-    """The demo's synthetic population (deterministic)."""
-    return generate_population()
+    """The demo world: the base population and the pilots' cast (deterministic)."""
+    return generate_world()
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,8 @@ _SHAPE: Shape = {
         "end": None,
         "next_visit": None,
     },
+    "therapy[]": {"programme": None, "therapist": None, "goals": None, "review": None},
+    "domains[]": {"area": None, "found": None, "plan": None, "by": None, "date": None},
     "clinical_notes": None,
 }
 
@@ -148,6 +150,25 @@ def person_document(population: Population, local_id: str) -> dict[str, Any]:
                 "next_visit": _iso(r["next_visit"]),
             }
             for r in rows("community_episodes")
+        ],
+        "therapy": [
+            {
+                "programme": r["therapy"],
+                "therapist": r["therapist"],
+                "goals": r["goals"],
+                "review": _iso(r["next_review"]),
+            }
+            for r in rows("therapy_plans")
+        ],
+        "domains": [
+            {
+                "area": r["domain"],
+                "found": r["summary"],
+                "plan": r["needs"],
+                "by": r["assessor"],
+                "date": _iso(r["assessed_on"]),
+            }
+            for r in rows("assessment_domains")
         ],
         # The trust's own notes: never mapped, so never asked for, so never sent.
         "clinical_notes": f"{UNSHARED_MARKER} clinical notes for {person.given_name}.",

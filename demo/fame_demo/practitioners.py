@@ -71,6 +71,56 @@ PRACTITIONERS: tuple[Practitioner, ...] = (
         "Information Governance",
         ("caldicott_guardian",),
     ),
+    # The pilots' second council, children's services, emergency department and school.
+    Practitioner(
+        "csw-ahmed",
+        "Nadia Ahmed",
+        "shire-childrens-services",
+        "Child Protection Team",
+        ("social_worker",),
+    ),
+    Practitioner(
+        "csw-okoro",
+        "Grace Okoro",
+        "wrekin-childrens-services",
+        "Safeguarding and Family Support (Wrekin)",
+        ("social_worker",),
+    ),
+    Practitioner(
+        "sw-dale",
+        "Rachel Dale",
+        "wrekin-adult-social-care",
+        "Community Mental Health Social Work (Wrekin)",
+        ("social_worker",),
+    ),
+    Practitioner(
+        "ot-rees",
+        "Carys Rees",
+        "shire-community-health",
+        "Children's Therapy Team",
+        ("occupational_therapist",),
+    ),
+    Practitioner(
+        "ed-singh",
+        "Dr Arjun Singh",
+        "severn-valley-ed",
+        "Emergency Department",
+        ("hospital_clinician",),
+    ),
+    Practitioner(
+        "senco-barnes",
+        "Lydia Barnes",
+        "severnford-school",
+        "severnford-school",
+        ("education_officer",),
+    ),
+    Practitioner(
+        "cg-hale",
+        "Martin Hale",
+        "shire-childrens-services",
+        "Information Governance",
+        ("caldicott_guardian",),
+    ),
 )
 
 

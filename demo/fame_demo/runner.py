@@ -14,13 +14,21 @@ from sqlalchemy.engine import make_url
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.practitioners import PRACTITIONERS
 from fame_demo.stores import write_sql_stores
-from fame_demo.synthetic import Population, generate_population
+from fame_demo.synthetic import AGENCY_NAMES, Population
+from fame_demo.world import (
+    CHILD_AT_RISK,
+    CHILD_PROTECTION_PLAN,
+    DISABLED_CHILD,
+    HOUSING_BENEFIT_CLAIMANT,
+    MOVED_BETWEEN_COUNCILS,
+    generate_world,
+)
 from gateway.config.settings import Settings, load_settings
 from gateway.config.tokens import generate_demo_keys, mint_token
 from gateway.core.registration import AgencyConfig
 from gateway.governance.person_index import PersonIndex, demo_person_id
 
-#: The query the README shows and the demo prints: one person from all four agencies.
+#: The query the README shows and the demo prints: one person from four agencies.
 README_QUERY = (
     "query($id: ID!) { person(id: $id) { "
     "demographics { givenName familyName agency { name } } "
@@ -71,20 +79,30 @@ def sqlite_store_dir(settings: Settings) -> Path:
     return dirs.pop()
 
 
-def prepare_demo(settings: Settings) -> Population:
-    """Write the agencies' stores and keys afresh and empty the state database."""
-    population = generate_population()
+def prepare_demo(settings: Settings, *, fresh: bool = True) -> Population:
+    """Write the agencies' stores afresh and make any missing keys; with ``fresh``, empty
+    the state database too.
+
+    The stores are the same on every start (the world is deterministic), so rewriting
+    them loses nothing. The state database holds what practitioners did: links,
+    consents, grants and the audit chain, which a restart keeps unless ``fresh``.
+    """
+    population = generate_world()
     write_sql_stores(population, sqlite_store_dir(settings))
     generate_demo_keys(settings)
     state = make_url(settings.state_database)
-    if state.get_backend_name() == "sqlite" and state.database:
+    if fresh and state.get_backend_name() == "sqlite" and state.database:
         for suffix in ("", "-wal", "-shm"):
             Path(state.database + suffix).unlink(missing_ok=True)
     return population
 
 
-async def run_demo(config: Path, *, port: int | None = None) -> int:
-    """Create the synthetic agencies, start the trust's API and serve the gateway."""
+async def run_demo(config: Path, *, port: int | None = None, fresh: bool = False) -> int:
+    """Create the synthetic agencies, start the trust's API and serve the gateway.
+
+    The state database (links, consents, grants, audit) is kept from the last run
+    unless ``fresh``.
+    """
     import uvicorn
 
     from gateway.app import create_app
@@ -94,7 +112,7 @@ async def run_demo(config: Path, *, port: int | None = None) -> int:
     if not settings.demo:
         print("fame-gateway demo: the settings are not in demo mode", file=sys.stderr)
         return 2
-    population = prepare_demo(settings)
+    population = prepare_demo(settings, fresh=fresh)
 
     http_agency = next(a for a in settings.agencies if a.kind == "http")
     trust = CommunityHealthApi(population)
@@ -106,7 +124,7 @@ async def run_demo(config: Path, *, port: int | None = None) -> int:
         await gateway.start()
         await seed_person_index(gateway.index, population, settings.agencies)
         listen_port = port or settings.port
-        _print_welcome(settings, population, listen_port)
+        _print_welcome(settings, population, listen_port, fresh=fresh)
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(gateway, PRACTITIONERS),
@@ -123,11 +141,32 @@ async def run_demo(config: Path, *, port: int | None = None) -> int:
     return 0
 
 
-def _print_welcome(settings: Settings, population: Population, port: int) -> None:
+#: The pilots' stories and who plays them, for the welcome.
+_STORIES = (
+    (MOVED_BETWEEN_COUNCILS, "moved from Shire to Wrekin and was admitted", "sw-dale"),
+    (CHILD_PROTECTION_PLAN, "on a Shire child protection plan, in Wrekin's ED", "ed-singh"),
+    (DISABLED_CHILD, "a disabled child with a virtual team", "ot-rees"),
+    (CHILD_AT_RISK, "a child at risk in Wrekin", "csw-okoro"),
+    (HOUSING_BENEFIT_CLAIMANT, "a housing benefit claimant", "ho-evans"),
+)
+
+
+def _print_welcome(
+    settings: Settings, population: Population, port: int, *, fresh: bool = False
+) -> None:
     person = population.people[0]
     person_id = demo_person_id(person.nhs_number)
     print(f"FAME Gateway demo on http://{settings.host}:{port}/graphql")
-    print(f"{len(population.people)} synthetic people across {len(settings.agencies)} agencies.\n")
+    print(f"{len(population.people)} synthetic people across {len(settings.agencies)} agencies:")
+    for agency in settings.agencies:
+        print(f"  {agency.id:<26} {AGENCY_NAMES.get(agency.id, agency.name)}")
+    kept = "started afresh" if fresh else "kept from the last run (--fresh starts over)"
+    print(f"Links, consents, grants and the audit: {kept}.\n")
+    print("The pilots' people (person id, who to ask as):")
+    for part, story, asker in _STORIES:
+        for member in population.cast_as(part):
+            print(f"  {demo_person_id(member.nhs_number)}  {member.full_name}, {story} ({asker})")
+    print()
     print("Tokens for sample practitioners (valid 8 hours):")
     for who in PRACTITIONERS:
         token = mint_token(
@@ -142,7 +181,7 @@ def _print_welcome(settings: Settings, population: Population, port: int) -> Non
         print(f"    {token}")
     print("\n  .venv/bin/fame-gateway token sw-patel    # mints a fresh one\n")
     body = json.dumps({"query": README_QUERY, "variables": {"id": person_id}})
-    print(f"{person.given_name} {person.family_name}, known to all four agencies:\n")
+    print(f"{person.given_name} {person.family_name}, known to four Shire agencies:\n")
     print("  TOKEN=$(.venv/bin/fame-gateway token sw-patel)")
     print(f"  curl -s http://{settings.host}:{port}/graphql \\")
     print('    -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\')

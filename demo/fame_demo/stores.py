@@ -17,11 +17,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping
 from contextlib import closing
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 
+from fame_demo.pilot_tables import ADDED_TABLES, NEW_AGENCY_TABLES
 from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
     HOUSING,
@@ -32,80 +32,26 @@ from fame_demo.synthetic import (
     Row,
     SyntheticPerson,
 )
+from fame_demo.tables import DATE as _DATE
+from fame_demo.tables import ID as _ID
+from fame_demo.tables import KEY as _KEY
+from fame_demo.tables import LINE as _LINE
+from fame_demo.tables import NAME as _NAME
+from fame_demo.tables import SEQ as _SEQ
+from fame_demo.tables import SHORT as _SHORT
+from fame_demo.tables import TEXT as _TEXT
+from fame_demo.tables import Column, TableSpec
+from fame_demo.tables import col as _c
+from fame_demo.tables import demographics_columns as _demographics
 
 #: The agencies whose systems are SQL databases, in a stable order.
-SQL_AGENCIES: tuple[str, ...] = (ADULT_SOCIAL_CARE, HOUSING, RIVERSIDE_GP, OAKFIELD_GP)
-
-_KEY = "@key"
-_SEQ = "@seq"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of an agency table and where its value comes from.
-
-    ``source`` is a catalogue item (``"medications.name"``), ``"@key"`` for the agency's
-    local person id, ``"@seq"`` for a surrogate row number, or ``"!<name>"`` for a value
-    the agency keeps for itself and never maps.
-    """
-
-    name: str
-    sql_type: str
-    source: str
-
-    @property
-    def mapped_item(self) -> str | None:
-        """The catalogue item this column holds, or None for keys and private columns."""
-        return None if self.source[0] in "@!" else self.source
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """One table of an agency's system.
-
-    A table fed by one-row record sets (demographics, involvement) holds one row per
-    person keyed by ``key``; a table fed by a many-row record set holds one row per
-    record, with ``key`` as an indexed, non-unique column.
-    """
-
-    name: str
-    key: str
-    record_sets: tuple[str, ...]
-    many: bool
-    columns: tuple[Column, ...]
-
-
-def _c(name: str, sql_type: str, source: str) -> Column:
-    return Column(name, sql_type, source)
-
-
-_ID = "VARCHAR(16)"
-_DATE = "VARCHAR(10)"
-_SHORT = "VARCHAR(40)"
-_NAME = "VARCHAR(80)"
-_LINE = "VARCHAR(200)"
-_TEXT = "VARCHAR(400)"
-
-
-def _demographics(
-    names: tuple[str, str, str, str, str, str, str, str],
-) -> tuple[Column, ...]:
-    fields = (
-        ("nhs_number", "VARCHAR(10)"),
-        ("given_name", _NAME),
-        ("family_name", _NAME),
-        ("date_of_birth", _DATE),
-        ("gender", "VARCHAR(10)"),
-        ("address", _LINE),
-        ("postcode", "VARCHAR(10)"),
-        ("phone", "VARCHAR(20)"),
-    )
-    return tuple(
-        _c(name, sql_type, f"demographics.{field}")
-        for name, (field, sql_type) in zip(names, fields, strict=True)
-        if name
-    )
-
+SQL_AGENCIES: tuple[str, ...] = (
+    ADULT_SOCIAL_CARE,
+    HOUSING,
+    RIVERSIDE_GP,
+    OAKFIELD_GP,
+    *NEW_AGENCY_TABLES,
+)
 
 _RIVERSIDE: tuple[TableSpec, ...] = (
     TableSpec(
@@ -522,10 +468,11 @@ _HOUSING: tuple[TableSpec, ...] = (
 #: Each SQL agency's tables.
 TABLES: Mapping[str, tuple[TableSpec, ...]] = MappingProxyType(
     {
-        ADULT_SOCIAL_CARE: _ADULT_SOCIAL_CARE,
-        HOUSING: _HOUSING,
-        RIVERSIDE_GP: _RIVERSIDE,
-        OAKFIELD_GP: _OAKFIELD,
+        ADULT_SOCIAL_CARE: (*_ADULT_SOCIAL_CARE, *ADDED_TABLES[ADULT_SOCIAL_CARE]),
+        HOUSING: (*_HOUSING, *ADDED_TABLES[HOUSING]),
+        RIVERSIDE_GP: (*_RIVERSIDE, *ADDED_TABLES[RIVERSIDE_GP]),
+        OAKFIELD_GP: (*_OAKFIELD, *ADDED_TABLES[OAKFIELD_GP]),
+        **NEW_AGENCY_TABLES,
     }
 )
 
@@ -554,6 +501,16 @@ _PRIVATE: Mapping[str, _Private] = {
         f"{UNSHARED_MARKER} officer only: neighbour complaints file and legal action history."
     ),
     "weekly_cost": lambda person, row, n: round(float(str(row["hours_per_week"])) * 24.6, 2),
+    "family_history": lambda person, row, n: (
+        f"{UNSHARED_MARKER} family history: previous involvement with {person.given_name}'s "
+        "siblings; third-party information."
+    ),
+    "claim_evidence": lambda person, row, n: (
+        f"{UNSHARED_MARKER} income evidence: payslips and bank statements (claim {n})."
+    ),
+    "triage_notes": lambda person, row, n: (
+        f"{UNSHARED_MARKER} triage: observations and history as given (attendance {n})."
+    ),
     "arrears_balance": lambda person, row, n: round(
         float(str(row["rent_arrears_weeks"])) * 96.4, 2
     ),

@@ -1,9 +1,13 @@
-"""A deterministic synthetic population known to five fictional agencies.
+"""A deterministic synthetic population known to fictional agencies of two councils.
 
 Everything here is invented: names, addresses, postcodes and NHS numbers (all in the
 999 test range, with valid check digits), phone numbers (Ofcom's ranges reserved for
 drama), staff and records. The same seed always gives the same population, so tests,
 the demo and the benchmark can all refer to "person 0".
+
+This module builds the base population, Shire's; :mod:`fame_demo.world` adds the pilots'
+cast (children, a second council, an emergency department and a school) after it, from
+its own random stream, so that the base people stay exactly as they are.
 
 Each agency knows a person under its own local id and holds rows for the catalogue
 record sets listed in :data:`RECORD_SETS_HELD`; a row is a plain dict keyed by catalogue
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Literal
@@ -26,17 +30,34 @@ COMMUNITY_HEALTH = "shire-community-health"
 HOUSING = "shire-housing"
 RIVERSIDE_GP = "riverside-gp"
 OAKFIELD_GP = "oakfield-gp"
+SHIRE_CHILDRENS = "shire-childrens-services"
+WREKIN_ADULT_SOCIAL_CARE = "wrekin-adult-social-care"
+WREKIN_CHILDRENS = "wrekin-childrens-services"
+EMERGENCY_DEPARTMENT = "severn-valley-ed"
+SCHOOL = "severnford-school"
 
-#: Every agency of the demo, in a stable order.
-AGENCY_IDS: tuple[str, ...] = (
+#: The agencies the base population is drawn for (their order fixes the random stream).
+BASE_AGENCY_IDS: tuple[str, ...] = (
     ADULT_SOCIAL_CARE,
     COMMUNITY_HEALTH,
     HOUSING,
     RIVERSIDE_GP,
     OAKFIELD_GP,
 )
+#: Every agency of the demo, in a stable order.
+AGENCY_IDS: tuple[str, ...] = (
+    *BASE_AGENCY_IDS,
+    SHIRE_CHILDRENS,
+    WREKIN_ADULT_SOCIAL_CARE,
+    WREKIN_CHILDRENS,
+    EMERGENCY_DEPARTMENT,
+    SCHOOL,
+)
 #: The two GP practices; every person is registered at exactly one of them.
 GP_PRACTICES: tuple[str, ...] = (RIVERSIDE_GP, OAKFIELD_GP)
+#: Agencies that are one team each: their practitioners' tokens name the agency id as
+#: their team, and the person index links their records to that team.
+SINGLE_TEAM_AGENCIES: tuple[str, ...] = (*GP_PRACTICES, SCHOOL)
 
 #: Display names, matching the ``name`` of each agency's config file.
 AGENCY_NAMES: Mapping[str, str] = MappingProxyType(
@@ -46,6 +67,11 @@ AGENCY_NAMES: Mapping[str, str] = MappingProxyType(
         HOUSING: "Shire Council Housing Service",
         RIVERSIDE_GP: "Riverside Medical Practice",
         OAKFIELD_GP: "Oakfield Surgery",
+        SHIRE_CHILDRENS: "Shire Council Children's Services",
+        WREKIN_ADULT_SOCIAL_CARE: "Wrekin Council Adult Social Care",
+        WREKIN_CHILDRENS: "Wrekin Council Children's Services",
+        EMERGENCY_DEPARTMENT: "Severn Valley Hospital Emergency Department",
+        SCHOOL: "Severnford Community School",
     }
 )
 
@@ -58,6 +84,16 @@ _GP_RECORD_SETS = (
     "conditions",
     "medications",
     "allergies",
+    "address_history",
+)
+_CHILDRENS_RECORD_SETS = (
+    "demographics",
+    "involvement",
+    "alerts",
+    "timeline",
+    "childrens_cases",
+    "child_protection_plans",
+    "concerns",
 )
 
 #: The catalogue record sets each agency holds.
@@ -71,6 +107,7 @@ RECORD_SETS_HELD: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "timeline",
             "social_care_cases",
             "care_packages",
+            "assessment_domains",
         ),
         COMMUNITY_HEALTH: (
             "involvement",
@@ -78,10 +115,33 @@ RECORD_SETS_HELD: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "assessments",
             "timeline",
             "community_episodes",
+            "therapy_plans",
+            "assessment_domains",
         ),
-        HOUSING: ("demographics", "involvement", "alerts", "timeline", "tenancies", "adaptations"),
+        HOUSING: (
+            "demographics",
+            "involvement",
+            "alerts",
+            "timeline",
+            "tenancies",
+            "adaptations",
+            "benefit_claims",
+            "assessment_domains",
+        ),
         RIVERSIDE_GP: _GP_RECORD_SETS,
         OAKFIELD_GP: _GP_RECORD_SETS,
+        SHIRE_CHILDRENS: _CHILDRENS_RECORD_SETS,
+        WREKIN_ADULT_SOCIAL_CARE: (
+            "demographics",
+            "involvement",
+            "alerts",
+            "timeline",
+            "social_care_cases",
+            "care_packages",
+        ),
+        WREKIN_CHILDRENS: _CHILDRENS_RECORD_SETS,
+        EMERGENCY_DEPARTMENT: ("demographics", "involvement", "timeline", "ed_attendances"),
+        SCHOOL: ("demographics", "involvement", "enrolments", "special_needs", "concerns"),
     }
 )
 
@@ -130,6 +190,18 @@ class Population:
     people: tuple[SyntheticPerson, ...]
     local_ids: Mapping[str, Mapping[str, str]]
     records: Mapping[str, Mapping[str, Mapping[str, tuple[Row, ...]]]]
+    #: The pilots' cast: a part in a pilot's story -> the NHS numbers of those playing it.
+    cast: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    #: A child's NHS number -> the NHS numbers of the parents who consent for them.
+    parents: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def cast_as(self, part: str) -> tuple[SyntheticPerson, ...]:
+        """The people playing a part in a pilot's story (empty if nobody does)."""
+        return tuple(self.person_by_nhs(nhs) for nhs in self.cast.get(part, ()))
+
+    def index_of(self, person: SyntheticPerson) -> int:
+        """The person's position in :attr:`people`."""
+        return self.people.index(person)
 
     def person_by_nhs(self, nhs_number: str) -> SyntheticPerson:
         """The person with this NHS number (KeyError if none)."""
@@ -145,7 +217,7 @@ class Population:
 
     def local_id(self, agency_id: str, nhs_number: str) -> str | None:
         """The agency's local id for the person, or None if it does not know them."""
-        return self.local_ids[agency_id].get(nhs_number)
+        return self.local_ids.get(agency_id, {}).get(nhs_number)
 
     def person_by_local_id(self, agency_id: str, local_id: str) -> SyntheticPerson:
         """The person an agency knows under ``local_id`` (KeyError if none)."""
@@ -156,7 +228,7 @@ class Population:
 
     def agencies_of(self, nhs_number: str) -> tuple[str, ...]:
         """The agencies that know the person, in :data:`AGENCY_IDS` order."""
-        return tuple(a for a in AGENCY_IDS if nhs_number in self.local_ids[a])
+        return tuple(a for a in AGENCY_IDS if nhs_number in self.local_ids.get(a, {}))
 
     def gp_of(self, nhs_number: str) -> str:
         """The GP practice the person is registered with."""
@@ -173,15 +245,15 @@ class Population:
     def holding_teams(self, agency_id: str, nhs_number: str) -> tuple[str, ...]:
         """The teams of the agency that hold the person, as the person index links them.
 
-        A GP practice is one team, named in its practitioners' tokens by the practice id;
-        elsewhere the involved team, and at the community trust every service with a
-        current episode (district nursing and the mental health team may both hold one
-        person).
+        A GP practice (or the school) is one team, named in its practitioners' tokens by
+        the agency id; elsewhere the involved team, and at the community trust every
+        service with a current episode (district nursing and the mental health team may
+        both hold one person).
         """
         local_id = self.local_id(agency_id, nhs_number)
         if local_id is None:
             return ()
-        if agency_id in GP_PRACTICES:
+        if agency_id in SINGLE_TEAM_AGENCIES:
             return (agency_id,)
         held = self.records[agency_id].get(local_id, {})
         teams = [str(row["team"]) for row in held.get("involvement", ())]
@@ -323,6 +395,14 @@ _CH_SERVICES: Mapping[str, tuple[str, tuple[_Staff, ...]]] = {
         (_Staff("Paul Gough", "Learning disability nurse"),),
     ),
     "School nursing": ("School Nursing (Wrekinton)", (_Staff("Kate Pemberton", "School nurse"),)),
+    # Only the pilots' cast is drawn into this service (fame_demo.world).
+    "Children's therapy": (
+        "Children's Therapy Team",
+        (
+            _Staff("Carys Rees", "Paediatric occupational therapist"),
+            _Staff("Tom Birch", "Paediatric physiotherapist"),
+        ),
+    ),
     "Children's community nursing": (
         "Children's Community Nursing Team",
         (_Staff("Amy Lister", "Children's community nurse"),),
@@ -444,6 +524,12 @@ _CONDITIONS: Mapping[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
             ("Emollient cream", "Apply liberally twice daily"),
             ("Hydrocortisone 1% cream", "Apply thinly once daily to flares"),
         ),
+    ),
+    # Only the pilots' cast has this need (fame_demo.world).
+    "cerebral_palsy": (
+        "Cerebral palsy",
+        "128188000",
+        (("Baclofen 5mg/5ml oral solution", "5ml three times daily"),),
     ),
 }
 _RESOLVED: Mapping[str, tuple[str, str]] = {
@@ -1337,6 +1423,16 @@ class _Records:
             "conditions": _iso_sorted(conditions, "onset"),
             "medications": _iso_sorted(medications, "started_on"),
             "allergies": tuple(allergies),
+            # The practice has known one address since registration (no random draw, so
+            # the rest of the population is unchanged).
+            "address_history": (
+                {
+                    "address": p.address,
+                    "postcode": p.postcode,
+                    "moved_in": registered,
+                    "moved_out": None,
+                },
+            ),
         }
 
 
@@ -1399,8 +1495,8 @@ def generate_population(
         builder.agencies(draft)
     _top_up(drafts)
 
-    local_ids: dict[str, dict[str, str]] = {}
-    for agency in AGENCY_IDS:
+    local_ids: dict[str, dict[str, str]] = {agency: {} for agency in AGENCY_IDS}
+    for agency in BASE_AGENCY_IDS:
         pattern, low, high = _LOCAL_ID_FORMATS[agency]
         members = [d for d in drafts if agency in d.agencies]
         numbers = rng.sample(range(low, high + 1), len(members))
@@ -1408,11 +1504,11 @@ def generate_population(
             d.person.nhs_number: pattern.format(n) for d, n in zip(members, numbers, strict=True)
         }
 
-    records: dict[str, dict[str, Mapping[str, tuple[Row, ...]]]] = {a: {} for a in AGENCY_IDS}
+    records: dict[str, dict[str, dict[str, tuple[Row, ...]]]] = {a: {} for a in AGENCY_IDS}
     maker = _Records(builder)
     for draft in drafts:
         nhs = draft.person.nhs_number
-        for agency in AGENCY_IDS:
+        for agency in BASE_AGENCY_IDS:
             if agency not in draft.agencies:
                 continue
             if agency == ADULT_SOCIAL_CARE:
@@ -1423,12 +1519,122 @@ def generate_population(
                 held = maker.housing(draft)
             else:
                 held = maker.gp(draft)
-            records[agency][local_ids[agency][nhs]] = MappingProxyType(held)
+            records[agency][local_ids[agency][nhs]] = held
+    assessed = _add_single_assessment_domains(drafts, local_ids, records, as_of)
 
     return Population(
         seed=seed,
         as_of=as_of,
         people=tuple(d.person for d in drafts),
         local_ids=MappingProxyType({a: MappingProxyType(ids) for a, ids in local_ids.items()}),
-        records=MappingProxyType({a: MappingProxyType(r) for a, r in records.items()}),
+        records=MappingProxyType(
+            {
+                a: MappingProxyType({k: MappingProxyType(v) for k, v in r.items()})
+                for a, r in records.items()
+            }
+        ),
+        cast=MappingProxyType({"single_assessment": assessed}),
     )
+
+
+_DOMAIN_AGENCIES = (COMMUNITY_HEALTH, ADULT_SOCIAL_CARE, HOUSING)
+
+
+def _add_single_assessment_domains(
+    drafts: Sequence[_Draft],
+    local_ids: Mapping[str, Mapping[str, str]],
+    records: Mapping[str, dict[str, dict[str, tuple[Row, ...]]]],
+    as_of: date,
+) -> tuple[str, ...]:
+    """Give each older person known to the trust, the council and housing the domains of
+    a single assessment, each assessed by the agency that knows it best.
+
+    Drawn from the person's needs alone, with no random draw, so adding them leaves the
+    rest of the population unchanged. Returns the NHS numbers of those assessed.
+    """
+    assessed: list[str] = []
+    for draft in drafts:
+        if draft.band != "older" or not set(_DOMAIN_AGENCIES) <= draft.agencies:
+            continue
+        nhs = draft.person.nhs_number
+        assessed.append(nhs)
+        for position, agency in enumerate(_DOMAIN_AGENCIES):
+            held = records[agency][local_ids[agency][nhs]]
+            (involvement,) = held["involvement"]
+            held["assessment_domains"] = tuple(
+                {
+                    "domain": domain,
+                    "summary": summary,
+                    "needs": needs_text,
+                    "assessor": involvement["worker"],
+                    "assessed_on": as_of - timedelta(days=14 + 3 * position),
+                }
+                for domain, summary, needs_text in _domains(agency, draft)
+            )
+    return tuple(assessed)
+
+
+def _domains(agency: str, draft: _Draft) -> list[tuple[str, str, str]]:
+    needs = draft.needs
+    if agency == COMMUNITY_HEALTH:
+        clinical = [
+            text
+            for need, text in (
+                ("falls", "two falls in six months"),
+                ("leg_ulcer", "venous leg ulcer under compression"),
+                ("heart_failure", "heart failure, weight monitored daily"),
+                ("copd", "breathless on exertion"),
+                ("dementia", "short-term memory loss"),
+                ("stroke", "weakness on one side since a stroke"),
+                ("parkinsons", "tremor and slowness of movement"),
+                ("diabetes", "diabetes managed with tablets"),
+            )
+            if need in needs
+        ] or ["no active clinical problem"]
+        return [
+            (
+                "Physical health and clinical care",
+                "; ".join(clinical).capitalize() + ".",
+                "Nursing visits as planned; medicines reviewed with the GP.",
+            ),
+            (
+                "Mobility and falls",
+                "Walks indoors with a frame; unsteady on turning."
+                if needs & _MOBILITY_NEEDS
+                else "Mobile indoors and out without aids.",
+                "Strength and balance programme." if needs & _MOBILITY_NEEDS else "None.",
+            ),
+        ]
+    if agency == ADULT_SOCIAL_CARE:
+        return [
+            (
+                "Personal care and daily living",
+                "Needs help with washing, dressing and meals."
+                if needs & (_MOBILITY_NEEDS | {"dementia"})
+                else "Manages personal care; needs help with shopping.",
+                "Home care visits; telecare pendant.",
+            ),
+            (
+                "Social contact and carers",
+                "Lives alone; family visit weekly."
+                if "lives_alone" in needs
+                else "Lives with family.",
+                "Day centre place offered."
+                if "lives_alone" in needs
+                else "Carer's assessment offered.",
+            ),
+        ]
+    return [
+        (
+            "Accommodation and home safety",
+            "Sheltered flat with warden cover."
+            if draft.sheltered
+            else "Ground-floor home; stairs to the bathroom.",
+            "Level-access shower and grab rails." if needs & _MOBILITY_NEEDS else "Key safe.",
+        ),
+        (
+            "Finances and tenancy",
+            "Rent arrears since a hospital stay." if "arrears" in needs else "Rent up to date.",
+            "Benefits check and repayment plan." if "arrears" in needs else "None.",
+        ),
+    ]

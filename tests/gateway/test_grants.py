@@ -41,7 +41,7 @@ async def test_safeguarding_needs_a_reference_a_reason_and_a_relationship(world:
     code, message = _error(
         await world.query(CLAIM % (roy, "S42-2026-00123", CONCERN), as_="ho-evans")
     )
-    assert code == "FORBIDDEN" and "gp, nurse, social_worker" in message
+    assert code == "FORBIDDEN" and "gp, hospital_clinician, nurse, social_worker" in message
     # Without a relationship, safeguarding cannot be claimed; an unknown id answers the same.
     unrelated = await world.query(CLAIM % (roy, "S42-2026-00123", CONCERN), as_="dr-lewis")
     unknown = await world.query(CLAIM % (uuid.uuid4(), "S42-2026-00123", CONCERN), as_="dr-lewis")

@@ -7,6 +7,7 @@ docs/sharing-protocol.md is the rendering of the shipped protocol, kept in step.
 
 from __future__ import annotations
 
+import html
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -900,7 +901,7 @@ def shipped() -> tuple[SharingProtocol, tuple[AgencyConfig, ...]]:
 
 def test_the_shipped_protocol_loads() -> None:
     protocol, _ = shipped()
-    assert protocol.title == "Shire and Riverside Information Sharing Protocol"
+    assert protocol.title == "Shire, Wrekin and Riverside Information Sharing Protocol"
     assert protocol.version == "2026.1"
     assert protocol.governance_roles == {"caldicott_guardian", "ig_lead"}
     assert protocol.index_roles == {"index_administrator"}
@@ -1053,9 +1054,10 @@ def test_the_html_page_says_the_same_as_the_markdown() -> None:
     assert page.rstrip().endswith("</html>")
     assert "<style>" in page
     for clause in protocol.clauses:
-        assert f"{clause.id} {clause.title}</h3>" in page
+        assert f"{clause.id} {html.escape(clause.title)}</h3>" in page
     for agency in agencies:
-        assert agency.name in page
+        # Names are text: "Children's Services" appears escaped.
+        assert html.escape(agency.name) in page
     assert_balanced(page)
 
 
@@ -1283,7 +1285,7 @@ def test_a_pipe_in_a_pattern_is_escaped_in_tables_only() -> None:
     # inside code would be shown to the reader.
     protocol, agencies = shipped()
     document = render_markdown(protocol, agencies)
-    assert "it must match `^(S42|SGR)-[0-9]{4}-[0-9]{3,6}$`." in document
+    assert "it must match `^(S42|S47|SGR)-[0-9]{4}-[0-9]{3,6}$`." in document
     assert "[Ll]etter\\|[Vv]isit note" in row(document, "`recorded_words`")
 
 

@@ -3,11 +3,15 @@ the gateway's GraphQL answers take, and readers of an answer's extensions."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from aiohttp import web
+
+from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population, SyntheticPerson
 from tests.support import World
 
@@ -24,6 +28,17 @@ FIELDS: Mapping[str, str] = {
     "tenancies": "agency { id } address tenure landlord startedOn rentArrearsWeeks",
     "community_episodes": "agency { id } service clinician startedOn endedOn nextVisit",
     "medications": "agency { id } name dose startedOn",
+    "assessment_domains": "agency { id } domain summary needs assessor assessedOn",
+    "address_history": "agency { id } address postcode movedIn movedOut",
+    "child_protection_plans": "agency { id } category startedOn reviewDue keyWorker",
+    "childrens_cases": "agency { id } status plan reason openedOn",
+    "concerns": "agency { id } raisedOn raisedBy category summary action",
+    "benefit_claims": "agency { id } benefit status weeklyAmount submittedOn decidedOn",
+    "ed_attendances": "agency { id } arrivedOn reason clinician outcome",
+    "therapy_plans": "agency { id } therapy therapist goals nextReview",
+    "enrolments": "agency { id } school yearGroup startedOn attendancePercent",
+    "special_needs": "agency { id } ehcp primaryNeed reviewDue",
+    "social_care_cases": "agency { id } status primaryNeed eligible reviewDue",
 }
 
 #: Every reason the gateway may give for withholding an item (gateway.decide.policy.Reason).
@@ -129,11 +144,15 @@ REFERRAL_REASON = "Referral from school: bruising seen at PE, child reluctant to
 
 
 async def claim_safeguarding(
-    world: World, practitioner: str, person_id: str, reference: str = "SGR-2026-0456"
+    world: World,
+    practitioner: str,
+    person_id: str,
+    reference: str = "SGR-2026-0456",
+    reason: str = REFERRAL_REASON,
 ) -> str:
     """Record the enquiry or referral that establishes safeguarding; the grant's id."""
     result = await world.query(
-        CLAIM_SAFEGUARDING % (person_id, reference, REFERRAL_REASON), as_=practitioner
+        CLAIM_SAFEGUARDING % (person_id, reference, reason), as_=practitioner
     )
     assert "errors" not in result, result
     grant = result["data"]["claimSafeguarding"]
@@ -149,3 +168,99 @@ def assert_not_available(result: Mapping[str, Any], field: str = "person") -> No
     assert error["path"] == [field] and error["extensions"] == {"code": "NOT_FOUND"}
     assert "withheld" not in result["extensions"]
     assert result["extensions"]["sources"] == {}
+
+
+def cast_member(population: Population, part: str) -> tuple[SyntheticPerson, str]:
+    """The one person playing ``part`` in a pilot's story, and their gateway id."""
+    (person,) = population.cast_as(part)
+    return person, demo_person_id(person.nhs_number)
+
+
+def parent_of(population: Population, child: SyntheticPerson) -> SyntheticPerson:
+    """The parent who consents for the child."""
+    (parent,) = population.parents[child.nhs_number]
+    return population.person_by_nhs(parent)
+
+
+async def clause_for(world: World, agency: str, item: str) -> dict[str, Any]:
+    """The protocol clause that lists an agency's item, as the gateway publishes it."""
+    protocol = await world.query(
+        "{ sharingProtocol { clauses { id title agencies items basis purposes roles } } }"
+    )
+    record_set = item.partition(".")[0]
+    (clause,) = [
+        c
+        for c in protocol["data"]["sharingProtocol"]["clauses"]
+        if agency in c["agencies"] and (item in c["items"] or f"{record_set}.*" in c["items"])
+    ]
+    return dict(clause)
+
+
+async def record_consent(
+    world: World,
+    as_: str,
+    person_id: str,
+    *,
+    reference: str,
+    decision: str = "PERMIT",
+    category: str | None = None,
+    item: str | None = None,
+    agency: str | None = None,
+    role: str | None = None,
+) -> dict[str, Any]:
+    """Record a consent (or, with DENY, an objection) through the gateway; the record."""
+    scope = f'category: "{category}"' if category is not None else f'item: "{item}"'
+    recipient = f'recipientAgency: "{agency}"' if agency is not None else f'recipientRole: "{role}"'
+    result = await world.query(
+        """mutation { recordConsent(input: {personId: "%s", %s, %s, decision: %s,
+        reference: "%s"}) { id scope recipient decision recordedBy withdrawnAt } }"""
+        % (person_id, scope, recipient, decision, reference),
+        as_=as_,
+    )
+    assert "errors" not in result, result
+    consent: dict[str, Any] = result["data"]["recordConsent"]
+    return consent
+
+
+async def withdraw_consent(world: World, as_: str, consent_id: str) -> None:
+    """Withdraw a consent through the gateway."""
+    result = await world.query(
+        'mutation { withdrawConsent(id: "%s") { withdrawnAt } }' % consent_id, as_=as_
+    )
+    assert result["data"]["withdrawConsent"]["withdrawnAt"], result
+
+
+class NoticeReceiver:
+    """An agency's own endpoint for the gateway's notices, on 127.0.0.1: what it received."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._arrived = asyncio.Event()
+
+    async def _notice(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        self._arrived.set()
+        return web.json_response({"received": True})
+
+    async def start(self) -> str:
+        """Serve on a free port; the URL notices are posted to."""
+        app = web.Application()
+        app.router.add_post("/notices", self._notice)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/notices"
+        return self.url
+
+    async def first(self, seconds: float = 10.0) -> dict[str, Any]:
+        """The first notice received, waiting for it (the gateway posts in the background)."""
+        await asyncio.wait_for(self._arrived.wait(), seconds)
+        return self.received[0]
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()

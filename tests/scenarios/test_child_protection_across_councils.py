@@ -1,34 +1,60 @@
-"""FAME pilot 5: child protection across five neighbouring councils.
+"""FAME pilot 5: child protection across neighbouring councils.
 
-People move across council boundaries (Shropshire and Telford, a hospital admission in
-the next county), and each agency knows them under its own identifier. The person index
-links one gateway person to every agency's local id, so the same person is reached
-through each agency's own records. In an emergency a GP of another practice, with no
-relationship, breaks glass: a stated reason, a short time limit, and the answer says so.
+Charlie lives in Shire and is the subject of a Shire child protection plan (neglect). He
+is brought to the emergency department of Severn Valley Hospital, in Wrekin's area,
+with a head injury. The ED clinician (ed-singh) treating him has a relationship through
+the attendance, but for direct care Shire's plan is not his to see (ISP-3.5 serves
+safeguarding and emergencies). Once he records the safeguarding referral he is making,
+the plan shows as an alert, under the statute, whatever the consent; and Shire's
+children's services, the council that owns the plan, is told at once on its own
+endpoint and can review the disclosure. Wrekin's own children's social worker, who is
+not involved, sees nothing.
+
+Behind it: the person index links one gateway person to every agency's own identifier
+in both councils. And in an emergency a GP of another practice, with no relationship,
+breaks glass: a stated reason, a short time limit, and the answer says so.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
     AGENCY_IDS,
     COMMUNITY_HEALTH,
+    EMERGENCY_DEPARTMENT,
     HOUSING,
     OAKFIELD_GP,
     RIVERSIDE_GP,
+    SCHOOL,
+    SHIRE_CHILDRENS,
+    WREKIN_ADULT_SOCIAL_CARE,
+    WREKIN_CHILDRENS,
+    Population,
 )
+from fame_demo.world import CHILD_PROTECTION_PLAN
 from tests.scenarios.helpers import (
+    CLAIM_SAFEGUARDING,
     FIELDS,
+    NoticeReceiver,
+    agencies_in,
     assert_not_available,
     canonical,
+    cast_member,
+    claim_safeguarding,
+    clause_for,
     expected,
     expected_from,
     withheld,
+    withheld_agencies,
 )
-from tests.support import ManualClock, World
+from tests.support import DEMO_CONFIG, ManualClock, World
 
 IRENE = 12  # 94, a Riverside patient known to the council, the trust and housing
 
@@ -39,6 +65,11 @@ LOCAL_ID_FORMATS: dict[str, re.Pattern[str]] = {
     HOUSING: re.compile(r"HSG/\d{4}"),
     RIVERSIDE_GP: re.compile(r"RGP\d{5}"),
     OAKFIELD_GP: re.compile(r"OGP\d{5}"),
+    SHIRE_CHILDRENS: re.compile(r"SCS-\d{6}"),
+    WREKIN_ADULT_SOCIAL_CARE: re.compile(r"WAS\d{7}"),
+    WREKIN_CHILDRENS: re.compile(r"WCS/\d{5}"),
+    EMERGENCY_DEPARTMENT: re.compile(r"SVH\d{7}"),
+    SCHOOL: re.compile(r"P\d{6}"),
 }
 #: A practitioner of each agency with a caseload.
 PRACTITIONER_OF = {
@@ -49,6 +80,155 @@ PRACTITIONER_OF = {
     OAKFIELD_GP: "dr-lewis",
 }
 REASON = "Found collapsed at a bus stop in Oakfield; carers unreachable, needs medicines list"
+
+#: What the ED clinician asks about the child in front of him.
+AT_THE_ED = """{ person(id: "%s") {
+  involvements { %s } alerts { %s }
+  health { emergencyAttendances { %s } }
+  childrensServices { childProtectionPlans { %s } }
+} }""" % (
+    "%s",
+    FIELDS["involvement"],
+    FIELDS["alerts"],
+    FIELDS["ed_attendances"],
+    FIELDS["child_protection_plans"],
+)
+REFERRAL = "S47-2026-0789"
+ED_REASON = "Head injury at 5 with an account that does not fit; referring to children's services"
+
+
+@pytest.fixture
+async def notified(
+    tmp_path: Path, population: Population, store_dir: Path
+) -> AsyncIterator[tuple[World, NoticeReceiver]]:
+    """The demo world with Shire children's services' notice endpoint running."""
+    receiver = NoticeReceiver()
+    url = await receiver.start()
+    agency_file = (DEMO_CONFIG / "agencies" / f"{SHIRE_CHILDRENS}.toml").read_text()
+    commented = '# break_glass_webhook = "https://safeguarding.shire.example/fame-notices"'
+    assert commented in agency_file
+    running = World(tmp_path, population, store_dir)
+    await running.start(
+        agencies={SHIRE_CHILDRENS: agency_file.replace(commented, f'break_glass_webhook = "{url}"')}
+    )
+    try:
+        yield running, receiver
+    finally:
+        await running.stop()
+        await receiver.stop()
+
+
+async def test_for_direct_care_the_ed_clinician_sees_the_attendance_but_not_the_plan(
+    world: World,
+) -> None:
+    population = world.population
+    charlie, charlie_id = cast_member(population, CHILD_PROTECTION_PLAN)
+    agencies = population.agencies_of(charlie.nhs_number)
+    assert {SHIRE_CHILDRENS, EMERGENCY_DEPARTMENT} <= set(agencies)
+    assert expected(population, charlie, SHIRE_CHILDRENS, "child_protection_plans")
+
+    result = await world.query(AT_THE_ED % charlie_id, as_="ed-singh")
+    person = result["data"]["person"]
+    # He is in front of the clinician: the attendance is the department's own record...
+    assert canonical(person["health"]["emergencyAttendances"]) == canonical(
+        expected(population, charlie, EMERGENCY_DEPARTMENT, "ed_attendances")
+    )
+    # ...and who else is involved, across both councils' agencies.
+    assert canonical(person["involvements"]) == canonical(
+        expected_from(population, charlie, agencies, "involvement")
+    )
+    # The plan and Shire's warnings serve safeguarding and emergencies only (ISP-3.5).
+    clause = await clause_for(world, SHIRE_CHILDRENS, "child_protection_plans.category")
+    assert clause["id"] == "ISP-3.5" and clause["basis"] == "STATUTORY"
+    assert set(clause["purposes"]) == {"safeguarding", "emergency"}
+    assert "hospital_clinician" in clause["roles"]
+    assert person["childrensServices"]["childProtectionPlans"] is None
+    assert SHIRE_CHILDRENS not in agencies_in(person["alerts"])
+    assert withheld_agencies(result, "alerts") == {SHIRE_CHILDRENS: {"PURPOSE_NOT_PERMITTED"}}
+    assert withheld_agencies(result, "child_protection_plans") == {
+        SHIRE_CHILDRENS: {"PURPOSE_NOT_PERMITTED"}
+    }
+
+
+async def test_under_safeguarding_the_plan_shows_as_an_alert_and_shire_is_notified(
+    notified: tuple[World, NoticeReceiver],
+) -> None:
+    world, receiver = notified
+    population = world.population
+    charlie, charlie_id = cast_member(population, CHILD_PROTECTION_PLAN)
+
+    grant = await claim_safeguarding(world, "ed-singh", charlie_id, REFERRAL, ED_REASON)
+    result = await world.query(AT_THE_ED % charlie_id, as_="ed-singh")
+    assert "errors" not in result, result
+    person = result["data"]["person"]
+
+    # The other council's plan, as an alert among the alerts, naming Shire...
+    shire_alerts = [a for a in person["alerts"] if a["agency"]["id"] == SHIRE_CHILDRENS]
+    assert canonical(shire_alerts) == canonical(
+        expected(population, charlie, SHIRE_CHILDRENS, "alerts")
+    )
+    assert {a["category"] for a in shire_alerts} == {"child protection"}
+    # ...with the plan itself under Shire's children's services heading.
+    assert canonical(person["childrensServices"]["childProtectionPlans"]) == canonical(
+        expected(population, charlie, SHIRE_CHILDRENS, "child_protection_plans")
+    )
+    assert SHIRE_CHILDRENS not in withheld_agencies(result, "alerts")
+
+    # Shire's own endpoint hears of it: who, from where, under which grant and purpose.
+    notice = await receiver.first()
+    assert notice == {
+        "event": "safeguarding_disclosure",
+        "purpose": "safeguarding",
+        "grant": grant,
+        "agency": SHIRE_CHILDRENS,
+        "personId": charlie_id,
+        "practitioner": "ed-singh",
+        "requesterAgency": EMERGENCY_DEPARTMENT,
+        "reason": ED_REASON,
+        "expiresAt": notice["expiresAt"],
+    }
+    assert [n["agency"] for n in receiver.received] == [SHIRE_CHILDRENS]
+
+    # Shire's Caldicott guardian finds the grant to review, and the disclosure in the audit.
+    reviews = await world.query(
+        "{ breakGlassReviews { grant { id purpose } practitioner agency agenciesNotified } }",
+        as_="cg-hale",
+    )
+    (review,) = [r for r in reviews["data"]["breakGlassReviews"] if r["grant"]["id"] == grant]
+    assert review["grant"]["purpose"] == "safeguarding"
+    assert review["agency"] == EMERGENCY_DEPARTMENT
+    # Every agency whose records the grant opened is told; Shire, the plan's owner, among them.
+    assert SHIRE_CHILDRENS in review["agenciesNotified"]
+    assert set(review["agenciesNotified"]) <= set(population.agencies_of(charlie.nhs_number))
+    audit = await world.query(
+        '{ disclosures(personId: "%s") { kind practitioner purpose statutory '
+        "agencies { agency disclosed } } }" % charlie_id,
+        as_="cg-hale",
+    )
+    (seen,) = [
+        d
+        for d in audit["data"]["disclosures"]
+        if d["kind"] == "disclosure" and d["purpose"] == "safeguarding"
+    ]
+    assert seen["statutory"] is True
+    (shire,) = [a for a in seen["agencies"] if a["agency"] == SHIRE_CHILDRENS]
+    assert "child_protection_plans.category" in shire["disclosed"]
+    assert "alerts.summary" in shire["disclosed"]
+
+
+async def test_the_other_councils_uninvolved_social_worker_sees_nothing(world: World) -> None:
+    population = world.population
+    charlie, charlie_id = cast_member(population, CHILD_PROTECTION_PLAN)
+    assert WREKIN_CHILDRENS not in population.agencies_of(charlie.nhs_number)
+    result = await world.query(AT_THE_ED % charlie_id, as_="csw-okoro")
+    assert_not_available(result)
+    refused = await world.post(
+        CLAIM_SAFEGUARDING % (charlie_id, REFERRAL, ED_REASON), as_="csw-okoro"
+    )
+    assert refused.json()["errors"][0]["extensions"]["code"] in ("NOT_FOUND", "FORBIDDEN")
+    for plan in expected(population, charlie, SHIRE_CHILDRENS, "alerts"):
+        assert plan["summary"] not in refused.text
+
 
 EMERGENCY = """{ person(id: "%s") {
   involvements { %s } alerts { %s }

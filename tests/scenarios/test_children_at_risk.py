@@ -1,13 +1,16 @@
 """FAME pilot 4: identification, referral and tracking of children at risk.
 
-A practitioner with a concern about a child first needs to know which agencies are
-involved, without seeing records they have no relationship to justify: exact
-identifiers give the person index entry and nothing more. Those who do work with the
-child see the concerns raised, and for a safeguarding enquiry the council's warnings are
-shared under a statutory duty, to the roles the protocol names, whatever the consent.
+Lily lives in Wrekin. Her school's designated safeguarding lead, the police and her GP
+have each raised a concern; no single concern looked serious alone. Everyone working
+with her (Wrekin's children's social worker, the school, her GP practice, the school
+nurse) sees who else is involved and every concern raised, each naming who raised it and
+what was done, under a statutory clause (ISP-8.2) that her mother's objection cannot
+close. Practitioners not working with her (Shire's children's social worker, another
+practice's GP, an adult district nurse) find, by exact identifiers, only her index entry:
+which agencies are involved, never what they hold.
 
-The demo's council service is adult social care and holds no children, so the statutory
-share is shown for an adult at risk known to both the council and the community trust.
+The same statute for adults: the council's safeguarding warnings reach health partners
+for an enquiry they have recorded, whatever the person's objection.
 """
 
 from __future__ import annotations
@@ -15,24 +18,117 @@ from __future__ import annotations
 from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
     COMMUNITY_HEALTH,
+    OAKFIELD_GP,
+    SCHOOL,
+    WREKIN_CHILDRENS,
     Population,
     SyntheticPerson,
 )
+from fame_demo.world import CHILD_AT_RISK
 from tests.scenarios.helpers import (
     CLAIM_SAFEGUARDING,
     FIELDS,
     REFERRAL_REASON,
     agencies_in,
+    assert_not_available,
     canonical,
+    cast_member,
     claim_safeguarding,
+    clause_for,
     expected,
     expected_from,
+    parent_of,
+    record_consent,
     withheld,
     withheld_agencies,
 )
 from tests.support import World
 
 ROY_HEIGHWAY = 3  # an older man known to the council, the trust, housing and Oakfield
+
+#: Those working with Lily: each agency's practitioner with a relationship.
+INVOLVED = ("csw-okoro", "senco-barnes", "dr-lewis", "sn-pemberton")
+#: Those who are not: another council's children's social worker, another practice's GP,
+#: and a nurse of the same trust whose service does not hold her.
+UNINVOLVED = ("csw-ahmed", "dr-okafor", "dn-hughes")
+CONCERNS = """{ person(id: "%s") { involvements { %s } concerns { %s } } }""" % (
+    "%s",
+    FIELDS["involvement"],
+    FIELDS["concerns"],
+)
+
+
+async def test_those_working_with_lily_see_who_is_involved_and_every_concern_raised(
+    world: World,
+) -> None:
+    population = world.population
+    lily, lily_id = cast_member(population, CHILD_AT_RISK)
+    agencies = population.agencies_of(lily.nhs_number)
+    assert {WREKIN_CHILDRENS, SCHOOL, OAKFIELD_GP, COMMUNITY_HEALTH} <= set(agencies)
+    concerns = expected_from(population, lily, agencies, "concerns")
+    raised_by = {c["raisedBy"] for c in concerns}
+    assert len(concerns) >= 4 and len(raised_by) >= 4, "several agencies, several concerns"
+
+    clause = await clause_for(world, WREKIN_CHILDRENS, "concerns.summary")
+    assert clause["id"] == "ISP-8.2" and clause["basis"] == "STATUTORY"
+    assert "direct_care" in clause["purposes"]
+    for practitioner in INVOLVED:
+        result = await world.query(CONCERNS % lily_id, as_=practitioner)
+        assert "errors" not in result, (practitioner, result)
+        person = result["data"]["person"]
+        # Who else is involved, from every agency, each naming team and worker...
+        assert canonical(person["involvements"]) == canonical(
+            expected_from(population, lily, agencies, "involvement")
+        ), practitioner
+        # ...and every concern, from the council's referrals and the school's own log.
+        assert canonical(person["concerns"]) == canonical(concerns), practitioner
+        assert agencies_in(person["concerns"]) == {WREKIN_CHILDRENS, SCHOOL}
+        assert not withheld(result), practitioner
+
+
+async def test_her_mothers_objection_does_not_close_the_concerns(world: World) -> None:
+    population = world.population
+    lily, lily_id = cast_member(population, CHILD_AT_RISK)
+    mother = parent_of(population, lily)
+    objection = await record_consent(
+        world,
+        "senco-barnes",
+        lily_id,
+        category="safeguarding",
+        agency="*",
+        decision="DENY",
+        reference=f"Letter of 2026-05-12 from {mother.full_name}, her mother",
+    )
+    assert objection["decision"] == "DENY"
+    result = await world.query(CONCERNS % lily_id, as_="dr-lewis")
+    # Shared under a statutory duty (ISP-8.2): the objection is recorded, and overridden.
+    assert canonical(result["data"]["person"]["concerns"]) == canonical(
+        expected_from(population, lily, population.agencies_of(lily.nhs_number), "concerns")
+    )
+    assert not withheld_agencies(result, "concerns")
+
+
+async def test_those_not_working_with_her_find_only_the_index_entry(world: World) -> None:
+    population = world.population
+    lily, lily_id = cast_member(population, CHILD_AT_RISK)
+    agencies = population.agencies_of(lily.nhs_number)
+    for practitioner in UNINVOLVED:
+        found = await world.query(INDEX_ENTRY % f'nhsNumber: "{lily.nhs_number}"', as_=practitioner)
+        # Which agencies are involved, so the practitioner knows whom to call; no more.
+        assert found["data"]["findPeople"] == [
+            {
+                "personId": lily_id,
+                "givenName": lily.given_name,
+                "familyName": lily.family_name,
+                "dateOfBirth": lily.date_of_birth.isoformat(),
+                "agencies": sorted(agencies),
+            }
+        ], practitioner
+        response = await world.post(CONCERNS % lily_id, as_=practitioner)
+        assert_not_available(response.json())
+        for concern in expected_from(population, lily, agencies, "concerns"):
+            assert concern["summary"] not in response.text, practitioner
+
 
 INDEX_ENTRY = "{ findPeople(%s) { personId givenName familyName dateOfBirth agencies } }"
 DETAIL = """{ person(id: "%s") {

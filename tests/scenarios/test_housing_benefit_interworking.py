@@ -1,6 +1,13 @@
 """FAME pilot 6: housing benefit inter-working.
 
-A housing officer (ho-evans, Shire Housing) supporting a tenant through a housing
+Gareth rents from Shire Council and his housing benefit is suspended; his arrears grow.
+His mental health social worker (sw-carver) is helping him sort it out, but where his
+claim stands is financial information (ISP-7.5, explicit): she sees it only once his
+consent is recorded, and from the next query after he withdraws it, no longer. The
+housing officer sees the claims as her own service's record throughout, a GP never (the
+clause is not for GPs), and the council's guardian finds each step in the audit.
+
+And for Doreen, a tenant with care at home: the housing officer supporting her through a
 benefit change needs to know what care is going into the home, next to the tenancy,
 and nothing the protocol keeps from housing officers, such as her medicines. Rent
 arrears are financial information: the housing service's own officer sees its own
@@ -11,7 +18,17 @@ them only once the tenant's consent is recorded, and no longer once it is withdr
 from __future__ import annotations
 
 from fame_demo.synthetic import ADULT_SOCIAL_CARE, HOUSING, RIVERSIDE_GP
-from tests.scenarios.helpers import FIELDS, canonical, expected, withheld
+from fame_demo.world import HOUSING_BENEFIT_CLAIMANT
+from tests.scenarios.helpers import (
+    FIELDS,
+    canonical,
+    cast_member,
+    clause_for,
+    expected,
+    record_consent,
+    withdraw_consent,
+    withheld,
+)
 from tests.support import World
 
 DOREEN = 1  # a council tenant in arrears, with home care and telecare arranged
@@ -21,6 +38,79 @@ PICTURE = """{ person(id: "%s") {
   housing { tenancies { %s } }
   health { medications { name dose } allergies { substance } }
 } }""" % ("%s", FIELDS["care_packages"], FIELDS["tenancies"])
+
+
+CLAIMS = '{ person(id: "%s") { housing { benefitClaims { %s } } } }' % (
+    "%s",
+    FIELDS["benefit_claims"],
+)
+CLAIM_ITEMS = {
+    (HOUSING, f"benefit_claims.{field}")
+    for field in ("benefit", "status", "weekly_amount", "submitted_on", "decided_on")
+}
+
+
+async def test_claim_status_reaches_the_social_worker_with_consent_and_not_after_withdrawal(
+    world: World,
+) -> None:
+    population = world.population
+    gareth, gareth_id = cast_member(population, HOUSING_BENEFIT_CLAIMANT)
+    claims = expected(population, gareth, HOUSING, "benefit_claims")
+    assert any(c["status"] == "suspended" for c in claims)
+    assert ADULT_SOCIAL_CARE in population.agencies_of(gareth.nhs_number)
+    clause = await clause_for(world, HOUSING, "benefit_claims.status")
+    assert (clause["id"], clause["basis"]) == ("ISP-7.5", "EXPLICIT")
+
+    # The housing service's own record, for its officer.
+    own = await world.query(CLAIMS % gareth_id, as_="ho-evans")
+    assert canonical(own["data"]["person"]["housing"]["benefitClaims"]) == canonical(claims)
+
+    # Without his consent the social worker is told it exists and why she cannot see it.
+    before = await world.query(CLAIMS % gareth_id, as_="sw-carver")
+    assert before["data"]["person"]["housing"]["benefitClaims"] is None
+    assert withheld(before) == dict.fromkeys(CLAIM_ITEMS, "NO_CONSENT")
+
+    consent = await record_consent(
+        world,
+        "ho-evans",
+        gareth_id,
+        category="benefits",
+        agency=ADULT_SOCIAL_CARE,
+        reference="Signed consent HB-2207, scanned to the claim file",
+    )
+    during = await world.query(CLAIMS % gareth_id, as_="sw-carver")
+    assert canonical(during["data"]["person"]["housing"]["benefitClaims"]) == canonical(claims)
+    assert not withheld(during)
+
+    # Consent to the council's social workers is not consent for his GP, whose role the
+    # clause leaves out whatever he agrees to.
+    gp = await world.query(CLAIMS % gareth_id, as_="dr-okafor")
+    assert gp["data"]["person"]["housing"]["benefitClaims"] is None
+    assert set(withheld(gp).values()) == {"ROLE_NOT_PERMITTED"}
+
+    await withdraw_consent(world, "ho-evans", str(consent["id"]))
+    after = await world.query(CLAIMS % gareth_id, as_="sw-carver")
+    assert after["data"]["person"]["housing"]["benefitClaims"] is None
+    assert withheld(after) == dict.fromkeys(CLAIM_ITEMS, "NO_CONSENT")
+
+    # The council's guardian sees the three requests: withheld, disclosed, withheld.
+    audit = await world.query(
+        '{ disclosures(personId: "%s") { kind practitioner '
+        "agencies { agency disclosed withheld { item reason } } } }" % gareth_id,
+        as_="cg-morgan",
+    )
+    steps = []
+    for record in audit["data"]["disclosures"]:
+        if record["kind"] != "disclosure" or record["practitioner"] != "sw-carver":
+            continue
+        (housing,) = [a for a in record["agencies"] if a["agency"] == HOUSING]
+        steps.append(
+            (
+                "benefit_claims.status" in housing["disclosed"],
+                {w["reason"] for w in housing["withheld"] if w["item"].startswith("benefit_")},
+            )
+        )
+    assert steps == [(False, {"NO_CONSENT"}), (True, set()), (False, {"NO_CONSENT"})]
 
 
 async def test_the_housing_officer_sees_the_care_in_the_home_with_the_tenancy(

@@ -1,12 +1,18 @@
-"""FAME pilot 2: the integrated mental health record.
+"""FAME pilot 2: the integrated mental health record across two councils and two
+health bodies.
 
-Two councils and two primary care trusts kept a chronological multi-agency record of
-interventions. Here Craig Davies's own social worker (sw-carver, the council's Mental
-Health Social Work Team) reads his record: the council's mental health social work, the
-trust's community mental health team and his GP practice, merged into one timeline in
-date order, cut to a date range or to chosen agencies, and two ranges side by side in one
-query. A social worker of another service of the same council has no relationship with
-him, and sees none of it.
+Gemma was supported by Shire's mental health social work team and the community trust's
+mental health team. She moved to Wrekin: Shire closed its case and sent it on, Wrekin
+opened one, and weeks later she was admitted through Severn Valley Hospital's emergency
+department. Her new social worker in Wrekin (sw-dale) reads one chronological record of
+every intervention: Shire's notes up to the transfer, the trust's contacts, her GP's
+consultations, the admission and Wrekin's own notes, in date order; with her address
+history and both councils' cases side by side.
+
+Behind it, the record's mechanics, shown on Craig Davies's record read by his own
+social worker (sw-carver): date ranges, agency filters, two ranges in one query, a
+caseload, what a housing officer and another service of the same council may not see,
+and an objection to sharing mental health records reaching the mental health team.
 """
 
 from __future__ import annotations
@@ -18,18 +24,24 @@ from typing import Any
 from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
     COMMUNITY_HEALTH,
+    EMERGENCY_DEPARTMENT,
     HOUSING,
+    OAKFIELD_GP,
     RIVERSIDE_GP,
+    WREKIN_ADULT_SOCIAL_CARE,
     Population,
     SyntheticPerson,
 )
+from fame_demo.world import MOVED_BETWEEN_COUNCILS
 from tests.scenarios.helpers import (
     FIELDS,
     Record,
     agencies_in,
     canonical,
+    cast_member,
     expected,
     expected_from,
+    withheld,
     withheld_agencies,
 )
 from tests.support import World
@@ -60,6 +72,70 @@ def _events(
 def _in_date_order(events: list[dict[str, Any]]) -> bool:
     dates = [event["occurredOn"] for event in events]
     return all(dates) and dates == sorted(dates)
+
+
+RECEIVING = """{ person(id: "%s") {
+  demographics { address postcode agency { id } }
+  addressHistory { %s }
+  socialCare { cases { %s } }
+  timeline { %s }
+} }""" % ("%s", FIELDS["address_history"], FIELDS["social_care_cases"], TIMELINE)
+
+
+async def test_the_receiving_team_sees_her_whole_history_in_date_order(world: World) -> None:
+    population = world.population
+    gemma, gemma_id = cast_member(population, MOVED_BETWEEN_COUNCILS)
+    agencies = population.agencies_of(gemma.nhs_number)
+    # Two councils and two health bodies (the community trust, the acute trust's ED).
+    assert {
+        ADULT_SOCIAL_CARE,
+        WREKIN_ADULT_SOCIAL_CARE,
+        COMMUNITY_HEALTH,
+        EMERGENCY_DEPARTMENT,
+    } <= set(agencies)
+
+    result = await world.query(RECEIVING % gemma_id, as_="sw-dale")
+    assert "errors" not in result and not withheld(result), result
+    person = result["data"]["person"]
+    timeline = person["timeline"]
+    assert canonical(timeline) == canonical(_events(population, gemma))
+    assert _in_date_order(timeline)
+    assert agencies_in(timeline) == set(agencies)
+
+    # The story in order: Shire's transfer, Wrekin's allocation, then the admission.
+    def first(agency: str, kind: str) -> str:
+        found = (e for e in timeline if e["agency"]["id"] == agency and e["kind"] == kind)
+        return str(next(found)["occurredOn"])
+
+    assert first(ADULT_SOCIAL_CARE, "transfer") <= first(WREKIN_ADULT_SOCIAL_CARE, "transfer")
+    assert first(WREKIN_ADULT_SOCIAL_CARE, "transfer") < first(EMERGENCY_DEPARTMENT, "admission")
+    (attendance,) = expected(population, gemma, EMERGENCY_DEPARTMENT, "ed_attendances")
+    assert first(EMERGENCY_DEPARTMENT, "admission") == attendance["arrivedOn"]
+
+    # Both councils' cases side by side: Shire's closed, Wrekin's open.
+    assert canonical(person["socialCare"]["cases"]) == canonical(
+        expected_from(
+            population, gemma, (ADULT_SOCIAL_CARE, WREKIN_ADULT_SOCIAL_CARE), "social_care_cases"
+        )
+    )
+    statuses = {c["agency"]["id"]: c["status"] for c in person["socialCare"]["cases"]}
+    assert statuses == {ADULT_SOCIAL_CARE: "closed", WREKIN_ADULT_SOCIAL_CARE: "open"}
+
+    # Where she lives now, from her GP practice, and where she lived before.
+    assert person["demographics"] == {
+        "address": gemma.address,
+        "postcode": gemma.postcode,
+        "agency": {"id": OAKFIELD_GP},
+    }
+    history = person["addressHistory"]
+    assert canonical(history) == canonical(
+        expected(population, gemma, OAKFIELD_GP, "address_history")
+    )
+    (current,) = [a for a in history if a["movedOut"] is None]
+    (before,) = [a for a in history if a["movedOut"] is not None]
+    assert current["address"] == gemma.address and before["movedOut"] == current["movedIn"]
+    (shire_record,) = expected(population, gemma, ADULT_SOCIAL_CARE, "social_care_cases")
+    assert shire_record["status"] == "closed"
 
 
 async def test_the_record_is_chronological_across_agencies(world: World) -> None:

@@ -1,6 +1,13 @@
 """FAME pilot 1: single assessment for vulnerable older people.
 
-A district nurse (dn-hughes, Shire Community Health) prepares an overview assessment
+Roy Bromley's single assessment has domains, each assessed by the agency that knows it
+best: his district nurse (the community trust) his physical health and mobility, his
+social worker (adult social care) personal care and social contact, his housing officer
+his home and finances. Each contributes their own; each of them, asking once, sees the
+overview assembled from all three (ISP-6.5), every domain naming its agency and
+assessor; the council's guardian finds each of their requests in the audit.
+
+Around it, a district nurse (dn-hughes, Shire Community Health) prepares an overview assessment
 summary for Roy Bromley, an older man known to health, social care and housing. Before
 joined-up records she relied on him to say who else was involved; now one query shows
 every agency's involvement, the alerts and assessments each agency holds, the care
@@ -24,6 +31,7 @@ from tests.scenarios.helpers import (
     REASONS,
     agencies_in,
     canonical,
+    clause_for,
     expected,
     expected_from,
     withheld,
@@ -73,6 +81,59 @@ def _at(person: dict[str, Any], path: tuple[str, ...]) -> list[dict[str, Any]] |
     for key in path:
         value = value[key]
     return cast("list[dict[str, Any]] | None", value)
+
+
+DOMAIN_AGENCIES = (COMMUNITY_HEALTH, ADULT_SOCIAL_CARE, HOUSING)
+#: Each contributing agency's practitioner with a relationship to Roy.
+CONTRIBUTORS = {COMMUNITY_HEALTH: "dn-hughes", ADULT_SOCIAL_CARE: "sw-patel", HOUSING: "ho-evans"}
+DOMAINS = '{ person(id: "%s") { assessmentDomains { %s } } }' % (
+    "%s",
+    FIELDS["assessment_domains"],
+)
+
+
+async def test_each_agency_contributes_its_domains_and_each_sees_the_overview_assembled(
+    world: World,
+) -> None:
+    population = world.population
+    roy = population.people[ROY]
+    assert roy.nhs_number in population.cast["single_assessment"]
+    overview = expected_from(population, roy, DOMAIN_AGENCIES, "assessment_domains")
+    for agency in DOMAIN_AGENCIES:
+        own = expected(population, roy, agency, "assessment_domains")
+        assert own, f"{agency} contributes domains"
+        (involvement,) = expected(population, roy, agency, "involvement")
+        assert {d["assessor"] for d in own} == {involvement["worker"]}
+    assert len({d["domain"] for d in overview}) == len(overview), "no domain assessed twice"
+    clause = await clause_for(world, HOUSING, "assessment_domains.summary")
+    assert (clause["id"], clause["basis"]) == ("ISP-6.5", "IMPLIED")
+
+    for practitioner in CONTRIBUTORS.values():
+        result = await world.query(DOMAINS % world.person_id(ROY), as_=practitioner)
+        assert "errors" not in result and not withheld(result), (practitioner, result)
+        domains = result["data"]["person"]["assessmentDomains"]
+        assert canonical(domains) == canonical(overview), practitioner
+        assert agencies_in(domains) == set(DOMAIN_AGENCIES)
+        # Each agency asked once, for everything the overview needs.
+        assert set(result["extensions"]["sources"]) == set(DOMAIN_AGENCIES)
+
+    # The council's guardian sees each contributor's request, disclosing every agency's part.
+    audit = await world.query(
+        '{ disclosures(personId: "%s") { kind practitioner agencies { agency disclosed } } }'
+        % world.person_id(ROY),
+        as_="cg-morgan",
+    )
+    readers = {
+        record["practitioner"]
+        for record in audit["data"]["disclosures"]
+        if record["kind"] == "disclosure"
+        and all(
+            "assessment_domains.summary" in entry["disclosed"]
+            for entry in record["agencies"]
+            if entry["agency"] in DOMAIN_AGENCIES
+        )
+    }
+    assert set(CONTRIBUTORS.values()) <= readers
 
 
 async def test_the_nurse_sees_who_else_is_involved_and_what_each_agency_holds(
