@@ -25,6 +25,7 @@ LISTEN = 'listen = { host = "127.0.0.1", port = 8000 }'
 FIRST_ISSUER = 'agency = "riverside-gp"'
 FIRST_JWKS = 'jwks_file = "../.demo/keys/riverside-gp.jwks.json"'
 ALGORITHMS = 'algorithms = ["RS256"]'
+MODE = 'mode = "demo"'
 STATE = 'state_database = "sqlite+aiosqlite:///../.demo/gateway-state.sqlite"'
 
 
@@ -288,10 +289,10 @@ def test_missing_agencies_directory(config: Path) -> None:
         (LISTEN, 'listen = { host = "", port = 8000 }', "listen.host", "empty", "address"),
         (LISTEN, 'listen = { host = "::1", ipv6 = true }', "listen.ipv6", "not a listen", "port"),
         (LISTEN, 'listen = "127.0.0.1:8000"', "listen", "'127.0.0.1:8000'", "port = 8000"),
-        ("[http]", 'withheld_detail = "loud"\n[http]', "withheld_detail", "'loud'", '"quiet"'),
-        ("[http]", 'metrics_token_env = "A B"\n[http]', "metrics_token_env", "'A B'", "variable"),
-        ("[http]", "state_database_env = 5\n[http]", "state_database_env", "5", "variable"),
-        ("[http]", 'protocol_file = ["p.toml"]\n[http]', "protocol_file", "a list", "path"),
+        (MODE, 'withheld_detail = "loud"\n' + MODE, "withheld_detail", "'loud'", '"quiet"'),
+        (MODE, 'metrics_token_env = "A B"\n' + MODE, "metrics_token_env", "'A B'", "variable"),
+        (MODE, "state_database_env = 5\n" + MODE, "state_database_env", "5", "variable"),
+        (MODE, 'protocol_file = ["p.toml"]\n' + MODE, "protocol_file", "a list", "path"),
         (
             'audit_signing_key_file = "../.demo/keys/gateway-audit.pem"',
             "audit_signing_key_file = 7",
@@ -323,8 +324,8 @@ def test_missing_agencies_directory(config: Path) -> None:
         ),
         ("[http]", '[logging]\nlevel = "loud"\n[http]', "logging.level", "'loud'", "warning"),
         ("[http]", '[logging]\nformat = "xml"\n[http]', "logging.format", "'xml'", "json"),
-        ("[http]", "logging = 3\n[http]", "logging", "3", "[logging] table"),
-        ("[http]", "tracing = []\n[http]", "tracing", "a list", "[tracing] table"),
+        (MODE, "logging = 3\n" + MODE, "logging", "3", "[logging] table"),
+        (MODE, "tracing = []\n" + MODE, "tracing", "a list", "[tracing] table"),
         (
             "[limits]",
             "[limits]\nintrospection = true",
@@ -370,7 +371,7 @@ def test_every_problem_of_the_file_is_reported_at_once(config: Path) -> None:
     # keys read after a problem (the signing key, the scrape token) are reported too.
     edit(config, LISTEN, 'listen = { host = "127.0.0.1", port = 0 }')
     edit(config, "audit_signing_key_file = ", "audit_signing_key_file = 1 #")
-    edit(config, "[http]", 'metrics_token_env = ""\n[http]')
+    edit(config, MODE, 'metrics_token_env = ""\n' + MODE)
     edit(config, FIRST_ISSUER, 'agency = "riverside-gq"')
     edit(config, ALGORITHMS, 'algorithms = ["HS256"]', count=2)
     errors = problems(config)
