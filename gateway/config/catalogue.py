@@ -14,37 +14,55 @@ client view's schema: ``fame-gateway schema --check`` says so until
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
+from pydantic import ConfigDict
+
+from connectors.source_models import NonEmpty
 from gateway.config.agencies import read_toml
 from gateway.core.catalogue import Catalogue, with_files
+from gateway.core.config_models import ConfigModel, Fix, validate
 from gateway.core.errors import ConfigErrors, Problems
 
-_KEYS = ("files",)
+
+class CatalogueTable(ConfigModel):
+    """``[catalogue]`` of the settings."""
+
+    unknown_key_problem: ClassVar[str] = "is not a catalogue setting"
+
+    files: Annotated[
+        list[NonEmpty],
+        Fix('List catalogue files relative to this file, e.g. files = ["catalogue/*.toml"].'),
+    ] = []
+
+
+#: The settings' ``catalogue`` key, as the settings model and ``CatalogueOnly`` declare it.
+CatalogueField = Annotated[
+    CatalogueTable | None, Fix('Write a table: [catalogue] files = ["catalogue/*.toml"].')
+]
+
+
+class CatalogueOnly(ConfigModel):
+    """The settings file read for its ``[catalogue]`` alone, other keys ignored."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    catalogue: CatalogueField = None
 
 
 def catalogue_files(raw: Any, config_dir: Path, problems: Problems) -> list[Path]:
-    """The files ``[catalogue]`` names, globs expanded in order, each once."""
-    if not isinstance(raw, dict):
-        problems.add(
-            "catalogue", f"is {raw!r}", 'Write a table: [catalogue] files = ["catalogue/*.toml"].'
-        )
+    """The files ``[catalogue]`` (``raw``, as the file has it) names, globs expanded in
+    order, each once."""
+    read = validate(CatalogueOnly, {"catalogue": raw}, problems)
+    if read is None or read.catalogue is None:
         return []
-    for key in raw:
-        if key not in _KEYS:
-            problems.add(
-                f"catalogue.{key}", "is not a catalogue setting", "Remove it; the key is: files."
-            )
-    patterns = raw.get("files", [])
-    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
-        problems.add(
-            "catalogue.files",
-            f"is {patterns!r}",
-            'List catalogue files relative to this file, e.g. files = ["catalogue/*.toml"].',
-        )
-        return []
+    return matching_files(read.catalogue, config_dir, problems)
+
+
+def matching_files(table: CatalogueTable, config_dir: Path, problems: Problems) -> list[Path]:
+    """The files ``table`` names, globs expanded in order, each once."""
     found: list[Path] = []
-    for pattern in patterns:
+    for pattern in table.files:
         if Path(pattern).is_absolute():
             matches = sorted(Path(pattern).parent.glob(Path(pattern).name))
         else:
@@ -60,12 +78,14 @@ def catalogue_files(raw: Any, config_dir: Path, problems: Problems) -> list[Path
     return found
 
 
-def load_configured_catalogue(raw: Any, config_dir: Path, problems: Problems) -> Catalogue | None:
+def load_configured_catalogue(
+    table: CatalogueTable | None, config_dir: Path, problems: Problems
+) -> Catalogue | None:
     """The standard catalogue plus the deployment's files; None when they have problems
     (reported in ``problems`` for the settings file, or raised as ConfigErrors for the
     catalogue files themselves)."""
     before = len(problems.errors)
-    paths = catalogue_files(raw, config_dir, problems) if raw is not None else []
+    paths = matching_files(table, config_dir, problems) if table is not None else []
     if len(problems.errors) > before:
         return None
     return with_files(paths)
@@ -77,7 +97,10 @@ def catalogue_of_settings(file: Path) -> Catalogue:
     file = file.resolve()
     doc = read_toml(file)
     problems = Problems(file)
-    catalogue = load_configured_catalogue(doc.get("catalogue"), file.parent, problems)
+    read = validate(CatalogueOnly, doc, problems)
+    catalogue = None
+    if read is not None:
+        catalogue = load_configured_catalogue(read.catalogue, file.parent, problems)
     if catalogue is None:
         raise ConfigErrors(problems.errors)
     return catalogue

@@ -16,7 +16,14 @@ import pytest
 from fame_demo.practitioners import PRACTITIONERS
 from gateway.config.agencies import load_agencies
 from gateway.config.catalogue import catalogue_of_settings
-from gateway.config.protocol import Basis, Establishment, SharingProtocol, load_protocol
+from gateway.config.protocol import (
+    PURPOSES,
+    Basis,
+    Establishment,
+    SharingProtocol,
+    load_protocol,
+)
+from gateway.config.protocol_models import PurposesTable
 from gateway.config.protocol_render import render_html, render_markdown
 from gateway.core.catalogue import RECORD_SETS_BY_NAME
 from gateway.core.errors import ConfigError, ConfigErrors
@@ -465,9 +472,9 @@ def test_a_clause_without_title_is_named(tmp_path: Path) -> None:
 
 def test_an_unknown_clause_key_is_named(tmp_path: Path) -> None:
     text = edited(PROTOCOL, 'note = "With consent."', 'notes = "With consent."')
-    # Named by position: unknown keys are checked before the id is read.
-    error = only_problem(write(tmp_path, text), "clause[1].notes")
-    assert "note" in error.fix
+    # Named by its id like the clause's other keys, with the key meant.
+    error = only_problem(write(tmp_path, text), "clause ISP-2.1.notes")
+    assert "Did you mean note?" in error.fix
 
 
 def test_sealed_must_be_true_or_false(tmp_path: Path) -> None:
@@ -557,17 +564,30 @@ def test_emergency_must_be_established_by_break_glass(tmp_path: Path) -> None:
         "emergency",
         'description = "Emergencies."\nestablished = "asserted"\nroles = ["gp"]\n',
     )
-    error = purpose_problem(write(tmp_path, text), "purposes.emergency.established")
-    assert "'asserted'" in error.problem
-    assert 'established = "break_glass"' in error.fix
+    errors = problems(write(tmp_path, text))
+    # Its roles are refused as well: break-glass's roles are said under [break_glass].
+    assert [e.key for e in errors] == [
+        "purposes.emergency.established",
+        "purposes.emergency.roles",
+    ]
+    assert "'asserted'" in errors[0].problem
+    assert 'established = "break_glass"' in errors[0].fix
+    assert "[break_glass]" in errors[1].fix
 
 
 def test_only_emergency_may_be_established_by_break_glass(tmp_path: Path) -> None:
     text = with_purpose(
         PROTOCOL, "direct_care", 'description = "Direct care."\nestablished = "break_glass"\n'
     )
-    error = purpose_problem(write(tmp_path, text), "purposes.direct_care.established")
-    assert "'break_glass'" in error.problem
+    errors = problems(write(tmp_path, text))
+    # A purpose a practitioner claims says who may claim it, which is refused as well.
+    assert [e.key for e in errors] == [
+        "purposes.direct_care.established",
+        "purposes.direct_care.roles",
+    ]
+    assert "'break_glass'" in errors[0].problem
+    assert "emergency purpose alone" in errors[0].fix
+    assert "is missing" in errors[1].problem
 
 
 def test_emergency_takes_its_roles_from_break_glass(tmp_path: Path) -> None:
@@ -635,6 +655,57 @@ def test_a_reasoned_purpose_needs_a_reference_hint(tmp_path: Path) -> None:
     only_problem(write(tmp_path, text), "purposes.safeguarding.reference_hint")
 
 
+def test_a_reasoned_purpose_missing_its_reference_is_told_every_key(tmp_path: Path) -> None:
+    body = 'description = "S."\nestablished = "reasoned"\nroles = ["gp"]\n'
+    errors = problems(write(tmp_path, with_purpose(PROTOCOL, "safeguarding", body)))
+    assert [e.key for e in errors] == [
+        "purposes.safeguarding.hours",
+        "purposes.safeguarding.reference_pattern",
+        "purposes.safeguarding.reference_hint",
+    ]
+    assert all(e.problem == "is missing" for e in errors)
+    assert "720" in errors[0].fix and "regular expression" in errors[1].fix
+
+
+def test_a_clause_is_not_blamed_for_a_problem_inside_a_purpose_it_names(tmp_path: Path) -> None:
+    # ISP-4.1 names safeguarding, declared under [purposes] though its table is wrong.
+    text = edited(PROTOCOL, "hours = 48\n", "hours = 0\n")
+    only_problem(write(tmp_path, text), "purposes.safeguarding.hours")
+
+
+def test_the_purposes_table_takes_every_purpose_the_gateway_knows() -> None:
+    assert tuple(PurposesTable.model_fields) == PURPOSES
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("hours = 2\n", "hours = 2\nminutes = 5\n", "break_glass.minutes"),
+        ("lead_guardians = []", "lead_guardians = []\nleads = []", "governance.leads"),
+    ],
+)
+def test_unknown_break_glass_and_governance_keys_are_named(
+    tmp_path: Path, old: str, new: str, key: str
+) -> None:
+    error = only_problem(write(tmp_path, edited(PROTOCOL, old, new)), key)
+    assert "Remove it" in error.fix
+
+
+def test_problems_in_tables_and_clauses_are_reported_together(tmp_path: Path) -> None:
+    text = edited(PROTOCOL, 'version = "1.0"', 'version = ""')
+    text = edited(text, 'roles = ["gp", "nurse"]', 'roles = ["gp", "paramedic"]')
+    text = edited(text, 'basis = "statutory"', 'basis = "legal"')
+    text = edited(text, "own_words = false", 'own_words = "no"')
+    errors = problems(write(tmp_path, text))
+    assert [e.key for e in errors] == [
+        "version",
+        "break_glass.roles",
+        "consent_forms.best_interests.own_words",
+        "clause ISP-4.1.basis",
+    ]
+    assert "'paramedic'" in errors[1].problem and "caldicott_guardian" in errors[1].fix
+
+
 # --------------------------------------------------------------------------- break-glass reasons
 
 
@@ -650,7 +721,9 @@ def test_a_break_glass_reason_needs_a_description(tmp_path: Path) -> None:
         'risk_to_life = "An immediate risk to the person\'s life."',
         'risk_to_life = ""',
     )
-    only_problem(write(tmp_path, text), "break_glass.reasons")
+    # Named down to the reason.
+    error = only_problem(write(tmp_path, text), "break_glass.reasons.risk_to_life")
+    assert "empty" in error.problem and "[break_glass.reasons]" in error.fix
 
 
 # --------------------------------------------------------------------------- lead guardians

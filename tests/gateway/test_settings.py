@@ -25,6 +25,7 @@ LISTEN = 'listen = { host = "127.0.0.1", port = 8000 }'
 FIRST_ISSUER = 'agency = "riverside-gp"'
 FIRST_JWKS = 'jwks_file = "../.demo/keys/riverside-gp.jwks.json"'
 ALGORITHMS = 'algorithms = ["RS256"]'
+MODE = 'mode = "demo"'
 STATE = 'state_database = "sqlite+aiosqlite:///../.demo/gateway-state.sqlite"'
 
 
@@ -279,6 +280,119 @@ def test_missing_agencies_directory(config: Path) -> None:
     assert [e.key for e in errors] == ["(directory)"]
     assert errors[0].file == str(config.parent.resolve() / "registrations")
     assert "does not exist" in errors[0].problem
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem", "fix"),
+    [
+        ("graphiql = true", 'graphiql = "yes"', "graphiql", "'yes'", "true or false"),
+        (LISTEN, 'listen = { host = "", port = 8000 }', "listen.host", "empty", "address"),
+        (LISTEN, 'listen = { host = "::1", ipv6 = true }', "listen.ipv6", "not a listen", "port"),
+        (LISTEN, 'listen = "127.0.0.1:8000"', "listen", "'127.0.0.1:8000'", "port = 8000"),
+        (MODE, 'withheld_detail = "loud"\n' + MODE, "withheld_detail", "'loud'", '"quiet"'),
+        (MODE, 'metrics_token_env = "A B"\n' + MODE, "metrics_token_env", "'A B'", "variable"),
+        (MODE, "state_database_env = 5\n" + MODE, "state_database_env", "5", "variable"),
+        (MODE, 'protocol_file = ["p.toml"]\n' + MODE, "protocol_file", "a list", "path"),
+        (
+            'audit_signing_key_file = "../.demo/keys/gateway-audit.pem"',
+            "audit_signing_key_file = 7",
+            "audit_signing_key_file",
+            "7",
+            "Ed25519",
+        ),
+        (
+            "[http]",
+            '[tracing]\nexporter = "jaeger"\n[http]',
+            "tracing.exporter",
+            "'jaeger'",
+            "otlp",
+        ),
+        (
+            "[http]",
+            '[tracing]\nendpoint = "x:4318"\n[http]',
+            "tracing.endpoint",
+            "'x:4318'",
+            "http://",
+        ),
+        ("[http]", "[tracing]\nsample_ratio = 2\n[http]", "tracing.sample_ratio", "2", "0 to 1"),
+        (
+            "[http]",
+            "[tracing]\nratio = 0.5\n[http]",
+            "tracing.ratio",
+            "not a tracing",
+            "sample_ratio",
+        ),
+        ("[http]", '[logging]\nlevel = "loud"\n[http]', "logging.level", "'loud'", "warning"),
+        ("[http]", '[logging]\nformat = "xml"\n[http]', "logging.format", "'xml'", "json"),
+        (MODE, "logging = 3\n" + MODE, "logging", "3", "[logging] table"),
+        (MODE, "tracing = []\n" + MODE, "tracing", "a list", "[tracing] table"),
+        (
+            "[limits]",
+            "[limits]\nintrospection = true",
+            "limits.introspection",
+            "not a limit",
+            "top",
+        ),
+        ("max_depth = 10", "max_dept = 10", "limits.max_dept", "not a limit", "mean max_depth?"),
+    ],
+)
+def test_each_setting_names_its_problem_and_fix(
+    config: Path, old: str, new: str, key: str, problem: str, fix: str
+) -> None:
+    edit(config, old, new)
+    error = only_problem(config, key)
+    assert problem in error.problem, error
+    assert fix in error.fix, error
+
+
+def test_an_empty_issuers_list(config: Path) -> None:
+    config.write_text("issuers = []\n" + config.read_text().partition("[[issuers]]")[0])
+    error = only_problem(config, "issuers")
+    assert "empty" in error.problem and "[[issuers]]" in error.fix
+
+
+def test_tracing_and_logging_are_read_as_written(config: Path) -> None:
+    config.write_text(
+        config.read_text()
+        + '[tracing]\nexporter = "otlp"\nendpoint = "http://127.0.0.1:4318/v1/traces"\n'
+        + "sample_ratio = 1\n"
+        + '[logging]\nformat = "text"\nlevel = "debug"\n'
+    )
+    settings = load_settings(config)
+    assert settings.tracing.enabled and settings.tracing.exporter == "otlp"
+    assert settings.tracing.endpoint == "http://127.0.0.1:4318/v1/traces"
+    assert settings.tracing.sample_ratio == 1.0 and isinstance(settings.tracing.sample_ratio, float)
+    assert settings.tracing.service_name == "fame-gateway"
+    assert (settings.logging.format, settings.logging.level) == ("text", "debug")
+
+
+def test_every_problem_of_the_file_is_reported_at_once(config: Path) -> None:
+    # Problems in tables, top-level keys and issuers alike, and one in an agency file;
+    # keys read after a problem (the signing key, the scrape token) are reported too.
+    edit(config, LISTEN, 'listen = { host = "127.0.0.1", port = 0 }')
+    edit(config, "audit_signing_key_file = ", "audit_signing_key_file = 1 #")
+    edit(config, MODE, 'metrics_token_env = ""\n' + MODE)
+    edit(config, FIRST_ISSUER, 'agency = "riverside-gq"')
+    edit(config, ALGORITHMS, 'algorithms = ["HS256"]', count=2)
+    errors = problems(config)
+    assert [e.key for e in errors] == [
+        "listen.port",
+        "audit_signing_key_file",
+        "metrics_token_env",
+        "issuers[0].agency",
+        "issuers[0].algorithms",
+        "issuers[1].algorithms",
+    ]
+    assert all(e.file == str(config.resolve()) for e in errors)
+
+
+def test_issuers_are_not_blamed_for_a_broken_agency_file(config: Path) -> None:
+    # The agency a broken file registers cannot be known; its file's problem is the one.
+    agency_file = config.parent / "agencies" / "shire-housing.toml"
+    edit(agency_file, 'kind = "sql"', 'kind = "ftp"')
+    edit(config, FIRST_ISSUER, 'agency = "riverside-gq"')
+    errors = problems(config)
+    assert [(e.file, e.key) for e in errors] == [(str(agency_file.resolve()), "kind")]
 
 
 # --------------------------------------------------------------------------- the command
