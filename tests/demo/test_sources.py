@@ -134,6 +134,12 @@ async def test_the_department_is_asked_only_for_the_elements_disclosed(world: Wo
     )
     assert _asked_of_the_department(result) == SELECTED
     _assert_projected(world, set(SELECTED))
+    # The gateway signed in as the SMART client the demo registered; no call went without.
+    assert world.department.token_requests
+    assert {(r.client_id, r.issued) for r in world.department.token_requests} == {
+        ("fame-gateway", True)
+    }
+    assert not world.department.refused
     # Unselected items were never asked for: not the attendance's reason and clinician, and
     # the timeline (the department's other Encounter search) not at all.
     (encounters,) = [c for c in world.department.calls if c.resource_type == "Encounter"]
