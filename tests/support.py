@@ -24,11 +24,14 @@ from sqlalchemy.engine import Engine
 
 from bench.config import protocol_preamble
 from fame_demo.community_api import CommunityHealthApi
+from fame_demo.emergency import department_server, register_gateway
 from fame_demo.practitioners import practitioner
 from fame_demo.runner import demo_person_id, seed_person_index
+from fame_demo.school import write_school_csv
 from fame_demo.stores import write_sql_stores
-from fame_demo.synthetic import Population
+from fame_demo.synthetic import EMERGENCY_DEPARTMENT, SCHOOL, Population
 from gateway.app import create_app
+from gateway.config.catalogue import catalogue_of_settings
 from gateway.config.settings import Settings, load_settings
 from gateway.config.tokens import generate_demo_keys, mint_token
 from gateway.core.times import Clock, utc_now
@@ -41,6 +44,8 @@ from gateway.service import Gateway
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO / "config"
 DEMO_TRUST_URL = "http://127.0.0.1:8701"
+#: The emergency department's FHIR server in the demo's agency file.
+DEMO_FHIR_URL = "http://127.0.0.1:8702"
 
 
 def build_config(
@@ -48,13 +53,15 @@ def build_config(
     *,
     trust_url: str,
     store_dir: Path,
+    fhir_url: str | None = None,
     extra_settings: str = "",
     agencies: Mapping[str, str] | None = None,
     protocol: str | None = None,
     state_database: str | None = None,
     settings_edits: Mapping[str, str] | None = None,
 ) -> Path:
-    """Copy the demo config under ``root``, pointed at this world's stores and trust API.
+    """Copy the demo config under ``root``, pointed at this world's stores, trust API and
+    (``fhir_url``) emergency department's FHIR server; its keys go under ``root/keys``.
 
     ``agencies`` replaces or adds agency files (id -> TOML text); ``protocol``
     replaces the sharing protocol; ``settings_edits`` replaces text in gateway.toml.
@@ -65,11 +72,18 @@ def build_config(
     files.update(agencies or {})
     for agency_id, text in sorted(files.items()):
         text = text.replace(DEMO_TRUST_URL, trust_url)
+        if fhir_url is not None:
+            text = text.replace(DEMO_FHIR_URL, fhir_url)
+        text = text.replace("../.demo/keys/", f"{(root / 'keys').as_posix()}/")
+        # csv paths are relative to the agency file, the rest to the config folder.
+        text = text.replace("../../.demo/", f"{store_dir.as_posix()}/")
         text = text.replace("../.demo/", f"{store_dir.as_posix()}/")
         (config / "agencies" / f"{agency_id}.toml").write_text(text)
     (config / "sharing-protocol.toml").write_text(
         protocol if protocol is not None else (DEMO_CONFIG / "sharing-protocol.toml").read_text()
     )
+    # The demo's own catalogue files (the pilots' record sets), which its settings name.
+    shutil.copytree(DEMO_CONFIG / "catalogue", config / "catalogue", dirs_exist_ok=True)
     settings = (DEMO_CONFIG / "gateway.toml").read_text()
     settings = settings.replace(
         "sqlite+aiosqlite:///../.demo/gateway-state.sqlite",
@@ -197,7 +211,8 @@ class ManualClock:
 
 
 class World:
-    """A running gateway over the demo agencies, driven through its ASGI app."""
+    """A running gateway over the demo agencies, driven through its ASGI app; the
+    emergency department's FHIR server (``department``) records every search it answers."""
 
     def __init__(
         self,
@@ -212,6 +227,7 @@ class World:
         self.population = population
         self.store_dir = store_dir
         self.trust = CommunityHealthApi(population, latency_seconds=trust_latency)
+        self.department = department_server(population)
         self.gateway: Gateway | None = None
         self.client: httpx.AsyncClient | None = None
         self.settings: Settings | None = None
@@ -220,14 +236,19 @@ class World:
         self._tokens: dict[str, str] = {}
 
     async def start(self, **config: Any) -> World:
-        """Start the trust API, write the config, start the gateway and seed the index."""
+        """Start the trust API and the department's FHIR server, write the config, start the
+        gateway and seed the index."""
         trust_url = self.trust.base_url or await self.trust.start()
+        fhir_url = self.department.base_url or await self.department.start()
         config_file = build_config(
-            self.root, trust_url=trust_url, store_dir=self.store_dir, **config
+            self.root, trust_url=trust_url, fhir_url=fhir_url, store_dir=self.store_dir, **config
         )
         self.config_file = config_file
         self.settings = load_settings(config_file)
         generate_demo_keys(self.settings)
+        for agency in self.settings.agencies:
+            if agency.id == EMERGENCY_DEPARTMENT and agency.kind == "fhir":
+                register_gateway(self.department, agency)
         self.gateway = Gateway(self.settings, clock=self.clock, config_file=config_file)
         await self.gateway.start()
         await seed_person_index(self.gateway.index, self.population, self.settings.agencies)
@@ -245,6 +266,7 @@ class World:
             await self.client.aclose()
         if self.gateway is not None:
             await self.gateway.stop()
+        await self.department.stop()
         await self.trust.stop()
 
     def token(self, practitioner_id: str) -> str:
@@ -312,6 +334,7 @@ async def traced_world(
         await running.start(**start)
         trace.clear()
         running.trust.calls.clear()
+        running.department.forget_calls()
         yield running, trace
     finally:
         await running.stop()
@@ -319,11 +342,14 @@ async def traced_world(
 
 
 def make_store_dir(root: Path, population: Population) -> Path:
-    """Write the SQL agencies' SQLite files into ``root/stores``."""
+    """Write the SQL agencies' SQLite files into ``root/stores``, and the school's CSV
+    exports into ``root/stores/<school>``, where the demo's agency files put them."""
     store_dir = root / "stores"
     if store_dir.exists():
         shutil.rmtree(store_dir)
     write_sql_stores(population, store_dir)
+    catalogue = catalogue_of_settings(DEMO_CONFIG / "gateway.toml")
+    write_school_csv(population, store_dir / SCHOOL, catalogue)
     return store_dir
 
 

@@ -80,7 +80,7 @@ class TokenRequest:
 @dataclass
 class _State:
     store: FhirStore
-    clients: Mapping[str, KeySet]
+    clients: dict[str, KeySet]
     token_lifetime: int
     offered: frozenset[str]
     batch: bool
@@ -447,6 +447,11 @@ class FhirServer:
         """The SMART token endpoint."""
         assert self.base_url is not None, "start the server first"
         return f"{self.base_url}/token"
+
+    def register_client(self, client_id: str, jwks: Mapping[str, Any]) -> None:
+        """Register a SMART backend client by its public JWKS (from then on every FHIR
+        call needs a token), e.g. once the client's key exists after the server started."""
+        self.state.clients[client_id] = _key_set(jwks)
 
     def forget_calls(self) -> None:
         """Forget the searches, batches and refusals recorded so far (tokens stay valid)."""

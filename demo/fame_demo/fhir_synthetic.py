@@ -1,5 +1,8 @@
-"""Synthetic FHIR R4 resources for some of the demo population: a Patient each, with
-Encounters, Conditions, Observations, a CarePlan and an EpisodeOfCare.
+"""Synthetic FHIR R4 resources: the ``Patient`` builder every demo FHIR server's records
+share (:func:`patient_resource`; the emergency department's in :mod:`fame_demo.emergency`
+use it), and for the connector's tests, a community trust's records of some of the demo
+population: a Patient each, with Encounters, Conditions, Observations, a CarePlan and an
+EpisodeOfCare.
 
 Everything is invented and deterministic (seeded by the NHS number). Each resource
 also carries a narrative-like element holding ``UNSHARED_MARKER`` that no agency file
@@ -145,17 +148,48 @@ def fhir_resources(
     return resources
 
 
-def _patient(person: SyntheticPerson, pid: str) -> dict[str, Any]:
-    given, *middle = person.given_name.split()
+def patient_resource(
+    pid: str,
+    *,
+    nhs_number: str,
+    given_name: str,
+    family_name: str,
+    gender: str,
+    birth_date: date,
+    address: str,
+    postcode: str,
+    phone: str,
+    identifiers: Sequence[dict[str, str]] = (),
+    **elements: Any,
+) -> dict[str, Any]:
+    """A ``Patient`` as the demo's FHIR servers hold one: the NHS number under the NHS's
+    identifier system (then any of the server's own ``identifiers``), the official name,
+    home address and phone; ``elements`` adds further top-level elements."""
+    given, *middle = given_name.split()
     return {
         "resourceType": "Patient",
         "id": pid,
-        "identifier": [{"system": NHS_NUMBER_SYSTEM, "value": person.nhs_number}],
-        "name": [{"use": "official", "family": person.family_name, "given": [given, *middle]}],
-        "telecom": [{"system": "phone", "value": person.phone, "use": "home"}],
-        "gender": person.gender,
-        "birthDate": person.date_of_birth.isoformat(),
-        "address": [{"use": "home", "text": person.address, "postalCode": person.postcode}],
-        "generalPractitioner": [{"display": "Oakfield Surgery"}],
-        "maritalStatus": {"text": f"{UNSHARED_MARKER} marital status"},
+        "identifier": [{"system": NHS_NUMBER_SYSTEM, "value": nhs_number}, *identifiers],
+        "name": [{"use": "official", "family": family_name, "given": [given, *middle]}],
+        "telecom": [{"system": "phone", "value": phone, "use": "home"}],
+        "gender": gender,
+        "birthDate": birth_date.isoformat(),
+        "address": [{"use": "home", "text": address, "postalCode": postcode}],
+        **elements,
     }
+
+
+def _patient(person: SyntheticPerson, pid: str) -> dict[str, Any]:
+    return patient_resource(
+        pid,
+        nhs_number=person.nhs_number,
+        given_name=person.given_name,
+        family_name=person.family_name,
+        gender=person.gender,
+        birth_date=person.date_of_birth,
+        address=person.address,
+        postcode=person.postcode,
+        phone=person.phone,
+        generalPractitioner=[{"display": "Oakfield Surgery"}],
+        maritalStatus={"text": f"{UNSHARED_MARKER} marital status"},
+    )

@@ -1,10 +1,9 @@
-"""The tables the pilots add: new tables in Shire's systems, and the new agencies' systems.
+"""The tables the pilots add: new tables in Shire's systems, and the new SQL agencies' systems.
 
 Each new agency keeps its own legacy schema, with its own table and column names, as the
-base agencies do. The emergency department and the school are SQL stand-ins here: the
-department's real system answers in FHIR (:mod:`fame_demo.emergency`) and the school's in
-CSV files (:mod:`fame_demo.school`); their agency files switch kind when those connectors
-arrive, and these tables go.
+base agencies do. The pilots' other new agencies are not SQL: the emergency department
+answers in FHIR R4 (:mod:`fame_demo.emergency`) and the school exports CSV files
+(:mod:`fame_demo.school`).
 """
 
 from __future__ import annotations
@@ -14,11 +13,9 @@ from types import MappingProxyType
 
 from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
-    EMERGENCY_DEPARTMENT,
     HOUSING,
     OAKFIELD_GP,
     RIVERSIDE_GP,
-    SCHOOL,
     SHIRE_CHILDRENS,
     WREKIN_ADULT_SOCIAL_CARE,
     WREKIN_CHILDRENS,
@@ -380,140 +377,11 @@ _WREKIN_ADULT_SOCIAL_CARE: tuple[TableSpec, ...] = (
     ),
 )
 
-# Stand-in: the department's system answers in FHIR R4 (fame_demo.emergency).
-_EMERGENCY_DEPARTMENT: tuple[TableSpec, ...] = (
-    TableSpec(
-        "ed_patients",
-        "mrn",
-        ("demographics",),
-        False,
-        (
-            col("mrn", ID, KEY),
-            *demo(("nhs", "forename", "surname", "dob", "sex", "address", "postcode", "tel")),
-        ),
-    ),
-    TableSpec(
-        "ed_care_team",
-        "mrn",
-        ("involvement",),
-        False,
-        (
-            col("mrn", ID, KEY),
-            col("department", NAME, "involvement.team"),
-            col("clinician", NAME, "involvement.worker"),
-            col("clinician_grade", NAME, "involvement.role"),
-            col("from_date", DATE, "involvement.since"),
-            col("episode_status", SHORT, "involvement.status"),
-        ),
-    ),
-    TableSpec(
-        "ed_events",
-        "mrn",
-        ("timeline",),
-        True,
-        (
-            col("event_id", "INTEGER", SEQ),
-            col("mrn", ID, KEY),
-            col("event_date", DATE, "timeline.occurred_on"),
-            col("event_type", SHORT, "timeline.kind"),
-            col("event_summary", TEXT, "timeline.summary"),
-            col("staff", NAME, "timeline.practitioner"),
-        ),
-    ),
-    TableSpec(
-        "attendances",
-        "mrn",
-        ("ed_attendances",),
-        True,
-        (
-            col("att_id", "INTEGER", SEQ),
-            col("mrn", ID, KEY),
-            col("arrival_date", DATE, "ed_attendances.arrived_on"),
-            col("presenting_complaint", TEXT, "ed_attendances.reason"),
-            col("seen_by", NAME, "ed_attendances.clinician"),
-            col("disposal", TEXT, "ed_attendances.outcome"),
-            col("triage_notes", "TEXT", "!triage_notes"),
-        ),
-    ),
-)
-
-# Stand-in: the school's system exports CSV files (fame_demo.school).
-_SCHOOL: tuple[TableSpec, ...] = (
-    TableSpec(
-        "pupils",
-        "pupil_ref",
-        ("demographics",),
-        False,
-        (
-            col("pupil_ref", ID, KEY),
-            *demo(("", "forename", "surname", "dob", "gender", "home_address", "postcode", "tel")),
-        ),
-    ),
-    TableSpec(
-        "pupil_staff",
-        "pupil_ref",
-        ("involvement",),
-        False,
-        (
-            col("pupil_ref", ID, KEY),
-            col("school_team", NAME, "involvement.team"),
-            col("staff_name", NAME, "involvement.worker"),
-            col("staff_role", NAME, "involvement.role"),
-            col("since_date", DATE, "involvement.since"),
-            col("status", SHORT, "involvement.status"),
-        ),
-    ),
-    TableSpec(
-        "enrolment",
-        "pupil_ref",
-        ("enrolments",),
-        True,
-        (
-            col("enrol_id", "INTEGER", SEQ),
-            col("pupil_ref", ID, KEY),
-            col("school_name", NAME, "enrolments.school"),
-            col("year_grp", SHORT, "enrolments.year_group"),
-            col("enrol_date", DATE, "enrolments.started_on"),
-            col("attendance_pct", "REAL", "enrolments.attendance_percent"),
-        ),
-    ),
-    TableSpec(
-        "sen_register",
-        "pupil_ref",
-        ("special_needs",),
-        True,
-        (
-            col("sen_id", "INTEGER", SEQ),
-            col("pupil_ref", ID, KEY),
-            col("has_ehcp", "INTEGER", "special_needs.ehcp"),
-            col("primary_need", NAME, "special_needs.primary_need"),
-            col("annual_review", DATE, "special_needs.review_due"),
-        ),
-    ),
-    TableSpec(
-        "safeguarding_log",
-        "pupil_ref",
-        ("concerns",),
-        True,
-        (
-            col("log_id", "INTEGER", SEQ),
-            col("pupil_ref", ID, KEY),
-            col("logged", DATE, "concerns.raised_on"),
-            col("logged_by", NAME, "concerns.raised_by"),
-            col("concern_type", SHORT, "concerns.category"),
-            col("detail", TEXT, "concerns.summary"),
-            col("action_taken", TEXT, "concerns.action"),
-        ),
-    ),
-)
-
 #: The new agencies' systems, by agency id.
 NEW_AGENCY_TABLES: Mapping[str, tuple[TableSpec, ...]] = MappingProxyType(
     {
         SHIRE_CHILDRENS: _SHIRE_CHILDRENS,
         WREKIN_ADULT_SOCIAL_CARE: _WREKIN_ADULT_SOCIAL_CARE,
         WREKIN_CHILDRENS: _WREKIN_CHILDRENS,
-        EMERGENCY_DEPARTMENT: _EMERGENCY_DEPARTMENT,
-        SCHOOL: _SCHOOL,
     }
 )

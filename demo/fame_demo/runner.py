@@ -11,10 +11,13 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import make_url
 
+from connectors.csv_config import CsvSource
 from fame_demo.community_api import CommunityHealthApi
+from fame_demo.emergency import department_server, register_gateway
 from fame_demo.practitioners import PRACTITIONERS
+from fame_demo.school import write_school_csv
 from fame_demo.stores import write_sql_stores
-from fame_demo.synthetic import AGENCY_NAMES, Population
+from fame_demo.synthetic import AGENCY_NAMES, EMERGENCY_DEPARTMENT, SCHOOL, Population
 from fame_demo.world import (
     CHILD_AT_RISK,
     CHILD_PROTECTION_PLAN,
@@ -46,14 +49,20 @@ async def seed_person_index(
     """Link each synthetic person's local ids at the registered agencies, by NHS number.
 
     Each link carries a team holding the person, as practitioners' tokens name teams:
-    the team decides which of the agency's own practitioners have a relationship.
+    the team decides which of the agency's own practitioners have a relationship. A FHIR
+    agency finds people by NHS number, so its links carry the NHS number as the local id
+    (the agency's own record number stays in its system).
     """
-    registered = {agency.id for agency in agencies}
+    kinds = {agency.id: agency.kind for agency in agencies}
     for person in population.people:
         links = [
-            (agency_id, local_ids[person.nhs_number], team)
+            (
+                agency_id,
+                person.nhs_number if kinds[agency_id] == "fhir" else local_ids[person.nhs_number],
+                team,
+            )
             for agency_id, local_ids in sorted(population.local_ids.items())
-            if agency_id in registered and person.nhs_number in local_ids
+            if agency_id in kinds and person.nhs_number in local_ids
             for team in population.holding_teams(agency_id, person.nhs_number)
         ]
         await index.register(
@@ -79,6 +88,25 @@ def sqlite_store_dir(settings: Settings) -> Path:
     return dirs.pop()
 
 
+def school_export_dir(settings: Settings) -> Path:
+    """Where the school's CSV exports go, as its agency file says (one folder for all)."""
+    school = next(a for a in settings.agencies if a.id == SCHOOL)
+    source = school.source
+    if not isinstance(source, CsvSource):
+        raise SystemExit(f"the demo expects {SCHOOL} to be a csv agency")
+    dirs = {file.path.parent for file in source.files.values()}
+    if len(dirs) != 1:
+        raise SystemExit(f"the demo expects every export of {SCHOOL} in one directory")
+    return dirs.pop()
+
+
+def write_demo_stores(population: Population, settings: Settings) -> None:
+    """Write the agencies' stores where their files say: the SQL agencies' SQLite files and
+    the school's CSV exports (the department's FHIR resources live in its server)."""
+    write_sql_stores(population, sqlite_store_dir(settings))
+    write_school_csv(population, school_export_dir(settings), settings.catalogue)
+
+
 def prepare_demo(settings: Settings, *, fresh: bool = True) -> Population:
     """Write the agencies' stores afresh and make any missing keys; with ``fresh``, empty
     the state database too.
@@ -88,7 +116,7 @@ def prepare_demo(settings: Settings, *, fresh: bool = True) -> Population:
     consents, grants and the audit chain, which a restart keeps unless ``fresh``.
     """
     population = generate_world()
-    write_sql_stores(population, sqlite_store_dir(settings))
+    write_demo_stores(population, settings)
     generate_demo_keys(settings)
     state = make_url(settings.state_database)
     if fresh and state.get_backend_name() == "sqlite" and state.database:
@@ -98,7 +126,8 @@ def prepare_demo(settings: Settings, *, fresh: bool = True) -> Population:
 
 
 async def run_demo(config: Path, *, port: int | None = None, fresh: bool = False) -> int:
-    """Create the synthetic agencies, start the trust's API and serve the gateway.
+    """Create the synthetic agencies, start the trust's API and the emergency department's
+    FHIR server, and serve the gateway.
 
     The state database (links, consents, grants, audit) is kept from the last run
     unless ``fresh``.
@@ -118,6 +147,10 @@ async def run_demo(config: Path, *, port: int | None = None, fresh: bool = False
     trust = CommunityHealthApi(population)
     api_port = urlsplit(http_agency.source.base_url).port or 80
     await trust.start("127.0.0.1", api_port)
+    ed_agency = next(a for a in settings.agencies if a.id == EMERGENCY_DEPARTMENT)
+    department = department_server(population)
+    register_gateway(department, ed_agency)
+    await department.start("127.0.0.1", urlsplit(ed_agency.source.base_url).port or 80)
 
     gateway = Gateway(settings)
     try:
@@ -137,9 +170,13 @@ async def run_demo(config: Path, *, port: int | None = None, fresh: bool = False
         await server.serve()
     finally:
         await gateway.stop()
+        await department.stop()
         await trust.stop()
     return 0
 
+
+#: How each kind of agency answers, for the welcome.
+_SPEAKS = {"sql": "SQL", "http": "REST", "fhir": "FHIR R4", "csv": "CSV", "jsonl": "plug-in"}
 
 #: The pilots' stories and who plays them, for the welcome.
 _STORIES = (
@@ -159,7 +196,8 @@ def _print_welcome(
     print(f"FAME Gateway demo on http://{settings.host}:{port}/graphql")
     print(f"{len(population.people)} synthetic people across {len(settings.agencies)} agencies:")
     for agency in settings.agencies:
-        print(f"  {agency.id:<26} {AGENCY_NAMES.get(agency.id, agency.name)}")
+        name = AGENCY_NAMES.get(agency.id, agency.name)
+        print(f"  {agency.id:<26} {_SPEAKS.get(agency.kind, agency.kind):<9} {name}")
     kept = "started afresh" if fresh else "kept from the last run (--fresh starts over)"
     print(f"Links, consents, grants and the audit: {kept}.\n")
     print("The pilots' people (person id, who to ask as):")

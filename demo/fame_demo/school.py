@@ -4,6 +4,11 @@ One file per record set (``demographics.csv``, ``involvement.csv``, ``enrolments
 ``special_needs.csv``, ``concerns.csv``), each row keyed by the ``pupil_ref`` column, the
 school's own reference for the pupil, with one column per catalogue field. Dates are
 ISO, booleans ``true``/``false``, absent values empty. The school has no NHS number.
+
+Two files also hold what the school keeps to itself, in columns no agency file maps:
+``free_school_meals`` in the pupils' details and the designated safeguarding lead's
+``dsl_notes`` on each concern (carrying ``UNSHARED_MARKER``), so a test can show they
+never leave the connector.
 """
 
 from __future__ import annotations
@@ -12,11 +17,20 @@ import csv
 from datetime import date
 from pathlib import Path
 
-from fame_demo.synthetic import RECORD_SETS_HELD, SCHOOL, Population, Row
+from fame_demo.synthetic import RECORD_SETS_HELD, SCHOOL, UNSHARED_MARKER, Population, Row
 from gateway.core.catalogue import Catalogue
 
 #: The column holding the school's reference for the pupil: the local id.
 PUPIL_REF = "pupil_ref"
+#: Columns the school's exports hold that are never shared, per record set's file.
+UNSHARED_COLUMNS = {"demographics": "free_school_meals", "concerns": "dsl_notes"}
+
+
+def _unshared(record_set: str, pupil_ref: str, number: int) -> str:
+    """The never-shared column's value for a pupil's ``number``-th row (deterministic)."""
+    if record_set == "demographics":
+        return "true" if int(pupil_ref[1:]) % 3 == 0 else "false"
+    return f"{UNSHARED_MARKER} DSL only: chronology and contact with family ({number})."
 
 
 def _cell(value: object) -> str:
@@ -35,12 +49,18 @@ def school_rows(
     """The columns and rows of one record set's file, pupils in reference order."""
     rows: list[Row] = []
     for local_id in sorted(population.local_ids[SCHOOL].values()):
-        for row in population.rows(SCHOOL, local_id, record_set):
-            rows.append({PUPIL_REF: local_id, **row})
+        held = population.rows(SCHOOL, local_id, record_set)
+        for number, row in enumerate(held, start=1):
+            extra = {}
+            if record_set in UNSHARED_COLUMNS:
+                extra[UNSHARED_COLUMNS[record_set]] = _unshared(record_set, local_id, number)
+            rows.append({PUPIL_REF: local_id, **row, **extra})
     # The catalogue's fields in its order, leaving out those the school never records.
     fields = [item.field for item in catalogue.record_sets_by_name[record_set].items]
-    held = [field for field in fields if any(field in row for row in rows)]
-    columns = [PUPIL_REF, *(held or fields)]
+    held_fields = [field for field in fields if any(field in row for row in rows)]
+    columns = [PUPIL_REF, *(held_fields or fields)]
+    if record_set in UNSHARED_COLUMNS:
+        columns.append(UNSHARED_COLUMNS[record_set])
     return columns, [{column: _cell(row.get(column)) for column in columns} for row in rows]
 
 

@@ -508,9 +508,6 @@ _PRIVATE: Mapping[str, _Private] = {
     "claim_evidence": lambda person, row, n: (
         f"{UNSHARED_MARKER} income evidence: payslips and bank statements (claim {n})."
     ),
-    "triage_notes": lambda person, row, n: (
-        f"{UNSHARED_MARKER} triage: observations and history as given (attendance {n})."
-    ),
     "arrears_balance": lambda person, row, n: round(
         float(str(row["rent_arrears_weeks"])) * 96.4, 2
     ),

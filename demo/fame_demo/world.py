@@ -278,7 +278,7 @@ class _Cast:
             "Mental health crisis: low mood with thoughts of self-harm",
             "Admitted to Ward 7 (adult acute mental health)",
             "closed",
-            ("admission", "Admitted to Ward 7 under the mental health team.", "Bed manager"),
+            ("admission", "Admitted to Ward 7 under the mental health team."),
         )
 
     def _child_on_a_plan(self) -> None:
@@ -506,16 +506,19 @@ class _Cast:
         reason: str,
         outcome: str,
         status: str,
-        then: tuple[str, str, str] | None,
+        then: tuple[str, str] | None,
     ) -> dict[str, tuple[Row, ...]]:
-        events = [self._event(arrived, "attendance", f"Seen in the emergency department: "
-                              f"{reason[0].lower()}{reason[1:]}.", _ED_DOCTOR.name)]  # fmt: skip
+        # One timeline event per attendance, as the department's FHIR server holds one
+        # Encounter per attendance; an admission from the department is told in the same
+        # event (``then``: its kind and what followed).
+        kind = "attendance"
+        summary = f"Seen in the emergency department: {reason[0].lower()}{reason[1:]}."
         if then is not None:
-            events.append(self._event(arrived, *then))
+            kind, summary = then[0], f"{summary} {then[1]}"
         return {
             "demographics": (self._demographics(person),),
             "involvement": (self.r.involvement(ED_TEAM, _ED_DOCTOR, arrived, status),),
-            "timeline": tuple(events),
+            "timeline": (self._event(arrived, kind, summary, _ED_DOCTOR.name),),
             "ed_attendances": (
                 {
                     "arrived_on": arrived,

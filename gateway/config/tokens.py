@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import ECKey, KeyParameters, RSAKey
 
+from connectors.fhir_auth import SmartAuth
 from gateway.config.settings import IssuerConfig, Settings
 from gateway.core.errors import GatewayError
 
@@ -32,9 +33,44 @@ def private_key_path(issuer: IssuerConfig) -> Path:
     return issuer.jwks_file.with_name(issuer.jwks_file.name.replace(".jwks.json", ".private.json"))
 
 
-def generate_demo_keys(settings: Settings, *, overwrite: bool = False) -> list[Path]:
-    """Create a key pair for every file-based issuer, and the audit signing key, where missing."""
+def client_jwks_path(auth: SmartAuth) -> Path:
+    """Where the demo keeps the public half of the gateway's key as a SMART client of an
+    agency: beside the private key, as the JWKS the agency's server registers."""
+    return auth.private_key_file.with_name(auth.private_key_file.stem + ".jwks.json")
+
+
+def _generate_client_keys(settings: Settings, *, overwrite: bool) -> list[Path]:
+    """The gateway's own key pair for each agency it signs in to with SMART Backend
+    Services (``[source.auth]``), where missing: the private key as PEM where the agency
+    file names it, the public half as a JWKS beside it (``client_jwks_path``)."""
     written: list[Path] = []
+    for agency in settings.agencies:
+        auth = getattr(agency.source, "auth", None)
+        if not isinstance(auth, SmartAuth):
+            continue
+        public = client_jwks_path(auth)
+        if auth.private_key_file.exists() and public.exists() and not overwrite:
+            continue
+        params: KeyParameters = {"kid": auth.key_id, "alg": auth.algorithm, "use": "sig"}
+        key = (
+            RSAKey.generate_key(2048, parameters=params)
+            if auth.algorithm == "RS384"
+            else ECKey.generate_key("P-384", parameters=params)
+        )
+        auth.private_key_file.parent.mkdir(parents=True, exist_ok=True)
+        auth.private_key_file.write_bytes(key.as_pem(private=True))
+        auth.private_key_file.chmod(0o600)
+        public.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+        written.extend([auth.private_key_file, public])
+    return written
+
+
+def generate_demo_keys(settings: Settings, *, overwrite: bool = False) -> list[Path]:
+    """Create a key pair for every file-based issuer, the audit signing key and, in demo
+    mode, the gateway's SMART client key for each FHIR agency, where missing."""
+    written: list[Path] = []
+    if settings.demo:
+        written.extend(_generate_client_keys(settings, overwrite=overwrite))
     audit_key = settings.audit_signing_key_file
     if audit_key is not None and (overwrite or not audit_key.exists()):
         from cryptography.hazmat.primitives import serialization

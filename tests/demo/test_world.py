@@ -11,9 +11,11 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.patient import Patient
 
-from fame_demo.emergency import NHS_NUMBER_SYSTEM, fhir_resources
+from connectors.csv_config import CsvSource
+from connectors.fhir_config import FhirSource
+from fame_demo.emergency import MRN_SYSTEM, NHS_NUMBER_SYSTEM, fhir_resources
 from fame_demo.runner import prepare_demo
-from fame_demo.school import PUPIL_REF, write_school_csv
+from fame_demo.school import PUPIL_REF, UNSHARED_COLUMNS, school_rows, write_school_csv
 from fame_demo.stores import SQL_AGENCIES, mapped_columns
 from fame_demo.synthetic import (
     ADULT_SOCIAL_CARE,
@@ -177,6 +179,68 @@ def test_the_emergency_departments_records_are_valid_fhir_r4(population: Populat
         ] == [
             (str(a["arrived_on"]), a["reason"], a["clinician"], a["outcome"]) for a in attendances
         ]
+
+
+def test_the_departments_agency_file_reads_its_records_from_its_fhir_resources(
+    population: Population,
+) -> None:
+    # Every item the agency file maps, evaluated over the department's own resources as
+    # the connector does, gives back exactly what the department holds about each person.
+    settings = load_settings(DEMO_CONFIG / "gateway.toml")
+    (agency,) = [a for a in settings.agencies if a.id == EMERGENCY_DEPARTMENT]
+    source = agency.source
+    assert agency.kind == "fhir" and isinstance(source, FhirSource)
+    assert source.auth is not None and source.base_url == "http://127.0.0.1:8702"
+    mapped = {item.partition(".")[0] for item in source.items}
+    assert mapped == set(RECORD_SETS_HELD[EMERGENCY_DEPARTMENT])
+    resources = fhir_resources(population)
+    for nhs, local_id in population.local_ids[EMERGENCY_DEPARTMENT].items():
+        (patient,) = [
+            r for r in resources if r["resourceType"] == "Patient" and r["id"] == local_id
+        ]
+        assert {"system": MRN_SYSTEM, "value": local_id} in patient["identifier"]
+        for record_set in sorted(mapped):
+            items = {i: p for i, p in source.items.items() if i.startswith(f"{record_set}.")}
+            (resource_type,) = {path.resource_type for path in items.values()}
+            read = [
+                {item.partition(".")[2]: path.value(resource) for item, path in items.items()}
+                for resource in resources
+                if resource["resourceType"] == resource_type
+                and (
+                    resource is patient
+                    or resource.get("subject") == {"reference": f"Patient/{local_id}"}
+                )
+            ]
+            held = [
+                {field: _as_cell(value) for field, value in row.items()}
+                for row in population.rows(EMERGENCY_DEPARTMENT, local_id, record_set)
+            ]
+            assert read == held, (nhs, record_set)
+
+
+def test_the_schools_agency_file_maps_every_shared_column_of_its_exports(
+    population: Population,
+) -> None:
+    settings = load_settings(DEMO_CONFIG / "gateway.toml")
+    (agency,) = [a for a in settings.agencies if a.id == SCHOOL]
+    source = agency.source
+    assert agency.kind == "csv" and isinstance(source, CsvSource)
+    assert set(source.files) == set(RECORD_SETS_HELD[SCHOOL])
+    for record_set, spec in source.files.items():
+        columns, _ = school_rows(population, record_set, DEMO_CATALOGUE)
+        assert spec.path.name == f"{record_set}.csv" and spec.key == PUPIL_REF
+        shared = set(columns) - {PUPIL_REF, UNSHARED_COLUMNS.get(record_set)}
+        mapped = {
+            column.column: item
+            for item, column in source.items.items()
+            if column.file == record_set
+        }
+        assert set(mapped) == shared, record_set
+        assert all(item == f"{record_set}.{column}" for column, item in mapped.items())
+        # What the school keeps to itself is in the export but mapped by no item.
+        if record_set in UNSHARED_COLUMNS:
+            assert UNSHARED_COLUMNS[record_set] in columns
+            assert UNSHARED_COLUMNS[record_set] not in mapped
 
 
 def _as_cell(value: object) -> str:

@@ -58,7 +58,7 @@ from tests.support import DEMO_CONFIG, ManualClock, World
 
 IRENE = 12  # 94, a Riverside patient known to the council, the trust and housing
 
-#: Each agency's own identifier format.
+#: Each agency's own identifier format, as the person index links it.
 LOCAL_ID_FORMATS: dict[str, re.Pattern[str]] = {
     ADULT_SOCIAL_CARE: re.compile(r"ASC-\d{6}"),
     COMMUNITY_HEALTH: re.compile(r"CH-\d{5}"),
@@ -68,9 +68,20 @@ LOCAL_ID_FORMATS: dict[str, re.Pattern[str]] = {
     SHIRE_CHILDRENS: re.compile(r"SCS-\d{6}"),
     WREKIN_ADULT_SOCIAL_CARE: re.compile(r"WAS\d{7}"),
     WREKIN_CHILDRENS: re.compile(r"WCS/\d{5}"),
-    EMERGENCY_DEPARTMENT: re.compile(r"SVH\d{7}"),
+    # A FHIR agency finds people by NHS number, its local id in the index.
+    EMERGENCY_DEPARTMENT: re.compile(r"\d{10}"),
     SCHOOL: re.compile(r"P\d{6}"),
 }
+
+
+def indexed_local_id(population: Population, agency: str, nhs_number: str) -> str | None:
+    """The local id the index links a person under at an agency: the NHS number for the
+    emergency department (FHIR), the agency's own record id elsewhere."""
+    if agency == EMERGENCY_DEPARTMENT:
+        return nhs_number if population.local_id(agency, nhs_number) is not None else None
+    return population.local_id(agency, nhs_number)
+
+
 #: A practitioner of each agency with a caseload.
 PRACTITIONER_OF = {
     ADULT_SOCIAL_CARE: "sw-patel",
@@ -249,7 +260,7 @@ async def test_the_index_links_every_agencys_own_identifier(world: World) -> Non
         for agency, agency_links in person_links.items():
             # One link per team holding the person, all to the agency's one local id.
             assert {link.local_id for link in agency_links} == {
-                population.local_id(agency, person.nhs_number)
+                indexed_local_id(population, agency, person.nhs_number)
             }
             for link in agency_links:
                 assert LOCAL_ID_FORMATS[agency].fullmatch(link.local_id), (agency, link.local_id)
