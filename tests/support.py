@@ -82,8 +82,6 @@ def build_config(
     (config / "sharing-protocol.toml").write_text(
         protocol if protocol is not None else (DEMO_CONFIG / "sharing-protocol.toml").read_text()
     )
-    # The demo's own catalogue files (the pilots' record sets), which its settings name.
-    shutil.copytree(DEMO_CONFIG / "catalogue", config / "catalogue", dirs_exist_ok=True)
     settings = (DEMO_CONFIG / "gateway.toml").read_text()
     settings = settings.replace(
         "sqlite+aiosqlite:///../.demo/gateway-state.sqlite",
