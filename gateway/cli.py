@@ -208,7 +208,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def load_agencies_dir(settings_file: Path) -> Path:
     """Where the settings keep agency files, read without validating anything else."""
-    from gateway.config.agencies import read_toml
+    from gateway.core.errors import read_toml
 
     directory = read_toml(settings_file).get("agencies_dir", "agencies")
     return settings_file.resolve().parent / (directory if isinstance(directory, str) else "")

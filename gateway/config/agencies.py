@@ -9,7 +9,6 @@ live check (columns exist, API answers) is the connector's ``check``.
 from __future__ import annotations
 
 import contextlib
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,24 +17,9 @@ from connectors.registry import KindUnavailable, find_kind
 from gateway.config.agency_models import AgencyFile
 from gateway.core.catalogue import STANDARD, Catalogue, using_catalogue
 from gateway.core.config_models import validate
-from gateway.core.errors import ConfigError, ConfigErrors, Problems
+from gateway.core.errors import ConfigError, ConfigErrors, Problems, read_toml
 from gateway.core.registration import AgencyConfig, Resilience
 from gateway.core.services import AgencyServices, Service
-
-
-def read_toml(file: Path) -> dict[str, Any]:
-    """Parse a TOML file, turning syntax errors into a ConfigError naming the line."""
-    try:
-        with file.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            file, "(file)", f"is not valid TOML ({exc})", "Fix the syntax at that line."
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(
-            file, "(file)", f"cannot be read ({exc.strerror})", "Check the path and permissions."
-        ) from exc
 
 
 def parse_agency(
@@ -179,20 +163,8 @@ def load_agencies(
             )
         )
     for file in files:
-        problems = Problems(file)
-        if not valid_agency_id(file.stem):
-            problems.add(
-                "(file name)",
-                f"{file.stem!r} is not a usable agency id",
-                "Name the file with lower-case letters, digits and hyphens (shire-housing.toml).",
-            )
-        try:
-            doc = read_toml(file)
-        except ConfigError as exc:
-            errors.append(exc)
-            continue
-        agency = parse_agency(file, doc, config_dir, problems, catalogue=catalogue)
-        errors.extend(problems.errors)
+        agency, problems = load_agency_file(file, config_dir, catalogue=catalogue)
+        errors.extend(problems)
         if agency is not None:
             agencies.append(agency)
     if errors:
@@ -207,3 +179,23 @@ def valid_agency_id(value: str) -> bool:
         and value[0].isalpha()
         and all(c.islower() or c.isdigit() or c == "-" for c in value)
     )
+
+
+def load_agency_file(
+    file: Path, config_dir: Path, *, catalogue: Catalogue = STANDARD
+) -> tuple[AgencyConfig | None, list[ConfigError]]:
+    """One agency file alone (its name, its TOML, every key), with every problem of it;
+    the agency only when it has none."""
+    problems = Problems(file)
+    if not valid_agency_id(file.stem):
+        problems.add(
+            "(file name)",
+            f"{file.stem!r} is not a usable agency id",
+            "Name the file with lower-case letters, digits and hyphens (shire-housing.toml).",
+        )
+    try:
+        doc = read_toml(file)
+    except ConfigError as exc:
+        return None, [exc]
+    agency = parse_agency(file, doc, config_dir, problems, catalogue=catalogue)
+    return (agency if not problems.errors else None), problems.errors

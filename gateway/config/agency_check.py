@@ -16,12 +16,12 @@ from typing import Any
 
 from connectors.base import SourceCheck
 from connectors.registry import create_connector
-from gateway.config.agencies import parse_agency, read_toml, valid_agency_id
+from gateway.config.agencies import load_agency_file, parse_agency
 from gateway.config.catalogue import load_configured_catalogue
 from gateway.config.protocol import SharingProtocol, load_protocol
 from gateway.config.protocol_clause import proposed_clauses
 from gateway.core.catalogue import STANDARD, Catalogue
-from gateway.core.errors import ConfigError, ConfigErrors, Problems
+from gateway.core.errors import ConfigError, ConfigErrors, Problems, read_toml
 from gateway.core.registration import AgencyConfig
 from gateway.core.services import AgencyServices
 
@@ -145,29 +145,10 @@ def _protocol(
         return None, [exc]
 
 
-def parse_file(
-    file: Path, config_dir: Path, catalogue: Catalogue = STANDARD
-) -> tuple[AgencyConfig | None, list[ConfigError]]:
-    """The agency file alone, every problem of it listed (not the protocol's cover)."""
-    problems = Problems(file)
-    if not valid_agency_id(file.stem):
-        problems.add(
-            "(file name)",
-            f"{file.stem!r} is not a usable agency id",
-            "Name the file with lower-case letters, digits and hyphens (shire-housing.toml).",
-        )
-    try:
-        doc = read_toml(file)
-    except ConfigError as exc:
-        return None, [exc]
-    agency = parse_agency(file, doc, config_dir, problems, catalogue=catalogue)
-    return (agency if not problems.errors else None), problems.errors
-
-
 async def check_agency_file(file: Path, settings_file: Path | None) -> AgencyReport:
     """Check one agency file: the file, then the live source, then the protocol's cover."""
     settings = _settings(settings_file, file)
-    agency, errors = parse_file(file, settings.config_dir, settings.catalogue)
+    agency, errors = load_agency_file(file, settings.config_dir, catalogue=settings.catalogue)
     errors = settings.problems + errors
     if agency is None or errors:
         return AgencyReport(

@@ -19,10 +19,9 @@ from typing import Annotated, Any, ClassVar
 from pydantic import ConfigDict
 
 from connectors.source_models import NonEmpty
-from gateway.config.agencies import read_toml
 from gateway.core.catalogue import Catalogue, with_files
 from gateway.core.config_models import ConfigModel, Fix, validate
-from gateway.core.errors import ConfigErrors, Problems
+from gateway.core.errors import ConfigErrors, Problems, read_toml
 
 
 class CatalogueTable(ConfigModel):

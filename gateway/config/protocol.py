@@ -16,7 +16,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from gateway.config.agencies import read_toml
 from gateway.config.protocol_models import (
     ClaimedPurpose,
     ClauseTable,
@@ -27,7 +26,7 @@ from gateway.config.protocol_models import (
 from gateway.config.protocol_purposes import PURPOSES, ConsentForm, Establishment, Purpose
 from gateway.core.catalogue import STANDARD, Catalogue
 from gateway.core.config_models import validate
-from gateway.core.errors import ConfigErrors, Problems
+from gateway.core.errors import ConfigErrors, Problems, read_toml
 from gateway.core.services import AgencyServices
 
 __all__ = [

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from gateway.config.agencies import load_agencies, read_toml
+from gateway.config.agencies import load_agencies
 from gateway.config.catalogue import load_configured_catalogue
 from gateway.config.protocol import SharingProtocol, load_protocol
 from gateway.config.settings_models import (
@@ -29,7 +29,7 @@ from gateway.config.settings_models import (
 from gateway.config.settings_models import Limits as Limits
 from gateway.core.catalogue import STANDARD, Catalogue
 from gateway.core.config_models import validate
-from gateway.core.errors import ConfigError, ConfigErrors, Problems
+from gateway.core.errors import ConfigError, ConfigErrors, Problems, read_toml
 from gateway.core.registration import AgencyConfig
 
 

@@ -9,7 +9,6 @@ reported at once, each naming the file, the key and what to write instead.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from gateway.core.catalogue_model import (
     ValueKind,
     camel,
 )
-from gateway.core.errors import ConfigError, ConfigErrors, Problems
+from gateway.core.errors import ConfigError, ConfigErrors, Problems, read_toml
 
 _TOP_KEYS = ("sections", "record_sets")
 _SECTION_KEYS = ("type_name", "description")
@@ -47,21 +46,6 @@ _ITEM_KEYS = ("kind", "description")
 _KINDS = ", ".join(f'"{kind.value}"' for kind in ValueKind)
 
 
-def read_catalogue_file(file: Path) -> dict[str, Any]:
-    """Parse one catalogue file, turning syntax and read errors into a ConfigError."""
-    try:
-        with file.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            file, "(file)", f"is not valid TOML ({exc})", "Fix the syntax at that line."
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(
-            file, "(file)", f"cannot be read ({exc.strerror})", "Check the path and permissions."
-        ) from exc
-
-
 def load_catalogue(files: Sequence[Path], base: Catalogue | None = None) -> Catalogue:
     """``base`` (the standard catalogue) with what ``files`` add; raise ConfigErrors naming
     every problem of every file."""
@@ -69,7 +53,7 @@ def load_catalogue(files: Sequence[Path], base: Catalogue | None = None) -> Cata
     documents: list[tuple[Path, Mapping[str, Any]]] = []
     for file in files:
         try:
-            documents.append((file, read_catalogue_file(file)))
+            documents.append((file, read_toml(file)))
         except ConfigError as exc:
             errors.append(exc)
     try:

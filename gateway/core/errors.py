@@ -3,7 +3,9 @@ collector that gathers one configuration file's problems so all are reported at 
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+from typing import Any
 
 
 class GatewayError(Exception):
@@ -52,3 +54,19 @@ class Problems:
     def add(self, key: str, problem: str, fix: str) -> None:
         """Record one problem at ``key``."""
         self.errors.append(ConfigError(self.file, key, problem, fix))
+
+
+def read_toml(file: Path) -> dict[str, Any]:
+    """Parse a TOML configuration file, turning syntax and read errors into a ConfigError
+    naming the file and the line."""
+    try:
+        with file.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            file, "(file)", f"is not valid TOML ({exc})", "Fix the syntax at that line."
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(
+            file, "(file)", f"cannot be read ({exc.strerror})", "Check the path and permissions."
+        ) from exc
