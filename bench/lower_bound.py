@@ -53,9 +53,10 @@ _CONVERT: dict[ValueKind, Callable[[Any], Any]] = {
     ValueKind.BOOLEAN: bool,
 }
 
-# GraphQL field -> (record set, {GraphQL field of the record -> (catalogue field, kind)}).
+# (section or None, GraphQL field) -> (record set, {GraphQL field of the record ->
+# (catalogue field, kind)}): two sections may each have a field of the same name (cases).
 _RECORD_FIELDS = {
-    rs.graphql_field: (
+    (rs.section, rs.graphql_field): (
         rs.name,
         rs.name != "demographics",  # the one field that is an object, not a list
         {item.graphql_name: (item.field, item.kind) for item in rs.items},
@@ -86,8 +87,8 @@ def _fields(selection_set: SelectionSetNode | None) -> list[FieldNode]:
     return fields
 
 
-def _compile_record(node: FieldNode) -> Entry:
-    rs_name, is_list, items = _RECORD_FIELDS[node.name.value]
+def _compile_record(node: FieldNode, section: str | None = None) -> Entry:
+    rs_name, is_list, items = _RECORD_FIELDS[(section, node.name.value)]
     row: list[tuple[str, str, Any]] = []
     for sub in _fields(node.selection_set):
         key = sub.alias.value if sub.alias else sub.name.value
@@ -137,9 +138,16 @@ def compile_person(selection_set: SelectionSetNode | None) -> list[Entry]:
             entries.append((key, "@id", None))
         elif name in _SECTION_FIELDS:
             entries.append(
-                (key, "@section", [_compile_record(s) for s in _fields(node.selection_set)])
+                (
+                    key,
+                    "@section",
+                    [
+                        _compile_record(s, _SECTION_FIELDS[name])
+                        for s in _fields(node.selection_set)
+                    ],
+                )
             )
-        elif name in _RECORD_FIELDS:
+        elif (None, name) in _RECORD_FIELDS:
             entries.append(_compile_record(node))
         else:
             raise Unsupported(f"Person.{name} is outside the hand-written view")

@@ -224,7 +224,9 @@ class SqlUrl(ConfigModel):
         given = [key for key in ("url", "url_env", "url_file") if getattr(self, key) is not None]
         if len(given) != 1:
             raise Invalid(
-                f"{' and '.join(given)} are set" if given else "is missing",
+                (("both " if len(given) == 2 else "all of ") + " and ".join(given) + " are set")
+                if given
+                else "is missing",
                 "Write exactly one: url (no password in it), url_env naming a variable, or "
                 "url_file naming a file that holds the URL (which a running gateway can be "
                 "given without a restart).",
