@@ -162,7 +162,7 @@ def test_the_shipped_agency_files_load(tmp_path: Path) -> None:
     agencies = load_agencies(REPO / "config" / "agencies", REPO / "config")
     ids = {agency.id for agency in agencies}
     assert ids == {file.stem for file in (REPO / "config" / "agencies").glob("*.toml")}
-    assert {agency.kind for agency in agencies} == {"sql", "http"}
+    assert {agency.kind for agency in agencies} == {"sql", "http", "fhir", "csv"}
     for agency in agencies:
         assert agency.items, agency.id
 
