@@ -49,12 +49,19 @@ def _generate_client_keys(settings: Settings, *, overwrite: bool) -> list[Path]:
         if not isinstance(auth, SmartAuth):
             continue
         public = client_jwks_path(auth)
-        if auth.private_key_file.exists() and public.exists() and not overwrite:
-            continue
         params: KeyParameters = {"kid": auth.key_id, "alg": auth.algorithm, "use": "sig"}
+        kind = RSAKey if auth.algorithm == "RS384" else ECKey
+        if auth.private_key_file.exists() and not overwrite:
+            # A key the agency's server already knows is never replaced; only its public
+            # half is written where it is missing.
+            if not public.exists():
+                key = kind.import_key(auth.private_key_file.read_bytes(), params)
+                public.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+                written.append(public)
+            continue
         key = (
             RSAKey.generate_key(2048, parameters=params)
-            if auth.algorithm == "RS384"
+            if kind is RSAKey
             else ECKey.generate_key("P-384", parameters=params)
         )
         auth.private_key_file.parent.mkdir(parents=True, exist_ok=True)
