@@ -19,12 +19,12 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
 
 from connectors.csv_table import CsvFile, Layout
 from connectors.source_models import (
-    context,
-    first_mapping,
+    declared,
     item_target,
     many_rows,
     named_items,
     refused,
+    same_place,
 )
 from gateway.core.catalogue import ValueKind, parsing_catalogue, record_set_of
 from gateway.core.config_models import ConfigModel, Fix, Invalid, validate
@@ -139,20 +139,17 @@ def _file_column(item: str, target: str, info: ValidationInfo) -> CsvColumn:
     name, dot, column = target.partition(".")
     if not dot or not _NAME.match(name) or not column or column != column.strip():
         raise Invalid(f"is {target!r}")
-    declared = context(info)["files"]
-    # With no [files] at all, its own problem says so; one per item would be noise.
-    if declared and name not in declared:
-        raise Invalid(
-            f"maps to file {name!r}, which has no [files.{name}] section",
-            f'Add [files.{name}] with path = "..." and key = "...".',
-        )
-    first = first_mapping(info, item, name)
-    if first is not None:
-        raise Invalid(
-            f"maps record set {record_set_of(item)!r} to file {name!r}, but {first[1]!r} maps "
-            f"it to {first[0]!r}",
-            "Map every item of one record set to the same file: its rows are one export.",
-        )
+    declared(info, "files", name, "file", f'Add [files.{name}] with path = "..." and key = "...".')
+    same_place(
+        info,
+        item,
+        name,
+        lambda other, there: (
+            f"maps record set {record_set_of(item)!r} to file {name!r}, but "
+            f"{other!r} maps it to {there!r}"
+        ),
+        "Map every item of one record set to the same file: its rows are one export.",
+    )
     return CsvColumn(file=name, column=column, slot=-1)
 
 

@@ -61,9 +61,10 @@ from connectors.base import (
 )
 from connectors.fhir_auth import TokenSource, load_signing_key
 from connectors.fhir_config import FhirSource, parse_fhir_source
-from connectors.fhir_http import Answer, Caller, exchange, outcome_text
+from connectors.fhir_http import Answer, exchange, outcome_text
 from connectors.fhir_paths import DATE_PARAMS, PATIENT_ELEMENT
 from connectors.fhir_search import NHS_NUMBER_SYSTEM, Search, plan_searches
+from connectors.http_read import Caller
 from connectors.values import coerce
 from gateway.core import tracing
 from gateway.core.catalogue import ValueKind

@@ -28,7 +28,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from connectors.base import ConnectorError
-from connectors.fhir_http import Caller, exchange, outcome_text
+from connectors.fhir_http import exchange, outcome_text
+from connectors.http_read import Caller
 from gateway.core.errors import ConfigError
 
 #: The signing algorithms SMART Backend Services asks servers to support.

@@ -15,12 +15,12 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, 
 from connectors.fhir_auth import Algorithm, SmartAuth
 from connectors.fhir_paths import ElementPath, PathError, parse_path
 from connectors.source_models import (
-    first_mapping,
     http_url,
     item_target,
     many_rows,
     named_items,
     refused,
+    same_place,
 )
 from gateway.core.catalogue import record_set_of
 from gateway.core.config_models import ConfigModel, Fix, Invalid, validate
@@ -174,12 +174,13 @@ def _element_path(item: str, target: str, info: ValidationInfo) -> ElementPath:
             "Map it to the resource type whose resources are its rows, e.g. "
             '"Encounter.period.start".',
         )
-    first = first_mapping(info, item, path.resource_type)
-    if first is not None:
-        raise Invalid(
-            f"reads {path.resource_type} but {first[1]!r} reads {first[0]}",
-            "Map every item of one record set to the same resource type.",
-        )
+    same_place(
+        info,
+        item,
+        path.resource_type,
+        lambda other, there: f"reads {path.resource_type} but {other!r} reads {there}",
+        "Map every item of one record set to the same resource type.",
+    )
     return path
 
 

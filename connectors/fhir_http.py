@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from connectors.base import AgencyTimeout, AgencyUnavailable, ConnectorError
+from connectors.base import ConnectorError
+from connectors.http_read import Caller, read_capped, transport_error
 
 
 @dataclass(frozen=True)
@@ -19,16 +20,6 @@ class Answer:
 
     status: int
     body: Any
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling and within what bounds, for the messages and the size cap."""
-
-    agency_id: str
-    name: str
-    timeout_seconds: float
-    max_response_bytes: int
 
 
 async def exchange(
@@ -46,8 +37,6 @@ async def exchange(
 
     ``what`` names the call in messages ("the batch search", "the token endpoint").
     """
-    cap = caller.max_response_bytes
-    name = caller.name
     sent_headers = dict(headers or {})
     if json_body is not None:
         sent_headers["Content-Type"] = "application/fhir+json"
@@ -55,50 +44,20 @@ async def exchange(
         async with session.request(
             method, url, headers=sent_headers, data=json_body if json_body is not None else data
         ) as response:
-            if response.content_length is not None and response.content_length > cap:
-                raise ConnectorError(
-                    caller.agency_id, f"{name} sent {what} a body larger than the {cap}-byte cap"
-                )
-            buffer = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                buffer += chunk
-                if len(buffer) > cap:
-                    raise ConnectorError(
-                        caller.agency_id,
-                        f"{name} sent {what} a body larger than the {cap}-byte cap",
-                    )
+            buffer = await read_capped(response, caller, what)
             status = response.status
-    except TimeoutError as exc:
-        raise AgencyTimeout(
-            caller.agency_id, f"{name} did not answer {what} within {caller.timeout_seconds:g}s"
-        ) from exc
-    except aiohttp.ClientConnectionError as exc:
-        if isinstance(exc, aiohttp.ServerTimeoutError):
-            raise AgencyTimeout(
-                caller.agency_id,
-                f"{name} did not answer {what} within {caller.timeout_seconds:g}s",
-            ) from exc
-        if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-            raise ConnectorError(
-                caller.agency_id, f"{name} sent {what} a truncated answer"
-            ) from exc
-        raise AgencyUnavailable(caller.agency_id, f"{name} could not be reached ({what})") from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise ConnectorError(caller.agency_id, f"{name} sent {what} a truncated answer") from exc
-    except aiohttp.ClientError as exc:
-        raise ConnectorError(
-            caller.agency_id, f"{name}'s answer to {what} could not be read"
-        ) from exc
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise transport_error(exc, caller, what) from exc
     if not buffer:
         return Answer(status, None)
     try:
-        return Answer(status, orjson.loads(bytes(buffer)))
+        return Answer(status, orjson.loads(buffer))
     except orjson.JSONDecodeError as exc:
         if status >= 400:
             # An error page in HTML says no more than its status does.
             return Answer(status, None)
         raise ConnectorError(
-            caller.agency_id, f"{name} answered {what} with something that is not JSON"
+            caller.agency_id, f"{caller.name} answered {what} with something that is not JSON"
         ) from exc
 
 

@@ -30,6 +30,7 @@ from connectors.base import (
 )
 from connectors.http_check import AnsweredStatus, answer_problem, unreachable
 from connectors.http_config import HttpSource, JsonPath, parse_http_source
+from connectors.http_read import Caller, read_capped, transport_error
 from connectors.values import coerce
 from gateway.core import tracing
 from gateway.core.catalogue import ValueKind, record_set_of
@@ -73,6 +74,9 @@ class HttpConnector:
         self._source: HttpSource = agency.source
         self._catalogue = agency.catalogue
         self._session: aiohttp.ClientSession | None = None
+        self._caller = Caller(
+            agency.id, agency.name, agency.timeout_seconds, self._source.max_response_bytes
+        )
 
     @property
     def agency_id(self) -> str:
@@ -154,48 +158,24 @@ class HttpConnector:
     async def _get(self, params: Mapping[str, str]) -> Any:
         if self._session is None:
             raise AgencyUnavailable(self.agency_id, f"{self._agency.name}'s connector is closed")
-        name = self._agency.name
-        cap = self._source.max_response_bytes
         try:
             # The agency call's span continues in the agency's own traces (W3C traceparent).
             async with self._session.get(
                 self._source.endpoint, params=params, headers=tracing.headers()
             ) as response:
                 if response.status != 200:
-                    raise AnsweredStatus(self.agency_id, name, response.status, response.reason)
-                if response.content_length is not None and response.content_length > cap:
-                    raise ConnectorError(
-                        self.agency_id, f"{name} sent a body larger than the {cap}-byte cap"
+                    raise AnsweredStatus(
+                        self.agency_id, self._agency.name, response.status, response.reason
                     )
-                buffer = bytearray()
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    buffer += chunk
-                    if len(buffer) > cap:
-                        raise ConnectorError(
-                            self.agency_id, f"{name} sent a body larger than the {cap}-byte cap"
-                        )
-                raw = bytes(buffer)
-        except TimeoutError as exc:
-            raise AgencyTimeout(
-                self.agency_id, f"{name} did not answer within {self._agency.timeout_seconds:g}s"
-            ) from exc
-        except aiohttp.ClientConnectionError as exc:
-            if isinstance(exc, aiohttp.ServerTimeoutError):
-                raise AgencyTimeout(
-                    self.agency_id,
-                    f"{name} did not answer within {self._agency.timeout_seconds:g}s",
-                ) from exc
-            if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-                raise ConnectorError(self.agency_id, f"{name} sent a truncated answer") from exc
-            raise AgencyUnavailable(self.agency_id, f"{name} could not be reached") from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise ConnectorError(self.agency_id, f"{name} sent a truncated answer") from exc
-        except aiohttp.ClientError as exc:
-            raise ConnectorError(self.agency_id, f"{name}'s answer could not be read") from exc
+                raw = await read_capped(response, self._caller)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise transport_error(exc, self._caller) from exc
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise ConnectorError(self.agency_id, f"{name} sent an answer that is not JSON") from exc
+            raise ConnectorError(
+                self.agency_id, f"{self._agency.name} sent an answer that is not JSON"
+            ) from exc
 
     def _parse(
         self,

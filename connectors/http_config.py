@@ -19,12 +19,12 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
 from connectors.source_models import (
     EnvName,
     NonEmpty,
-    first_mapping,
     http_url,
     item_target,
     many_rows,
     named_items,
     refused,
+    same_place,
 )
 from gateway.core.catalogue import record_set_of
 from gateway.core.config_models import ConfigModel, Fix, Invalid, validate
@@ -151,12 +151,13 @@ def _json_path(item: str, target: str, info: ValidationInfo) -> JsonPath:
             f"belongs to {rs!r}, which has one row per person",
             'Point it at a single value, e.g. "care_team.lead".',
         )
-    first = first_mapping(info, item, parsed.list_key)
-    if first is not None:
-        raise Invalid(
-            f"reads list {parsed.list_key!r} but {first[1]!r} reads {first[0]!r}",
-            "Map every item of one record set into the same list.",
-        )
+    same_place(
+        info,
+        item,
+        parsed.list_key,
+        lambda other, there: f"reads list {parsed.list_key!r} but {other!r} reads {there!r}",
+        "Map every item of one record set into the same list.",
+    )
     return parsed
 
 

@@ -81,6 +81,29 @@ def first_mapping(info: ValidationInfo, item: str, place: object) -> tuple[Any, 
     return first if first[0] != place else None
 
 
+def declared(info: ValidationInfo, section: str, name: str, noun: str, fix: str) -> None:
+    """Refuse a target naming ``[section.name]`` when the file declares other sections
+    but not that one (``noun`` is what a section is: "table", "file")."""
+    sections = context(info)[section]
+    # With no [section] at all, its own problem says so; one per item would be noise.
+    if sections and name not in sections:
+        raise Invalid(f"maps to {noun} {name!r}, which has no [{section}.{name}] section", fix)
+
+
+def same_place(
+    info: ValidationInfo,
+    item: str,
+    place: object,
+    problem: Callable[[str, Any], str],
+    fix: str,
+) -> None:
+    """Refuse ``item`` when an earlier item of its record set was mapped somewhere other
+    than ``place``: ``problem(earlier_item, its_place)`` says so, ``fix`` what to do."""
+    first = first_mapping(info, item, place)
+    if first is not None:
+        raise Invalid(problem(first[1], first[0]), fix)
+
+
 def refused(problem: str, fix: str) -> AfterValidator:
     """A top-level section a kind does not take, refused whatever it holds."""
 

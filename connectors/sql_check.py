@@ -218,15 +218,9 @@ async def check_sql(target: Target, connect: Callable[[], Any]) -> SourceCheck:
     if missing is not None:
         # Told before connecting: aiosqlite's worker of a failed open outlives the check
         # and reports to an event loop that a command has closed by then.
-        cause = connection_failure(
-            FileNotFoundError(2, "No such file", str(missing)), target, seconds
-        )
-        return SourceCheck(
-            agency=agency.id,
-            ok=False,
-            reachable=False,
-            detail=f"cannot connect: {cause.problem}",
-            cause=cause,
+        return _cannot_connect(
+            agency.id,
+            connection_failure(FileNotFoundError(2, "No such file", str(missing)), target, seconds),
         )
     try:
         async with asyncio.timeout(seconds), connect() as conn:
@@ -247,13 +241,9 @@ async def check_sql(target: Target, connect: Callable[[], Any]) -> SourceCheck:
                 )
             )
         else:
-            cause = connection_failure(exc, target, agency.resilience.connect_timeout_seconds)
-            return SourceCheck(
-                agency=agency.id,
-                ok=False,
-                reachable=False,
-                detail=f"cannot connect: {cause.problem}",
-                cause=cause,
+            return _cannot_connect(
+                agency.id,
+                connection_failure(exc, target, agency.resilience.connect_timeout_seconds),
             )
     detail = (
         f"{len(source.items)} items in {len(source.tables)} tables"
@@ -267,6 +257,16 @@ async def check_sql(target: Target, connect: Callable[[], Any]) -> SourceCheck:
         detail=detail,
         problems=tuple(problems),
         passed=tuple(passed),
+    )
+
+
+def _cannot_connect(agency_id: str, cause: ConfigError) -> SourceCheck:
+    return SourceCheck(
+        agency=agency_id,
+        ok=False,
+        reachable=False,
+        detail=f"cannot connect: {cause.problem}",
+        cause=cause,
     )
 
 

@@ -22,7 +22,14 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, mod
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from connectors.source_models import EnvName, context, first_mapping, item_target, named_items
+from connectors.source_models import (
+    EnvName,
+    context,
+    declared,
+    item_target,
+    named_items,
+    same_place,
+)
 from gateway.core.catalogue import record_set_of
 from gateway.core.config_models import ConfigModel, Fix, Invalid, validate
 from gateway.core.errors import ConfigError, Problems
@@ -251,20 +258,19 @@ def _column_ref(item: str, target: str, info: ValidationInfo) -> ColumnRef:
     table, dot, column = target.partition(".")
     if not dot or not _IDENTIFIER.match(table) or not _IDENTIFIER.match(column):
         raise Invalid(f"is {target!r}")
-    declared = context(info)["tables"]
-    # With no [tables] at all, its own problem says so; one per item would be noise.
-    if declared and table not in declared:
-        raise Invalid(
-            f"maps to table {table!r}, which has no [tables.{table}] section",
-            f'Add [tables.{table}] with key = "<person id column>".',
-        )
-    first = first_mapping(info, item, table)
-    if first is not None:
-        raise Invalid(
-            f"maps record set {record_set_of(item)!r} to table {table!r}, but {first[1]!r} "
-            f"maps it to {first[0]!r}",
-            "Map every item of one record set to the same table (a view can join them).",
-        )
+    declared(
+        info, "tables", table, "table", f'Add [tables.{table}] with key = "<person id column>".'
+    )
+    same_place(
+        info,
+        item,
+        table,
+        lambda other, there: (
+            f"maps record set {record_set_of(item)!r} to table {table!r}, but "
+            f"{other!r} maps it to {there!r}"
+        ),
+        "Map every item of one record set to the same table (a view can join them).",
+    )
     return ColumnRef(table=table, column=column)
 
 

@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
+import pytest
 from sqlalchemy import Column, Index, MetaData, Table, UniqueConstraint, event
 from sqlalchemy.engine import Engine
 
@@ -460,3 +462,85 @@ def metadata_before_migrations() -> MetaData:
         Index("ix_person_links_person", "person_id"),
     )
     return old
+
+
+CHROMIUM = "/usr/bin/chromium"
+#: Headless, and quiet: no update checks, sync or other traffic of the browser's own.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def fail_or_skip(message: str) -> None:
+    """Skip a browser test saying what is missing; a failure under
+    FAME_TEST_REQUIRE_BROWSER=1 (as CI sets it)."""
+    if os.environ.get("FAME_TEST_REQUIRE_BROWSER") == "1":
+        pytest.fail(message + "; FAME_TEST_REQUIRE_BROWSER=1 makes this a failure")
+    pytest.skip(message)
+
+
+def browser_missing() -> tuple[Any, list[str]]:
+    """Playwright's ``async_playwright`` (None when absent) and what to install for the
+    browser tests, each naming how to get it."""
+    problems = []
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        async_playwright = None
+        problems.append("the playwright package (pip install -e '.[dev]')")
+    if not Path(CHROMIUM).exists():
+        problems.append(f"Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    return async_playwright, problems
+
+
+@contextlib.asynccontextmanager
+async def offline_page(
+    playwright: Any, timeout_ms: int, *, init_script: Path | None = None, **context: Any
+) -> AsyncIterator[Any]:
+    """A page in headless Chromium that may reach only this machine.
+
+    Every request to anything but the loopback address is aborted and recorded; page
+    errors and Content Security Policy reports are collected. When the block ends without
+    an exception, the browser is closed and the test fails if there was either.
+    ``init_script`` is injected by the browser at document start, past the page's CSP.
+    """
+    attempted: list[str] = []
+    problems: list[str] = []
+
+    async def loopback_only(route: Any) -> None:
+        if urlsplit(route.request.url).hostname in LOOPBACK:
+            await route.continue_()
+        else:
+            attempted.append(route.request.url)
+            await route.abort("blockedbyclient")
+
+    browser = await playwright.chromium.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+    )
+    try:
+        browser_context = await browser.new_context(**context)
+        await browser_context.route("**/*", loopback_only)
+        if init_script is not None:
+            await browser_context.add_init_script(path=str(init_script))
+        page = await browser_context.new_page()
+        page.set_default_timeout(timeout_ms)
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                problems.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
+        yield page
+    finally:
+        await browser.close()
+    assert attempted == [], f"the page tried to reach beyond this machine: {attempted}"
+    assert problems == [], problems

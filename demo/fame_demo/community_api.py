@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
+from fame_demo.local_server import LocalServer
 from fame_demo.synthetic import COMMUNITY_HEALTH, UNSHARED_MARKER, Population, Row
 
 #: Where the trust serves people.
@@ -321,14 +322,12 @@ def create_app(
     return app
 
 
-class CommunityHealthApi:
+class CommunityHealthApi(LocalServer):
     """The trust's API running on a local port, for the demo, the tests and the benchmark."""
 
     def __init__(self, population: Population, *, latency_seconds: float = 0.0) -> None:
         self.calls: list[ApiCall] = []
-        self.app = create_app(population, latency_seconds=latency_seconds, calls=self.calls)
-        self.base_url: str | None = None
-        self._runner: web.AppRunner | None = None
+        super().__init__(create_app(population, latency_seconds=latency_seconds, calls=self.calls))
 
     @property
     def latency_seconds(self) -> float:
@@ -347,34 +346,3 @@ class CommunityHealthApi:
     @failure_status.setter
     def failure_status(self, value: int | None) -> None:
         self.app[_STATE].failure_status = value
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0 picks a free port); returns the base URL."""
-        if self._runner is not None:
-            raise RuntimeError("already started")
-        # A short shutdown timeout: stop() must not wait on a client's idle connection.
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        bound_port = runner.addresses[0][1]
-        self.base_url = f"http://{host}:{bound_port}"
-        return self.base_url
-
-    async def stop(self) -> None:
-        """Stop serving; safe to call twice."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> CommunityHealthApi:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()

@@ -39,6 +39,7 @@ from fame_demo.fhir_store import (
     FhirStore,
     SearchError,
 )
+from fame_demo.local_server import LocalServer
 
 FHIR_JSON = "application/fhir+json"
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -392,7 +393,7 @@ def _unverified_claims(assertion: str) -> dict[str, Any]:
     return claims
 
 
-class FhirServer:
+class FhirServer(LocalServer):
     """The demo FHIR server on a local port: resources in, recorded calls out."""
 
     def __init__(
@@ -406,7 +407,7 @@ class FhirServer:
     ) -> None:
         """``clients`` maps SMART client ids to their public JWKS; without it no token is
         needed. ``offered`` and ``batch`` shape what the server supports (for checks)."""
-        self.app = web.Application(middlewares=[_guard])
+        super().__init__(web.Application(middlewares=[_guard]))
         self.state = _State(
             store=FhirStore(resources),
             clients={client: _key_set(jwks) for client, jwks in (clients or {}).items()},
@@ -419,8 +420,6 @@ class FhirServer:
         self.app.router.add_post("/token", _token)
         self.app.router.add_post("/", _batch)
         self.app.router.add_get("/{type:[A-Z][A-Za-z]+}", _search)
-        self.base_url: str | None = None
-        self._runner: web.AppRunner | None = None
 
     @property
     def calls(self) -> list[FhirCall]:
@@ -472,34 +471,10 @@ class FhirServer:
         self.state.latency_seconds = seconds
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0 picks a free port); returns the base URL."""
-        if self._runner is not None:
-            raise RuntimeError("already started")
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self.base_url = f"http://{host}:{runner.addresses[0][1]}"
-        self.state.base_url = self.base_url
-        return self.base_url
-
-    async def stop(self) -> None:
-        """Stop serving; safe to call twice."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> FhirServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
+        """Serve on ``host:port`` (0 picks a free port); returns the base URL, which the
+        server's answers use in their links."""
+        self.state.base_url = await super().start(host, port)
+        return self.state.base_url
 
 
 async def _serve(port: int, people: int, clients: Mapping[str, Mapping[str, Any]]) -> None:

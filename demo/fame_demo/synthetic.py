@@ -1454,8 +1454,8 @@ def _open(case_status: str) -> str:
     return "closed" if case_status == "closed" else "open"
 
 
-_LOCAL_ID_FORMATS: Mapping[str, tuple[str, int, int]] = {
-    # agency -> (format, lowest, highest number)
+#: Each agency's local identifier format (format, lowest, highest number).
+LOCAL_ID_FORMATS: Mapping[str, tuple[str, int, int]] = {
     ADULT_SOCIAL_CARE: ("ASC-{:06d}", 1000, 99999),
     COMMUNITY_HEALTH: ("CH-{:05d}", 10000, 99999),
     HOUSING: ("HSG/{:04d}", 1000, 9999),
@@ -1497,7 +1497,7 @@ def generate_population(
 
     local_ids: dict[str, dict[str, str]] = {agency: {} for agency in AGENCY_IDS}
     for agency in BASE_AGENCY_IDS:
-        pattern, low, high = _LOCAL_ID_FORMATS[agency]
+        pattern, low, high = LOCAL_ID_FORMATS[agency]
         members = [d for d in drafts if agency in d.agencies]
         numbers = rng.sample(range(low, high + 1), len(members))
         local_ids[agency] = {

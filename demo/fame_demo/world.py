@@ -36,6 +36,7 @@ from fame_demo.synthetic import (
     COMMUNITY_HEALTH,
     EMERGENCY_DEPARTMENT,
     HOUSING,
+    LOCAL_ID_FORMATS,
     OAKFIELD_GP,
     REFERENCE_DATE,
     RIVERSIDE_GP,
@@ -63,13 +64,9 @@ HOUSING_BENEFIT_CLAIMANT = "housing_benefit_claimant"
 PARENT = "parent"
 SINGLE_ASSESSMENT = "single_assessment"
 
-#: Each new agency's local identifier format (format, lowest, highest number).
+#: Every agency's local identifier format: the base world's, and the new agencies' here.
 _LOCAL_ID_FORMATS: Mapping[str, tuple[str, int, int]] = {
-    ADULT_SOCIAL_CARE: ("ASC-{:06d}", 1000, 99999),
-    COMMUNITY_HEALTH: ("CH-{:05d}", 10000, 99999),
-    HOUSING: ("HSG/{:04d}", 1000, 9999),
-    RIVERSIDE_GP: ("RGP{:05d}", 10000, 49999),
-    OAKFIELD_GP: ("OGP{:05d}", 10000, 49999),
+    **LOCAL_ID_FORMATS,
     SHIRE_CHILDRENS: ("SCS-{:06d}", 100000, 999999),
     WREKIN_ADULT_SOCIAL_CARE: ("WAS{:07d}", 1000000, 9999999),
     WREKIN_CHILDRENS: ("WCS/{:05d}", 10000, 99999),

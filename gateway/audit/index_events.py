@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.audit.records import requester_columns
 from gateway.decide.requester import Requester
 from gateway.governance.linkage_store import LinkEvent
 from gateway.governance.state import disclosures
@@ -74,12 +75,7 @@ def requester_rows(
             "at": now.isoformat(),
             "request_id": request_id,
             "query_hash": query_hash,
-            "practitioner": requester.practitioner,
-            "practitioner_name": requester.name,
-            "requester_agency": requester.agency,
-            "requester_team": requester.team,
-            "roles": ",".join(sorted(requester.roles)),
-            "purpose": requester.purpose,
+            **requester_columns(requester),
         },
     )
 

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit.index_events import requester_rows
-from gateway.audit.records import DISCLOSURE, INTENT, LOOKUP
+from gateway.audit.records import DISCLOSURE, INTENT, LOOKUP, requester_columns
 from gateway.config.protocol import Basis
 from gateway.core import tracing
 from gateway.core.errors import ConfigError
@@ -336,12 +336,7 @@ def _base(
         "at": now.isoformat(),
         "request_id": context.request_id,
         "query_hash": context.query_hash,
-        "practitioner": requester.practitioner,
-        "practitioner_name": requester.name,
-        "requester_agency": requester.agency,
-        "requester_team": requester.team,
-        "roles": ",".join(sorted(requester.roles)),
-        "purpose": requester.purpose,
+        **requester_columns(requester),
         "person_id": person_id,
         "agencies": orjson.dumps(agencies, option=orjson.OPT_SORT_KEYS).decode(),
         "statutory": False,

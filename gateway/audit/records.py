@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.decide.requester import Requester
 from gateway.governance.state import disclosures
 
 #: Record kinds. An ``intent`` record is written before any agency is called; a
@@ -91,6 +92,18 @@ class DisclosureRecord:
     def withheld_count(self) -> int:
         """How many items were asked for and withheld, over all agencies."""
         return sum(len(items) for items in self.withheld.values())
+
+
+def requester_columns(requester: Requester) -> dict[str, Any]:
+    """The columns of an audit record that say who asked, and why."""
+    return {
+        "practitioner": requester.practitioner,
+        "practitioner_name": requester.name,
+        "requester_agency": requester.agency,
+        "requester_team": requester.team,
+        "roles": ",".join(sorted(requester.roles)),
+        "purpose": requester.purpose,
+    }
 
 
 def utc(value: dt.datetime) -> dt.datetime:

@@ -36,10 +36,10 @@ from gateway.governance.linkage_store import (
     person_identity,
     record_identity,
     remember_postcodes,
+    write_event,
 )
 from gateway.governance.state import (
     person_index_reviews,
-    person_link_events,
     person_links,
     persons,
 )
@@ -429,31 +429,21 @@ def _unlink(
     conn.execute(delete(person_links).where(where))
     events = []
     for team, _method in rows:
-        conn.execute(
-            insert(person_link_events).values(
-                at=now,
-                action="unlink",
-                person_id=person_id,
-                agency_id=agency_id,
-                local_id=local_id,
-                team=team,
-                method=MANUAL,
-                score=None,
-                actor=actor,
-                detail=reason,
-            )
-        )
         events.append(
-            LinkEvent(
-                action="unlink",
-                person_id=person_id,
-                agency_id=agency_id,
-                local_id=local_id,
-                team=team,
-                method=MANUAL,
-                score=None,
-                actor=actor,
-                detail=reason,
+            write_event(
+                conn,
+                LinkEvent(
+                    action="unlink",
+                    person_id=person_id,
+                    agency_id=agency_id,
+                    local_id=local_id,
+                    team=team,
+                    method=MANUAL,
+                    score=None,
+                    actor=actor,
+                    detail=reason,
+                ),
+                now,
             )
         )
     return events

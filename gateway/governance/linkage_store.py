@@ -212,6 +212,18 @@ def insert_link(
     review_id: str | None = None,
 ) -> LinkEvent:
     """Link the record to the person with its provenance, and write the link history."""
+    event = LinkEvent(
+        action=action,
+        person_id=person_id,
+        agency_id=record.agency_id,
+        local_id=record.local_id,
+        team=record.team,
+        method=method,
+        score=score,
+        actor=actor,
+        detail=detail,
+        review_id=review_id,
+    )
     conn.execute(
         insert(person_links).values(
             person_id=person_id,
@@ -225,29 +237,28 @@ def insert_link(
             linked_at=now,
         )
     )
+    # The history says "link" whatever led to it (a review accepted, say); the caller's
+    # event keeps what led to it.
+    return write_event(conn, event, now, action="link")
+
+
+def write_event(
+    conn: Connection, event: LinkEvent, at: dt.datetime, action: str | None = None
+) -> LinkEvent:
+    """Write ``event`` to the link history at ``at`` (as ``action`` when given) and
+    return it."""
     conn.execute(
         insert(person_link_events).values(
-            at=now,
-            action="link",
-            person_id=person_id,
-            agency_id=record.agency_id,
-            local_id=record.local_id,
-            team=record.team,
-            method=method,
-            score=score,
-            actor=actor,
-            detail=detail,
+            at=at,
+            action=event.action if action is None else action,
+            person_id=event.person_id,
+            agency_id=event.agency_id,
+            local_id=event.local_id,
+            team=event.team,
+            method=event.method,
+            score=event.score,
+            actor=event.actor,
+            detail=event.detail,
         )
     )
-    return LinkEvent(
-        action=action,
-        person_id=person_id,
-        agency_id=record.agency_id,
-        local_id=record.local_id,
-        team=record.team,
-        method=method,
-        score=score,
-        actor=actor,
-        detail=detail,
-        review_id=review_id,
-    )
+    return event

@@ -18,21 +18,24 @@ that is a failure instead.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-import pytest
 
 from fame_demo.practitioners import practitioner
 from fame_demo.synthetic import Population, SyntheticPerson
 from gateway.config.tokens import mint_token
 from gateway.edge.plain_words import SOURCE_STATUSES, WITHHELD_REASONS
-from tests.gateway.test_explorer_browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK
-from tests.support import REPO, Process, free_port, prepare_shared_state
+from tests.support import (
+    REPO,
+    Process,
+    browser_missing,
+    fail_or_skip,
+    free_port,
+    offline_page,
+    prepare_shared_state,
+)
 
 HERE = Path(__file__).resolve().parent
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
@@ -54,28 +57,15 @@ OTHER_GP = practitioner("dr-lewis")
 BREAK_GLASS_REASON = "Brought to the surgery confused after a fall; family not reachable now."
 
 
-def _fail_or_skip(message: str) -> None:
-    if os.environ.get("FAME_TEST_REQUIRE_BROWSER") == "1":
-        pytest.fail(message + "; FAME_TEST_REQUIRE_BROWSER=1 makes this a failure")
-    pytest.skip(message)
-
-
 def _needed() -> Any:
     """Playwright's async API with Chromium and axe-core installed, or a skip (a failure
     under FAME_TEST_REQUIRE_BROWSER=1) naming what is missing and how to get it."""
-    problems = []
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        async_playwright = None
-        problems.append("the playwright package (pip install -e '.[dev]')")
-    if not Path(CHROMIUM).exists():
-        problems.append(f"Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    async_playwright, problems = browser_missing()
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         problems.append("Node.js and npm, to install axe-core (apt-get install -y nodejs npm)")
     if problems:
-        _fail_or_skip("the practitioner page's browser test needs " + " and ".join(problems))
+        fail_or_skip("the practitioner page's browser test needs " + " and ".join(problems))
     assert npm is not None
     _install_axe(npm)
     return async_playwright
@@ -96,7 +86,7 @@ def _install_axe(npm: str) -> None:
     )
     if done.returncode != 0 or not AXE.exists():
         tail = " / ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-        _fail_or_skip(
+        fail_or_skip(
             f"`npm ci` in tests/{HERE.name} to install axe-core (exit {done.returncode}): {tail}"
         )
     stamp.write_text(lock + "\n")
@@ -154,7 +144,7 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
     tmp_path: Path, population: Population, store_dir: Path
 ) -> None:
     async_playwright = _needed()
-    from playwright.async_api import Route, expect
+    from playwright.async_api import expect
 
     person = _subject(population)
     gp = population.gp_of(person.nhs_number)
@@ -182,160 +172,133 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
     gateway = Process(settings.config_dir / "gateway.toml", tmp_path / "gateway.log")
     try:
         await gateway.ready()
-        attempted: list[str] = []
-        problems: list[str] = []
+        # axe-core is injected at document start, past the page's CSP, which (rightly) lets
+        # no test script in any other way.
+        async with (
+            async_playwright() as playwright,
+            offline_page(
+                playwright, TIMEOUT_MS, init_script=AXE, viewport=LAPTOP, locale="en-GB"
+            ) as page,
+        ):
+            response = await page.goto(f"{gateway.url}/")
+            assert response is not None and response.status == 200
+            status = page.get_by_role("status")
+            await expect(status).to_contain_text("Sign in to find a person")
+            await _axe(page, "the sign-in view")
 
-        async def loopback_only(route: Route) -> None:
-            if urlsplit(route.request.url).hostname in LOOPBACK:
-                await route.continue_()
-            else:
-                attempted.append(route.request.url)
-                await route.abort("blockedbyclient")
-
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            # Keyboard alone: sign in as the social worker, find the person, open them.
+            await _tab_to(page, page.get_by_role("button", name=SOCIAL_WORKER.name))
+            await page.keyboard.press("Enter")
+            await expect(status).to_contain_text(f"Signed in as {SOCIAL_WORKER.name}")
+            stored = await page.evaluate("sessionStorage.getItem('fame-page-token')")
+            assert stored and stored.count(".") == 2, "the token is not kept for the tab"
+            nhs = page.get_by_label("NHS number")
+            await expect(nhs).to_be_focused()
+            await page.keyboard.type(person.nhs_number)
+            await page.keyboard.press("Enter")
+            await expect(page.get_by_role("heading", name="1 person found")).to_be_focused()
+            await _tab_to(
+                page, page.get_by_role("button", name=f"Open record of {person.full_name}")
             )
-            try:
-                context = await browser.new_context(viewport=LAPTOP, locale="en-GB")
-                await context.route("**/*", loopback_only)
-                # Injected by the browser at document start, past the page's CSP, which
-                # (rightly) lets no test script in any other way.
-                await context.add_init_script(path=str(AXE))
-                page = await context.new_page()
-                page.set_default_timeout(TIMEOUT_MS)
-                page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-                page.on(
-                    "console",
-                    lambda message: (
-                        problems.append(message.text)
-                        if "Content Security Policy" in message.text
-                        else None
-                    ),
-                )
-                response = await page.goto(f"{gateway.url}/")
-                assert response is not None and response.status == 200
-                status = page.get_by_role("status")
-                await expect(status).to_contain_text("Sign in to find a person")
-                await _axe(page, "the sign-in view")
+            await page.keyboard.press("Enter")
+            heading = page.get_by_role("heading", name=person.full_name, level=2)
+            await expect(heading).to_be_focused()
 
-                # Keyboard alone: sign in as the social worker, find the person, open them.
-                await _tab_to(page, page.get_by_role("button", name=SOCIAL_WORKER.name))
-                await page.keyboard.press("Enter")
-                await expect(status).to_contain_text(f"Signed in as {SOCIAL_WORKER.name}")
-                stored = await page.evaluate("sessionStorage.getItem('fame-page-token')")
-                assert stored and stored.count(".") == 2, "the token is not kept for the tab"
-                nhs = page.get_by_label("NHS number")
-                await expect(nhs).to_be_focused()
-                await page.keyboard.type(person.nhs_number)
-                await page.keyboard.press("Enter")
-                await expect(page.get_by_role("heading", name="1 person found")).to_be_focused()
-                await _tab_to(
-                    page, page.get_by_role("button", name=f"Open record of {person.full_name}")
-                )
-                await page.keyboard.press("Enter")
-                heading = page.get_by_role("heading", name=person.full_name, level=2)
-                await expect(heading).to_be_focused()
+            # The unavailable agency, marked and explained; a withheld item, explained.
+            agencies = page.get_by_role("region", name="Agencies involved")
+            trust = agencies.get_by_role("listitem").filter(has_text=trust_name)
+            await expect(trust).to_contain_text("Unavailable")
+            records = page.get_by_role("region", name=trust_name)
+            unavailable = SOURCE_STATUSES["AGENCY_UNAVAILABLE"].text
+            await expect(records).to_contain_text(unavailable)
+            withheld = page.get_by_role("region", name="Withheld from you")
+            no_consent = WITHHELD_REASONS["NO_CONSENT"]
+            diagnoses = withheld.get_by_role("listitem").filter(
+                has_text="Conditions: Name, Onset, Status"
+            )
+            await expect(diagnoses).to_contain_text(no_consent.text)
+            await expect(withheld).to_contain_text(WITHHELD_REASONS["SEALED"].text)
+            await expect(page.get_by_text(condition, exact=True)).to_have_count(0)
+            await _axe(page, f"the person view at {LAPTOP}")
+            SCREENSHOTS["laptop"].parent.mkdir(exist_ok=True)
+            # The top of the page: who is signed in, the search, and the person's picture
+            # as far as the records of the first agency.
+            await page.screenshot(
+                path=str(SCREENSHOTS["laptop"]),
+                full_page=True,
+                clip={"x": 0, "y": 0, "width": LAPTOP["width"], "height": 1500},
+            )
 
-                # The unavailable agency, marked and explained; a withheld item, explained.
-                agencies = page.get_by_role("region", name="Agencies involved")
-                trust = agencies.get_by_role("listitem").filter(has_text=trust_name)
-                await expect(trust).to_contain_text("Unavailable")
-                records = page.get_by_role("region", name=trust_name)
-                unavailable = SOURCE_STATUSES["AGENCY_UNAVAILABLE"].text
-                await expect(records).to_contain_text(unavailable)
-                withheld = page.get_by_role("region", name="Withheld from you")
-                no_consent = WITHHELD_REASONS["NO_CONSENT"]
-                diagnoses = withheld.get_by_role("listitem").filter(
-                    has_text="Conditions: Name, Onset, Status"
-                )
-                await expect(diagnoses).to_contain_text(no_consent.text)
-                await expect(withheld).to_contain_text(WITHHELD_REASONS["SEALED"].text)
-                await expect(page.get_by_text(condition, exact=True)).to_have_count(0)
-                await _axe(page, f"the person view at {LAPTOP}")
-                SCREENSHOTS["laptop"].parent.mkdir(exist_ok=True)
-                # The top of the page: who is signed in, the search, and the person's picture
-                # as far as the records of the first agency.
-                await page.screenshot(
-                    path=str(SCREENSHOTS["laptop"]),
-                    full_page=True,
-                    clip={"x": 0, "y": 0, "width": LAPTOP["width"], "height": 1500},
-                )
+            # Record the person's consent from the withheld item: the item appears.
+            await withheld.get_by_role("button", name="Record consent for Conditions").click()
+            evidence = page.get_by_label("Evidence", exact=True)
+            await expect(evidence).to_be_focused()
+            await evidence.fill(CONSENT_EVIDENCE)
+            await page.get_by_role("button", name="Record consent", exact=True).click()
+            await expect(status).to_contain_text("Consent recorded")
+            await expect(status).to_contain_text("The picture is refreshed")
+            await expect(page.get_by_text(condition, exact=True)).to_have_count(1)
+            await expect(diagnoses).to_have_count(0)
+            sealed = withheld.get_by_role("listitem").filter(has_text="Conditions: Code")
+            await expect(sealed).to_contain_text(WITHHELD_REASONS["SEALED"].text)
 
-                # Record the person's consent from the withheld item: the item appears.
-                await withheld.get_by_role("button", name="Record consent for Conditions").click()
-                evidence = page.get_by_label("Evidence", exact=True)
-                await expect(evidence).to_be_focused()
-                await evidence.fill(CONSENT_EVIDENCE)
-                await page.get_by_role("button", name="Record consent", exact=True).click()
-                await expect(status).to_contain_text("Consent recorded")
-                await expect(status).to_contain_text("The picture is refreshed")
-                await expect(page.get_by_text(condition, exact=True)).to_have_count(1)
-                await expect(diagnoses).to_have_count(0)
-                sealed = withheld.get_by_role("listitem").filter(has_text="Conditions: Code")
-                await expect(sealed).to_contain_text(WITHHELD_REASONS["SEALED"].text)
+            # Withdraw it: the item is withheld again.
+            await page.get_by_role("button", name="Withdraw consent").click()
+            await expect(status).to_contain_text("Consent withdrawn")
+            await expect(diagnoses).to_contain_text(no_consent.text)
+            await expect(page.get_by_text(condition, exact=True)).to_have_count(0)
 
-                # Withdraw it: the item is withheld again.
-                await page.get_by_role("button", name="Withdraw consent").click()
-                await expect(status).to_contain_text("Consent withdrawn")
-                await expect(diagnoses).to_contain_text(no_consent.text)
-                await expect(page.get_by_text(condition, exact=True)).to_have_count(0)
+            await page.set_viewport_size(TABLET)
+            await _axe(page, f"the person view at {TABLET}")
+            # What a tablet shows on opening the record: the person and their agencies.
+            await page.evaluate(
+                "window.scrollTo(0, document.getElementById('person').offsetTop - 16)"
+            )
+            await page.screenshot(path=str(SCREENSHOTS["tablet"]))
 
-                await page.set_viewport_size(TABLET)
-                await _axe(page, f"the person view at {TABLET}")
-                # What a tablet shows on opening the record: the person and their agencies.
-                await page.evaluate(
-                    "window.scrollTo(0, document.getElementById('person').offsetTop - 16)"
-                )
-                await page.screenshot(path=str(SCREENSHOTS["tablet"]))
+            # Safeguarding, claimed with an enquiry reference and a reason, is shown.
+            await page.get_by_label("Enquiry or referral reference").fill(ENQUIRY)
+            form = page.locator("#safeguarding-form")
+            await form.get_by_label("What is happening").fill(SAFEGUARDING_REASON)
+            await page.get_by_role("button", name="Claim safeguarding").click()
+            await expect(status).to_contain_text("Safeguarding established until")
+            await expect(status).to_contain_text("The picture is refreshed")
+            await expect(page.locator("#person")).to_contain_text(ENQUIRY)
 
-                # Safeguarding, claimed with an enquiry reference and a reason, is shown.
-                await page.get_by_label("Enquiry or referral reference").fill(ENQUIRY)
-                form = page.locator("#safeguarding-form")
-                await form.get_by_label("What is happening").fill(SAFEGUARDING_REASON)
-                await page.get_by_role("button", name="Claim safeguarding").click()
-                await expect(status).to_contain_text("Safeguarding established until")
-                await expect(status).to_contain_text("The picture is refreshed")
-                await expect(page.locator("#person")).to_contain_text(ENQUIRY)
+            # A GP of another practice has no relationship: the record is not available,
+            # until they break glass with a reason.
+            await page.get_by_role("button", name="Sign out").click()
+            await expect(status).to_contain_text("Signed out")
+            assert await page.evaluate("sessionStorage.getItem('fame-page-token')") is None
+            await page.get_by_role("button", name=OTHER_GP.name).click()
+            await expect(status).to_contain_text(f"Signed in as {OTHER_GP.name}")
+            await page.get_by_label("NHS number").fill(person.nhs_number)
+            await page.get_by_role("button", name="Find").click()
+            await page.get_by_role("button", name=f"Open record of {person.full_name}").click()
+            await expect(
+                page.get_by_role("heading", name="The record is not available to you")
+            ).to_be_visible()
+            await (
+                page.locator("#break-glass-form")
+                .get_by_label("What is happening")
+                .fill(BREAK_GLASS_REASON)
+            )
+            await page.get_by_role("button", name="Break glass").click()
+            await expect(status).to_contain_text("Emergency access granted until")
+            await expect(status).to_contain_text("The picture is refreshed")
+            await expect(page.locator("#person")).to_contain_text(
+                "Emergency access (break glass) in force"
+            )
+            await expect(page.get_by_role("region", name="Agencies involved")).to_contain_text(
+                trust_name
+            )
 
-                # A GP of another practice has no relationship: the record is not available,
-                # until they break glass with a reason.
-                await page.get_by_role("button", name="Sign out").click()
-                await expect(status).to_contain_text("Signed out")
-                assert await page.evaluate("sessionStorage.getItem('fame-page-token')") is None
-                await page.get_by_role("button", name=OTHER_GP.name).click()
-                await expect(status).to_contain_text(f"Signed in as {OTHER_GP.name}")
-                await page.get_by_label("NHS number").fill(person.nhs_number)
-                await page.get_by_role("button", name="Find").click()
-                await page.get_by_role("button", name=f"Open record of {person.full_name}").click()
-                await expect(
-                    page.get_by_role("heading", name="The record is not available to you")
-                ).to_be_visible()
-                await (
-                    page.locator("#break-glass-form")
-                    .get_by_label("What is happening")
-                    .fill(BREAK_GLASS_REASON)
-                )
-                await page.get_by_role("button", name="Break glass").click()
-                await expect(status).to_contain_text("Emergency access granted until")
-                await expect(status).to_contain_text("The picture is refreshed")
-                await expect(page.locator("#person")).to_contain_text(
-                    "Emergency access (break glass) in force"
-                )
-                await expect(page.get_by_role("region", name="Agencies involved")).to_contain_text(
-                    trust_name
-                )
-
-                # Outside the demo, a practitioner pastes their agency's token.
-                await page.get_by_role("button", name="Sign out").click()
-                await page.get_by_label("Access token").fill(pasted)
-                await page.get_by_role("button", name="Sign in", exact=True).click()
-                await expect(status).to_contain_text(f"Signed in as {SOCIAL_WORKER.name}")
-                kept = await page.evaluate("sessionStorage.getItem('fame-page-token')")
-                assert kept == pasted
-            finally:
-                await browser.close()
-        assert attempted == [], f"the page tried to reach beyond this machine: {attempted}"
-        assert problems == [], problems
+            # Outside the demo, a practitioner pastes their agency's token.
+            await page.get_by_role("button", name="Sign out").click()
+            await page.get_by_label("Access token").fill(pasted)
+            await page.get_by_role("button", name="Sign in", exact=True).click()
+            await expect(status).to_contain_text(f"Signed in as {SOCIAL_WORKER.name}")
+            kept = await page.evaluate("sessionStorage.getItem('fame-page-token')")
+            assert kept == pasted
     finally:
         gateway.stop()

@@ -9,56 +9,37 @@ with ``FAME_TEST_REQUIRE_BROWSER=1`` (as CI sets it) that is a failure instead.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-import pytest
 
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.synthetic import Population
 from gateway.config.tokens import mint_token
 from gateway.edge.explorer_assets import FETCH_COMMAND, assets_directory, load_manifest, missing
-from tests.support import REPO, Process, prepare_shared_state
+from tests.support import (
+    REPO,
+    Process,
+    browser_missing,
+    fail_or_skip,
+    offline_page,
+    prepare_shared_state,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-#: Headless, and quiet: no update checks, sync or other traffic of the browser's own.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = REPO / "docs" / "explorer.png"
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 TIMEOUT_MS = 30_000
+VIEWPORT = {"width": 1440, "height": 900}
 
 
 def _needed() -> Any:
     """Playwright's async API, or a skip (a failure under FAME_TEST_REQUIRE_BROWSER=1) naming
     what is missing and how to get it."""
-    problems = []
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        async_playwright = None
-        problems.append("the playwright package (pip install -e '.[dev]')")
-    if not Path(CHROMIUM).exists():
-        problems.append(f"Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    async_playwright, problems = browser_missing()
     absent = missing(load_manifest(), assets_directory())
     if absent:
         problems.append(f"the explorer's files ({FETCH_COMMAND})")
     if problems:
-        message = "the browser test needs " + " and ".join(problems)
-        if os.environ.get("FAME_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(message + "; FAME_TEST_REQUIRE_BROWSER=1 makes this a failure")
-        pytest.skip(message)
+        fail_or_skip("the browser test needs " + " and ".join(problems))
     return async_playwright
 
 
@@ -66,7 +47,7 @@ async def test_the_explorer_answers_a_query_in_chromium_with_no_network(
     tmp_path: Path, population: Population, store_dir: Path
 ) -> None:
     async_playwright = _needed()
-    from playwright.async_api import Route, expect
+    from playwright.async_api import expect
 
     trust = CommunityHealthApi(population)
     trust_url = await trust.start()
@@ -89,70 +70,42 @@ async def test_the_explorer_answers_a_query_in_chromium_with_no_network(
         gateway = Process(settings.config_dir / "gateway.toml", tmp_path / "gateway.log")
         try:
             await gateway.ready()
-            attempted: list[str] = []
-            problems: list[str] = []
+            async with (
+                async_playwright() as playwright,
+                offline_page(playwright, TIMEOUT_MS, viewport=VIEWPORT) as page,
+            ):
+                response = await page.goto(f"{gateway.url}/graphql")
+                assert response is not None and response.status == 200
+                status = page.locator("#fame-token-status")
+                await expect(status).to_contain_text("No token yet", timeout=TIMEOUT_MS)
 
-            async def loopback_only(route: Route) -> None:
-                if urlsplit(route.request.url).hostname in LOOPBACK:
-                    await route.continue_()
-                else:
-                    attempted.append(route.request.url)
-                    await route.abort("blockedbyclient")
+                # A pasted token is used, then forgotten.
+                await page.get_by_label("Bearer token").fill(pasted)
+                await page.get_by_role("button", name="Use token").click()
+                await expect(status).to_contain_text("Dr Ada Okafor", timeout=TIMEOUT_MS)
+                stored = await page.evaluate("sessionStorage.getItem('fame-token')")
+                assert stored == pasted
+                await page.get_by_role("button", name="Forget token").click()
+                await expect(status).to_contain_text("No token yet", timeout=TIMEOUT_MS)
+                assert await page.evaluate("sessionStorage.getItem('fame-token')") is None
 
-            async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-                )
-                try:
-                    context = await browser.new_context(viewport={"width": 1440, "height": 900})
-                    await context.route("**/*", loopback_only)
-                    page = await context.new_page()
-                    page.set_default_timeout(TIMEOUT_MS)
-                    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-                    page.on(
-                        "console",
-                        lambda message: (
-                            problems.append(message.text)
-                            if "Content Security Policy" in message.text
-                            else None
-                        ),
-                    )
-                    response = await page.goto(f"{gateway.url}/graphql")
-                    assert response is not None and response.status == 200
-                    status = page.locator("#fame-token-status")
-                    await expect(status).to_contain_text("No token yet", timeout=TIMEOUT_MS)
-
-                    # A pasted token is used, then forgotten.
-                    await page.get_by_label("Bearer token").fill(pasted)
-                    await page.get_by_role("button", name="Use token").click()
-                    await expect(status).to_contain_text("Dr Ada Okafor", timeout=TIMEOUT_MS)
-                    stored = await page.evaluate("sessionStorage.getItem('fame-token')")
-                    assert stored == pasted
-                    await page.get_by_role("button", name="Forget token").click()
-                    await expect(status).to_contain_text("No token yet", timeout=TIMEOUT_MS)
-                    assert await page.evaluate("sessionStorage.getItem('fame-token')") is None
-
-                    # One click on a sample practitioner mints a demo token and loads the schema.
-                    await page.get_by_role("button", name="Priya Patel").click()
-                    await expect(status).to_contain_text("Priya Patel", timeout=TIMEOUT_MS)
-                    await _run_and_see(page, expect, '"name": "Priya Patel"')
-                    # A header typed into GraphiQL's Headers tab is sent: a purpose a social
-                    # worker may not claim is refused, by name.
-                    headers = page.locator(".graphiql-editor-tool .CodeMirror").last
-                    await headers.click()
-                    await page.keyboard.insert_text('{"Fame-Purpose-Of-Use": "audit"}')
-                    await _run_and_see(page, expect, "PURPOSE_FORBIDDEN")
-                    await headers.click()
-                    await page.keyboard.press("Control+A")
-                    await page.keyboard.press("Delete")
-                    await _run_and_see(page, expect, '"purpose": "direct_care"')
-                    await _open_docs(page, expect)
-                    SCREENSHOT.parent.mkdir(exist_ok=True)
-                    await page.screenshot(path=str(SCREENSHOT))
-                finally:
-                    await browser.close()
-            assert attempted == [], f"the page tried to reach beyond this machine: {attempted}"
-            assert problems == [], problems
+                # One click on a sample practitioner mints a demo token and loads the schema.
+                await page.get_by_role("button", name="Priya Patel").click()
+                await expect(status).to_contain_text("Priya Patel", timeout=TIMEOUT_MS)
+                await _run_and_see(page, expect, '"name": "Priya Patel"')
+                # A header typed into GraphiQL's Headers tab is sent: a purpose a social
+                # worker may not claim is refused, by name.
+                headers = page.locator(".graphiql-editor-tool .CodeMirror").last
+                await headers.click()
+                await page.keyboard.insert_text('{"Fame-Purpose-Of-Use": "audit"}')
+                await _run_and_see(page, expect, "PURPOSE_FORBIDDEN")
+                await headers.click()
+                await page.keyboard.press("Control+A")
+                await page.keyboard.press("Delete")
+                await _run_and_see(page, expect, '"purpose": "direct_care"')
+                await _open_docs(page, expect)
+                SCREENSHOT.parent.mkdir(exist_ok=True)
+                await page.screenshot(path=str(SCREENSHOT))
         finally:
             gateway.stop()
     finally:

@@ -32,7 +32,7 @@ import orjson
 from pydantic import BeforeValidator, Field, ValidationInfo
 
 from connectors.base import Row
-from connectors.source_models import first_mapping, item_target, many_rows, named_items
+from connectors.source_models import item_target, many_rows, named_items, same_place
 from gateway.core.catalogue import ValueKind, parsing_catalogue, record_set_of
 from gateway.core.config_models import ConfigModel, Fix, Invalid, validate
 from gateway.core.errors import Problems
@@ -99,12 +99,13 @@ def _target(item: str, text: str, info: ValidationInfo) -> Target:
             f"Write a path like {shape}: record set {record_set_of(item)!r} has "
             f"{'many rows' if many else 'one row'} per person.",
         )
-    first = first_mapping(info, item, target.list_key)
-    if first is not None:
-        raise Invalid(
-            f"reads list {target.list_key!r}, but {first[1]!r} reads {first[0]!r}",
-            "Map every item of one record set into the same list.",
-        )
+    same_place(
+        info,
+        item,
+        target.list_key,
+        lambda other, there: f"reads list {target.list_key!r}, but {other!r} reads {there!r}",
+        "Map every item of one record set into the same list.",
+    )
     return target
 
 

@@ -1,0 +1,69 @@
+"""Reading one aiohttp answer under a size cap, and naming what went wrong on the way.
+
+Both HTTP-speaking kinds (``http`` and ``fhir``) read bodies the same way and tell a
+timeout, an unreachable host, a truncated answer and an unreadable one apart with the
+same connector errors; only the words differ, by what the call was (``what``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+from connectors.base import AgencyTimeout, AgencyUnavailable, ConnectorError
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling and within what bounds, for the messages and the size cap."""
+
+    agency_id: str
+    name: str
+    timeout_seconds: float
+    max_response_bytes: int
+
+
+def _to(what: str) -> str:
+    # " the batch search" after a verb, or nothing when the call needs no naming.
+    return f" {what}" if what else ""
+
+
+async def read_capped(response: aiohttp.ClientResponse, caller: Caller, what: str = "") -> bytes:
+    """The whole body, refused with a ConnectorError once it passes the caller's cap."""
+    cap = caller.max_response_bytes
+    if response.content_length is not None and response.content_length > cap:
+        raise ConnectorError(
+            caller.agency_id, f"{caller.name} sent{_to(what)} a body larger than the {cap}-byte cap"
+        )
+    buffer = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        buffer += chunk
+        if len(buffer) > cap:
+            raise ConnectorError(
+                caller.agency_id,
+                f"{caller.name} sent{_to(what)} a body larger than the {cap}-byte cap",
+            )
+    return bytes(buffer)
+
+
+def transport_error(
+    exc: TimeoutError | aiohttp.ClientError, caller: Caller, what: str = ""
+) -> ConnectorError:
+    """The connector error for a failed exchange: timed out, unreachable, cut off or unreadable.
+
+    Raise it ``from exc``; ``what`` names the call in the message ("the token endpoint").
+    """
+    name = caller.name
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return AgencyTimeout(
+            caller.agency_id,
+            f"{name} did not answer{_to(what)} within {caller.timeout_seconds:g}s",
+        )
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return ConnectorError(caller.agency_id, f"{name} sent{_to(what)} a truncated answer")
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        where = f" ({what})" if what else ""
+        return AgencyUnavailable(caller.agency_id, f"{name} could not be reached{where}")
+    answer = f"answer to {what}" if what else "answer"
+    return ConnectorError(caller.agency_id, f"{name}'s {answer} could not be read")
