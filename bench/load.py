@@ -161,6 +161,10 @@ class Slice:
     elapsed: float = 0.0
 
 
+#: How long one request may take before it counts as an error of the variant.
+ANSWER_WITHIN_SECONDS = 30.0
+
+
 async def closed_loop(
     session: aiohttp.ClientSession,
     requests: Request | Sequence[Request],
@@ -187,9 +191,24 @@ async def closed_loop(
             request = turns[sent_count[0] % len(turns)]
             sent_count[0] += 1
             sent = time.perf_counter()
-            async with session.post(request.url, data=request.body, headers=request.headers) as r:
-                body = await r.read()
-                status = r.status
+            try:
+                # A variant that never answers is an error in the figures, not a run that
+                # never ends.
+                async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
+                    async with session.post(
+                        request.url, data=request.body, headers=request.headers
+                    ) as r:
+                        body = await r.read()
+                        status = r.status
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                result.errors += 1
+                if result.first_error is None:
+                    result.first_error = (
+                        f"no answer within {ANSWER_WITHIN_SECONDS:g} s"
+                        if isinstance(exc, TimeoutError)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
+                continue
             result.latencies.append(time.perf_counter() - sent)
             # A cheap check: any GraphQL error (or HTTP failure) makes the answer an error.
             if status != 200 or b'"errors"' in body:
