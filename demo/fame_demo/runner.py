@@ -135,6 +135,8 @@ async def run_demo(config: Path, *, port: int | None = None, fresh: bool = False
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.reload_signals import reload_on_hangup
+    from gateway.run_files import RunFiles, default_pid_file
     from gateway.service import Gateway
 
     settings = load_settings(config)
@@ -152,7 +154,9 @@ async def run_demo(config: Path, *, port: int | None = None, fresh: bool = False
     register_gateway(department, ed_agency)
     await department.start("127.0.0.1", urlsplit(ed_agency.source.base_url).port or 80)
 
-    gateway = Gateway(settings)
+    # Knowing its files, the demo reloads like `serve` does: `fame-gateway reload` (or
+    # SIGHUP) registers a new agency without a restart.
+    gateway = Gateway(settings, config_file=config)
     try:
         await gateway.start()
         await seed_person_index(gateway.index, population, settings.agencies)
@@ -167,7 +171,8 @@ async def run_demo(config: Path, *, port: int | None = None, fresh: bool = False
                 log_level="warning",
             )
         )
-        await server.serve()
+        with reload_on_hangup(gateway, RunFiles(default_pid_file(config)), config, publish=True):
+            await server.serve()
     finally:
         await gateway.stop()
         await department.stop()
