@@ -141,13 +141,18 @@ def protocol_preamble(
     ]
 
 
+def declared_purposes(lines: Sequence[str]) -> list[str]:
+    """The purposes a protocol's lines (``protocol_preamble``'s) declare, in the order of
+    the gateway's purposes: what its clauses may share under, and nothing more."""
+    declared = tomllib.loads("\n".join(lines))["purposes"]
+    return [purpose for purpose in PURPOSES if purpose in declared]
+
+
 def protocol_file() -> str:
     """A protocol sharing every item the bench agencies map, implied, with every role."""
     roles = "[" + ", ".join(f'"{r}"' for r in _ROLES) + "]"
     lines = protocol_preamble("Benchmark protocol (synthetic)", (*_ROLES, "ig_lead"), ("ig_lead",))
-    # Every purpose the preamble declares, in the gateway's order.
-    declared = tomllib.loads("\n".join(lines))["purposes"]
-    purposes = "[" + ", ".join(f'"{p}"' for p in PURPOSES if p in declared) + "]"
+    purposes = "[" + ", ".join(f'"{p}"' for p in declared_purposes(lines)) + "]"
     for agency in AGENCIES:
         items = ", ".join(f'"{item}"' for item in sorted(agency.items))
         lines += [

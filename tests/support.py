@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import Column, Index, MetaData, Table, UniqueConstraint, event
 from sqlalchemy.engine import Engine
 
-from bench.config import protocol_preamble
+from bench.config import declared_purposes, protocol_preamble
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.emergency import department_server, register_gateway
 from fame_demo.practitioners import practitioner
@@ -112,7 +112,7 @@ def permissive_protocol() -> str:
         ("everything", "health.mental"),
     )
     # Every purpose the preamble declares (the demo's own may include more).
-    purposes = sorted(tomllib.loads("\n".join(lines))["purposes"])
+    purposes = sorted(declared_purposes(lines))
     for file in sorted((DEMO_CONFIG / "agencies").glob("*.toml")):
         items = sorted(tomllib.loads(file.read_text())["items"])
         lines += [

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.config import declared_purposes
 from connectors.base import FetchRequest, FetchResult
 from tests.support import DEMO_CONFIG, World, permissive_protocol
 
@@ -24,7 +25,7 @@ def protocol_with_clauses(
         return "[" + ", ".join(f'"{name}"' for name in sorted(names)) + "]"
 
     permissive = permissive_protocol()
-    purposes = tomllib.loads(permissive)["purposes"]
+    purposes = declared_purposes(permissive.splitlines())
     lines: list[str] = []
     for suffix, items, roles in (
         ("ALL", list(shared), list(demo["roles"])),
