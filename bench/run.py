@@ -706,8 +706,9 @@ async def verify_audit(name: str, settings: Path, env: Mapping[str, str]) -> Aud
     return AuditCheck(name, proc.returncode == 0, text)
 
 
-async def run(scale: float, output: Path) -> int:
-    """The whole benchmark; returns the exit status."""
+async def run(scale: float, output: Path, only: Sequence[str] = ()) -> int:
+    """The whole benchmark; returns the exit status. ``only``: the workloads to run (all
+    when empty; W3 always runs), for a quick look at one while working on it."""
     started = time.perf_counter()
     work = HERE / ".work"
     shutil.rmtree(work, ignore_errors=True)
@@ -891,7 +892,15 @@ async def run(scale: float, output: Path) -> int:
 
                 counters = Counters(sql, urls, session)
                 measurements: list[Measurement] = []
+                unknown = set(only) - {w.name for w in workloads}
+                if unknown:
+                    raise SystemExit(
+                        f"no workload named {', '.join(sorted(unknown))}; the workloads are "
+                        + ", ".join(w.name for w in workloads)
+                    )
                 for workload in workloads:
+                    if only and workload.name not in only:
+                        continue
                     print(f"{workload.name} ...", flush=True)
                     try:
                         measurements += await measure(workload, variants, counters, session, scale)
@@ -908,8 +917,8 @@ async def run(scale: float, output: Path) -> int:
                             + ("; ".join(gone) or "every server is still running")
                         ) from exc
 
-                print("W3 (gateway with the per-agency cache) ...", flush=True)
                 w4_one = workloads[2]
+                print("W3 (gateway with the per-agency cache) ...", flush=True)
                 (reference_request,) = variants[0].requests(w4_one)
                 reference = await _post(session, reference_request)
                 cached_variant = (
@@ -971,7 +980,7 @@ async def run(scale: float, output: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m bench [--scale F] [--output FILE]``."""
+    """Command line: ``python -m bench [--scale F] [--output FILE] [--workload NAME ...]``."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--scale",
@@ -980,5 +989,13 @@ def main(argv: list[str] | None = None) -> int:
         help="multiply the number of rounds per workload (0.3 for a quick look)",
     )
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument(
+        "--workload",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help='run only this workload (repeatable), e.g. --workload "W1 c=32"; '
+        "write --output elsewhere then, as targets of the others are missing",
+    )
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.scale, args.output.resolve()))
+    return asyncio.run(run(args.scale, args.output.resolve(), args.workload))
