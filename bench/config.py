@@ -56,6 +56,11 @@ def agency_file(agency: Agency, world: World, cache_seconds: int | None) -> str:
         f'kind = "{agency.kind}"',
         # Generous: the benchmark reports latency; a timeout would only hide it.
         "timeout_seconds = 10.0",
+        # As many calls in flight to each agency as the peers make: the lower bound and Hive
+        # Gateway do not limit them. The default of 10 guards an agency's own system; these
+        # sources are built to take the load, and at 32 clients the default would hold the
+        # gateway to 10 calls per 20 ms, the throughput the bench would then measure.
+        "max_concurrent_calls = 64",
         # The bench's practitioners carry no team: any of an agency's staff relate.
         'relationships = "agency"',
     ]
