@@ -190,7 +190,7 @@ class AuditLog:
 
     async def intent(self, context: RequestContext) -> None:
         """Record, before any agency is called, that this requester is asking."""
-        await self.append([_base(context, INTENT, None, {}, utc_now())])
+        await self.append([_record(_common(context, utc_now()), INTENT, None, {})])
 
     async def record(self, context: RequestContext) -> int:
         """Record what the request disclosed and withheld, one record per person, and one
@@ -207,9 +207,11 @@ class AuditLog:
         grants: dict[str, Grant] = {}
 
         def agency_entry(person_id: str, agency: str) -> dict[str, Any]:
-            return per_person[person_id].setdefault(
-                agency, {"disclosed": {}, "withheld": {}, "outcome": "not asked"}
-            )
+            entries = per_person[person_id]
+            entry = entries.get(agency)
+            if entry is None:
+                entry = entries[agency] = {"disclosed": {}, "withheld": {}, "outcome": "not asked"}
+            return entry
 
         # People decided alike share Decision objects, and whole mappings of them: each
         # decision is described once, and each shared mapping's description is built once
@@ -269,8 +271,10 @@ class AuditLog:
                 }
             grants.update(assembly.grants)
         rows = []
+        # Who asked, when and for what: the same in every record of the request.
+        common = _common(context, now)
         for person_id, agencies in sorted(per_person.items()):
-            row = _base(context, DISCLOSURE, person_id, agencies, now)
+            row = _record(common, DISCLOSURE, person_id, agencies)
             row["statutory"] = person_id in statutory
             grant = grants.get(person_id)
             if grant is not None:
@@ -280,7 +284,7 @@ class AuditLog:
                     row["break_glass"], row["break_glass_reason"] = grant.id, grant.reason
             rows.append(row)
         for person_id in context.lookups:
-            row = _base(context, LOOKUP, person_id, {}, now)
+            row = _record(common, LOOKUP, person_id, {})
             grant = grants.get(person_id)
             if grant is not None:
                 row["purpose"] = grant.purpose
@@ -346,25 +350,28 @@ def _append(
     return [record["seq"] for record in chained]
 
 
-def _base(
-    context: RequestContext,
-    kind: str,
-    person_id: str | None,
-    agencies: dict[str, Any],
-    now: dt.datetime,
-) -> dict[str, Any]:
+def _common(context: RequestContext, now: dt.datetime) -> dict[str, Any]:
+    # The columns every record of one request shares (a record sets the rest).
     requester: Requester = context.requester
     return {
-        "kind": kind,
         "at": now.isoformat(),
         "request_id": context.request_id,
         "query_hash": context.query_hash,
         **requester_columns(requester),
-        "person_id": person_id,
-        "agencies": orjson.dumps(agencies, option=orjson.OPT_SORT_KEYS).decode(),
         "statutory": False,
         "break_glass": None,
         "break_glass_reason": None,
+    }
+
+
+def _record(
+    common: dict[str, Any], kind: str, person_id: str | None, agencies: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        **common,
+        "kind": kind,
+        "person_id": person_id,
+        "agencies": orjson.dumps(agencies, option=orjson.OPT_SORT_KEYS).decode(),
     }
 
 
