@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from connectors.base import (
     AgencyTimeout,
@@ -25,17 +26,18 @@ from connectors.base import (
     DateRange,
     FetchRequest,
     FetchResult,
-    Row,
     SourceCheck,
 )
 from connectors.http_check import AnsweredStatus, answer_problem, unreachable
-from connectors.http_config import HttpSource, JsonPath, parse_http_source
+from connectors.http_config import HttpSource, parse_http_source
 from connectors.http_read import Caller, read_capped, transport_error
-from connectors.values import coerce
+from connectors.http_shape import Shape, date_range, read_people, shape_of
 from gateway.core import tracing
-from gateway.core.catalogue import ValueKind, record_set_of
 from gateway.core.errors import ConfigError, Problems
 from gateway.core.registration import AgencyConfig
+
+#: How many projections a connector keeps worked out (each a few small tuples).
+_SHAPES_KEPT = 64
 
 
 class HttpKind:
@@ -58,14 +60,6 @@ class HttpKind:
         return HttpConnector(agency)
 
 
-def _dig(value: Any, path: tuple[str, ...]) -> tuple[bool, object]:
-    for segment in path:
-        if not isinstance(value, dict) or segment not in value:
-            return False, None
-        value = value[segment]
-    return True, value
-
-
 class HttpConnector:
     """Reads an agency's REST API with one aiohttp session for the connector's life."""
 
@@ -77,6 +71,10 @@ class HttpConnector:
         self._caller = Caller(
             agency.id, agency.name, agency.timeout_seconds, self._source.max_response_bytes
         )
+        self._url = URL(self._source.endpoint)
+        #: Items asked for together (sorted) -> how to ask and read: a handful of sets in
+        #: practice; bounded all the same.
+        self._shapes: dict[tuple[str, ...], Shape] = {}
 
     @property
     def agency_id(self) -> str:
@@ -126,34 +124,33 @@ class HttpConnector:
                 batches[wanted].extend(group.local_ids)
         result: FetchResult = {}
         for wanted, local_ids in batches.items():
-            result.update(await self._fetch_batch(local_ids, list(wanted), request.ranges))
+            result.update(await self._fetch_batch(local_ids, wanted, request.ranges))
         return result
 
     async def _fetch_batch(
-        self, local_ids: list[str], wanted: list[str], ranges: Mapping[str, DateRange]
+        self, local_ids: list[str], wanted: tuple[str, ...], ranges: Mapping[str, DateRange]
     ) -> FetchResult:
-        params = {
-            self._source.ids_param: ",".join(local_ids),
-            self._source.fields_param: ",".join(
-                dict.fromkeys(self._source.items[item].raw for item in wanted)
-            ),
-        }
-        date_range = self._date_range(ranges, wanted)
-        if date_range is not None:
-            if date_range.start is not None and self._source.date_from_param:
-                params[self._source.date_from_param] = date_range.start.isoformat()
-            if date_range.end is not None and self._source.date_to_param:
-                params[self._source.date_to_param] = date_range.end.isoformat()
+        shape = self._shape(wanted)
+        source = self._source
+        params = {source.ids_param: ",".join(local_ids), source.fields_param: shape.fields_param}
+        bounds = date_range(shape, ranges) if ranges else None
+        if bounds is not None:
+            if bounds.start is not None and source.date_from_param:
+                params[source.date_from_param] = bounds.start.isoformat()
+            if bounds.end is not None and source.date_to_param:
+                params[source.date_to_param] = bounds.end.isoformat()
         body = await self._get(params)
-        return self._parse(body, set(local_ids), wanted, ranges)
+        return read_people(
+            body, shape, set(local_ids), ranges, source, self.agency_id, self._agency.name
+        )
 
-    def _date_range(self, ranges: Mapping[str, DateRange], wanted: list[str]) -> DateRange | None:
-        for rs_name in {record_set_of(item) for item in wanted}:
-            if self._catalogue.record_sets_by_name[rs_name].date_field is not None:
-                bounds = ranges.get(rs_name)
-                if bounds is not None and not bounds.open:
-                    return bounds
-        return None
+    def _shape(self, wanted: tuple[str, ...]) -> Shape:
+        found = self._shapes.get(wanted)
+        if found is None:
+            if len(self._shapes) >= _SHAPES_KEPT:
+                self._shapes.clear()
+            found = self._shapes[wanted] = shape_of(self._source, self._catalogue, wanted)
+        return found
 
     async def _get(self, params: Mapping[str, str]) -> Any:
         if self._session is None:
@@ -161,7 +158,7 @@ class HttpConnector:
         try:
             # The agency call's span continues in the agency's own traces (W3C traceparent).
             async with self._session.get(
-                self._source.endpoint, params=params, headers=tracing.headers()
+                self._url, params=params, headers=tracing.headers()
             ) as response:
                 if response.status != 200:
                     raise AnsweredStatus(
@@ -176,75 +173,6 @@ class HttpConnector:
             raise ConnectorError(
                 self.agency_id, f"{self._agency.name} sent an answer that is not JSON"
             ) from exc
-
-    def _parse(
-        self,
-        body: Any,
-        asked: set[str],
-        wanted: list[str],
-        ranges: Mapping[str, DateRange],
-    ) -> FetchResult:
-        name = self._agency.name
-        people = body.get(self._source.results_key) if isinstance(body, dict) else None
-        if not isinstance(people, list):
-            raise ConnectorError(
-                self.agency_id,
-                f"{name}'s answer has no {self._source.results_key!r} list",
-            )
-        by_set: dict[str, list[tuple[str, ValueKind, JsonPath]]] = defaultdict(list)
-        for item in wanted:
-            by_set[record_set_of(item)].append(
-                (
-                    self._catalogue.items[item].field,
-                    self._catalogue.items[item].kind,
-                    self._source.items[item],
-                )
-            )
-        result: FetchResult = {}
-        for person in people:
-            if not isinstance(person, dict):
-                raise ConnectorError(self.agency_id, f"{name}'s answer holds a non-object person")
-            local_id = person.get(self._source.id_field)
-            if local_id is None or str(local_id) not in asked:
-                # Only ids we asked for are accepted: an agency cannot push other people at us.
-                continue
-            records: dict[str, list[Row]] = {}
-            for rs_name, fields in by_set.items():
-                spec = self._catalogue.record_sets_by_name[rs_name]
-                list_key = fields[0][2].list_key
-                if list_key is None:
-                    row: Row = {}
-                    present = False
-                    for field, kind, path in fields:
-                        found, value = _dig(person, path.path)
-                        present = present or found
-                        row[field] = coerce(kind, value)
-                    if present:
-                        records[rs_name] = [row]
-                    continue
-                elements = person.get(list_key)
-                if elements is None:
-                    continue
-                if not isinstance(elements, list):
-                    raise ConnectorError(self.agency_id, f"{name}'s {list_key!r} is not a list")
-                rows: list[Row] = []
-                bounds = ranges.get(rs_name)
-                for element in elements:
-                    row = {
-                        field: coerce(kind, _dig(element, path.path)[1])
-                        for field, kind, path in fields
-                    }
-                    if (
-                        bounds is not None
-                        and spec.date_field is not None
-                        and spec.date_field in row
-                        and not bounds.contains(row[spec.date_field])
-                    ):
-                        continue
-                    rows.append(row)
-                records[rs_name] = rows
-            result[str(local_id)] = records
-        return result
 
     async def check(self) -> SourceCheck:
         """Ask the API for no one, with every mapped field: it must answer with the list.

@@ -32,10 +32,16 @@ def _to(what: str) -> str:
 async def read_capped(response: aiohttp.ClientResponse, caller: Caller, what: str = "") -> bytes:
     """The whole body, refused with a ConnectorError once it passes the caller's cap."""
     cap = caller.max_response_bytes
-    if response.content_length is not None and response.content_length > cap:
+    length = response.content_length
+    if length is not None and length > cap:
         raise ConnectorError(
             caller.agency_id, f"{caller.name} sent{_to(what)} a body larger than the {cap}-byte cap"
         )
+    if length is not None and "Content-Encoding" not in response.headers:
+        # Within the cap as announced, and not compressed (a compressed body's length says
+        # nothing of what it unpacks to): aiohttp reads no more than the Content-Length it
+        # parsed, so the body is read in one go (a shorter one is a ClientPayloadError).
+        return await response.read()
     buffer = bytearray()
     async for chunk in response.content.iter_chunked(64 * 1024):
         buffer += chunk

@@ -69,6 +69,14 @@ class AuditUnavailable(Exception):
     """The audit could not be written; nothing may be disclosed."""
 
 
+@dataclass(frozen=True)
+class _Append:
+    """Records waiting to be written, and who waits for their numbers."""
+
+    rows: Sequence[dict[str, Any]]
+    future: asyncio.Future[list[int]]
+
+
 _STATUTORY = Basis.STATUTORY
 
 
@@ -117,11 +125,12 @@ class AuditLog:
         # Given a URL rather than the gateway's state database, the log owns its own.
         self._owned = isinstance(state, str)
         self._state = StateDatabase(state) if isinstance(state, str) else state
-        self._lock = asyncio.Lock()
         self._key_file = signing_key_file
         self._key: Ed25519PrivateKey | None = None
-        self._pending: list[tuple[Sequence[dict[str, Any]], asyncio.Future[list[int]]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._pending: list[_Append] = []
+        #: The transaction under way, if any: one at a time, the next holding all that
+        #: arrived meanwhile.
+        self._writing: asyncio.Future[list[int]] | None = None
 
     def open(self) -> None:
         """Load the signing key, if one is configured."""
@@ -130,53 +139,58 @@ class AuditLog:
 
     async def close(self) -> None:
         """Finish the appends under way and release the audit's connections."""
-        if self._writer is not None:
-            await asyncio.wait([self._writer])
+        while self._writing is not None:
+            # Its completion starts the next transaction, if appends are waiting.
+            await asyncio.wait([self._writing])
         if self._owned:
             await self._state.dispose()
 
     async def append(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Chain and store records; returns their sequence numbers once committed.
 
-        Appends that arrive while a transaction is being written are written
-        together in the next one (group commit): under load the chain costs one
-        transaction, one head update and one signature per batch rather than
-        per request, and nobody is answered before their records are durable.
+        With no transaction under way, the records go to the state database at once (no
+        turn of the event loop first). Appends that arrive while one is being written
+        are written together in the next (group commit): under load the chain costs one
+        transaction, one head update and one signature per batch rather than per
+        request, and nobody is answered before their records are durable.
         """
         if not rows:
             return []
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._pending.append((rows, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        self._pending.append(_Append(rows, future))
+        if self._writing is None:
+            self._write_pending()
         return await tracing.audit_append(len(rows), rows[0]["kind"], future)
 
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                numbers = await self._write([row for rows, _ in batch for row in rows])
-            except AuditUnavailable as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(AuditUnavailable(str(exc)))
-                continue
-            start = 0
-            for rows, future in batch:
-                if not future.done():  # a caller that gave up still had its records written
-                    future.set_result(numbers[start : start + len(rows)])
-                start += len(rows)
-
-    async def _write(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+    def _write_pending(self) -> None:
+        batch, self._pending = self._pending, []
+        rows = batch[0].rows if len(batch) == 1 else [row for a in batch for row in a.rows]
         try:
-            async with self._lock:
-                return await self._state.write(_append, rows, self._key)
-        except Exception as exc:  # any failure to write the audit fails the request closed
-            raise AuditUnavailable(str(exc)) from exc
+            writing = self._state.start_write(_append, rows, self._key)
+        except Exception as exc:  # not even started: fails closed like any other failure
+            _fail(batch, exc)
+            return
+        self._writing = writing
+        writing.add_done_callback(lambda done: self._written(batch, done))
+
+    def _written(self, batch: list[_Append], done: asyncio.Future[list[int]]) -> None:
+        self._writing = None
+        if done.cancelled():
+            _fail(batch, AuditUnavailable("the audit append was cancelled"))
+        elif (error := done.exception()) is not None:
+            _fail(batch, error)
+        else:
+            start = 0
+            for append in batch:
+                if not append.future.done():  # a caller that gave up still had them written
+                    append.future.set_result(done.result()[start : start + len(append.rows)])
+                start += len(append.rows)
+        if self._pending:
+            self._write_pending()
 
     async def intent(self, context: RequestContext) -> None:
         """Record, before any agency is called, that this requester is asking."""
-        await self.append([_base(context, INTENT, None, {}, utc_now())])
+        await self.append([_record(_common(context, utc_now()), INTENT, None, {})])
 
     async def record(self, context: RequestContext) -> int:
         """Record what the request disclosed and withheld, one record per person, and one
@@ -193,9 +207,11 @@ class AuditLog:
         grants: dict[str, Grant] = {}
 
         def agency_entry(person_id: str, agency: str) -> dict[str, Any]:
-            return per_person[person_id].setdefault(
-                agency, {"disclosed": {}, "withheld": {}, "outcome": "not asked"}
-            )
+            entries = per_person[person_id]
+            entry = entries.get(agency)
+            if entry is None:
+                entry = entries[agency] = {"disclosed": {}, "withheld": {}, "outcome": "not asked"}
+            return entry
 
         # People decided alike share Decision objects, and whole mappings of them: each
         # decision is described once, and each shared mapping's description is built once
@@ -255,8 +271,10 @@ class AuditLog:
                 }
             grants.update(assembly.grants)
         rows = []
+        # Who asked, when and for what: the same in every record of the request.
+        common = _common(context, now)
         for person_id, agencies in sorted(per_person.items()):
-            row = _base(context, DISCLOSURE, person_id, agencies, now)
+            row = _record(common, DISCLOSURE, person_id, agencies)
             row["statutory"] = person_id in statutory
             grant = grants.get(person_id)
             if grant is not None:
@@ -266,7 +284,7 @@ class AuditLog:
                     row["break_glass"], row["break_glass_reason"] = grant.id, grant.reason
             rows.append(row)
         for person_id in context.lookups:
-            row = _base(context, LOOKUP, person_id, {}, now)
+            row = _record(common, LOOKUP, person_id, {})
             grant = grants.get(person_id)
             if grant is not None:
                 row["purpose"] = grant.purpose
@@ -275,6 +293,15 @@ class AuditLog:
             context.index_events, context.requester, context.request_id, context.query_hash, now
         )
         return rows
+
+
+def _fail(batch: Sequence[_Append], error: BaseException) -> None:
+    # Any failure to write the audit fails the requests closed.
+    for append in batch:
+        if not append.future.done():
+            failed = AuditUnavailable(str(error))
+            failed.__cause__ = error
+            append.future.set_exception(failed)
 
 
 def _append(
@@ -323,25 +350,28 @@ def _append(
     return [record["seq"] for record in chained]
 
 
-def _base(
-    context: RequestContext,
-    kind: str,
-    person_id: str | None,
-    agencies: dict[str, Any],
-    now: dt.datetime,
-) -> dict[str, Any]:
+def _common(context: RequestContext, now: dt.datetime) -> dict[str, Any]:
+    # The columns every record of one request shares (a record sets the rest).
     requester: Requester = context.requester
     return {
-        "kind": kind,
         "at": now.isoformat(),
         "request_id": context.request_id,
         "query_hash": context.query_hash,
         **requester_columns(requester),
-        "person_id": person_id,
-        "agencies": orjson.dumps(agencies, option=orjson.OPT_SORT_KEYS).decode(),
         "statutory": False,
         "break_glass": None,
         "break_glass_reason": None,
+    }
+
+
+def _record(
+    common: dict[str, Any], kind: str, person_id: str | None, agencies: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        **common,
+        "kind": kind,
+        "person_id": person_id,
+        "agencies": orjson.dumps(agencies, option=orjson.OPT_SORT_KEYS).decode(),
     }
 
 

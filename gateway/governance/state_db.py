@@ -4,10 +4,11 @@ Every operation is a synchronous function over a SQLAlchemy ``Connection`` (the 
 table definitions and statements everywhere), run whole in one step:
 
 - **SQLite**: reads on the event loop's own thread, writes on a dedicated writer
-  thread, each with its own ``sqlite3`` connection. Through the async engine
-  (aiosqlite) every statement, row fetch, begin and commit was its own hand-off between
-  threads, about sixty per request; here a read is none and a write of any number of
-  statements is one. WAL lets readers go on while the writer commits.
+  thread (:mod:`gateway.governance.state_writer`), each with its own ``sqlite3``
+  connection. Through the async engine (aiosqlite) every statement, row fetch, begin and
+  commit was its own hand-off between threads, about sixty per request; here a read is
+  none and a write of any number of statements is one. WAL lets readers go on while the
+  writer commits.
 - **PostgreSQL, MariaDB**: the async engine's ``run_sync`` over asyncpg or aiomysql,
   which need no threads; asyncpg prepares each statement once per connection.
 
@@ -19,9 +20,7 @@ very next query of every other.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -31,6 +30,7 @@ from sqlalchemy.pool import SingletonThreadPool
 
 from gateway.governance import state_errors
 from gateway.governance.state import create_state_engine
+from gateway.governance.state_writer import SqliteWriter
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -49,19 +49,13 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         if immediate:
-            # Transactions are begun by hand below, so that the write lock is taken at
-            # BEGIN: reading the audit head and appending after it are one atomic step.
+            # The writer begins its transactions by hand (BEGIN IMMEDIATE), so that the
+            # write lock is taken at BEGIN: sqlite3 must not begin any of its own.
             dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.close()
-
-    if immediate:
-
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -81,11 +75,11 @@ class StateDatabase:
         self.dialect = self.engine.dialect.name
         self._reader: Engine | None = None
         self._writer: Engine | None = None
-        self._writer_thread: ThreadPoolExecutor | None = None
+        self._write_thread: SqliteWriter | None = None
         if self.dialect == "sqlite" and engine is None:
             self._reader = _sqlite_engine(url, immediate=False)
             self._writer = _sqlite_engine(url, immediate=True)
-            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="fame-state-write")
+            self._write_thread = SqliteWriter(self._writer)
 
     @classmethod
     def over(cls, engine: AsyncEngine) -> StateDatabase:
@@ -120,11 +114,27 @@ class StateDatabase:
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """``fn(connection, ...)`` in one transaction, committed if it returns."""
+        if self._write_thread is not None:
+            return await self._write_thread.submit(fn, *args, **kwargs)
+        return await self._write_through_engine(fn, *args, **kwargs)
+
+    def start_write(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> asyncio.Future[T]:
+        """Start ``fn(connection, ...)`` in one transaction now; the future has its result
+        once committed, or its error (logged: the operation, not the data).
+
+        On SQLite the operation is on the writer thread's queue before this returns, with no
+        turn of the event loop in between.
+        """
+        if self._write_thread is not None:
+            return self._write_thread.submit(fn, *args, **kwargs)
+        return asyncio.ensure_future(self._write_through_engine(fn, *args, **kwargs))
+
+    async def _write_through_engine(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         try:
-            if self._writer_thread is not None:
-                assert self._writer is not None
-                call = functools.partial(_run_write, self._writer, fn, *args, **kwargs)
-                return await asyncio.get_running_loop().run_in_executor(self._writer_thread, call)
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn, *args, **kwargs)
         except Exception as exc:  # logged (the operation, not the data) and raised on
@@ -133,25 +143,17 @@ class StateDatabase:
 
     async def dispose(self) -> None:
         """Close every connection and stop the threads."""
-        if self._writer_thread is not None:
+        if self._write_thread is not None:
             # Each connection is closed on the thread that uses it (sqlite3 refuses another
             # thread's): the reader's here, on the event loop's, the writer's on its own.
-            assert self._reader is not None and self._writer is not None
+            assert self._reader is not None
             self._reader.dispose()
-            await asyncio.get_running_loop().run_in_executor(
-                self._writer_thread, self._writer.dispose
-            )
-            self._writer_thread.shutdown(wait=True)
-            self._writer_thread = None
+            await self._write_thread.stop()
+            self._write_thread = None
         if self._owns_engine:
             await self.engine.dispose()
 
 
 def _run_read(engine: Engine, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     with engine.connect() as conn:
-        return fn(conn, *args, **kwargs)
-
-
-def _run_write(engine: Engine, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    with engine.connect() as conn, conn.begin():
         return fn(conn, *args, **kwargs)

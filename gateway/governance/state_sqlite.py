@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import Boolean, Connection, Date, Table
+from sqlalchemy import Boolean, Connection, Date, Integer, String, Table
 
 from gateway.governance.state import UtcDateTime
 
@@ -110,16 +111,29 @@ def insert_many(db: sqlite3.Connection, table: Table, rows: Sequence[dict[str, A
     """Insert ``rows`` (each naming every column it sets, all alike) in one statement."""
     if not rows:
         return
-    names = list(rows[0])
+    sql, values_of, dated = _insert(table, tuple(rows[0]))
+    values = [values_of(row) for row in rows]
+    for position in dated:
+        # Only the audit's columns are written here: text, integers and booleans (which
+        # sqlite3 binds as 1 and 0, as SQLAlchemy does).
+        if any(isinstance(row[position], dt.date) for row in values):
+            raise TypeError("times are written through SQLAlchemy, which knows their format")
+    db.executemany(sql, values)
+
+
+@cache
+def _insert(
+    table: Table, names: tuple[str, ...]
+) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]], tuple[int, ...]]:
+    # Written once per shape: the SQL, a function taking a row's values in its order, and
+    # the positions of columns whose values could be times.
     placeholders = ", ".join("?" for _ in names)
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"
-    db.executemany(sql, [tuple(_bind(row[name]) for name in names) for row in rows])
-
-
-def _bind(value: object) -> object:
-    # Only the audit's columns are written here: text, integers and booleans.
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, dt.date):
-        raise TypeError("times are written through SQLAlchemy, which knows their format")
-    return value
+    getter = itemgetter(*names)
+    values_of = getter if len(names) > 1 else (lambda row: (getter(row),))
+    dated = tuple(
+        position
+        for position, name in enumerate(names)
+        if name not in table.c or not isinstance(table.c[name].type, String | Integer | Boolean)
+    )
+    return sql, values_of, dated

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -462,6 +463,26 @@ async def test_streamed_body_over_the_cap_is_agency_error(hostile: Hostile) -> N
         await connector.fetch(FetchRequest.single(("CH-1",), ALERT_ITEMS))
     assert type(caught.value) in (ConnectorError, AnsweredStatus), "an agency error, not an outage"
     assert caught.value.code == "AGENCY_ERROR"
+
+
+async def test_a_compressed_body_that_unpacks_past_the_cap_is_agency_error(
+    hostile: Hostile,
+) -> None:
+    cap = 1024
+    packed = gzip.compress(_oversized(cap * 4))
+    assert len(packed) < cap  # its Content-Length is within the cap; what it unpacks to is not
+
+    async def bomb(request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=packed,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+
+    connector = await hostile.connector(bomb, cap=cap)
+    with pytest.raises(ConnectorError) as caught:
+        await connector.fetch(FetchRequest.single(("CH-1",), ALERT_ITEMS))
+    assert caught.value.code == "AGENCY_ERROR"
+    assert "1024-byte cap" in str(caught.value)
 
 
 async def test_a_large_valid_answer_under_the_cap_is_read_whole(hostile: Hostile) -> None:
