@@ -114,7 +114,11 @@ def _read(conn: Connection, kept: KeptRows, requester: Requester, ids: list[str]
     if cold_keys:
         found: dict[GrantKey, list[Grant]] = {key: [] for key in cold_keys}
         for grant in read_grants(conn, requester, [key[2] for key in cold_keys]):
-            found[(practitioner, agency, grant.person_id)].append(grant)
+            # A database comparing ids without regard to case may return another spelling,
+            # which no decision about the ids asked for would use.
+            rows = found.get((practitioner, agency, grant.person_id))
+            if rows is not None:
+                rows.append(grant)
         fresh_grants = {key: tuple(rows) for key, rows in found.items()}
         kept.grants.store(marker, fresh_grants)
         grants.update(fresh_grants)
