@@ -432,14 +432,16 @@ async def prepare_shared_state(
 #: What revision 0003 added: the person index's linkage tables and link provenance.
 LINKAGE_TABLES = frozenset({"person_link_events", "person_postcodes", "person_index_reviews"})
 LINKAGE_COLUMNS = frozenset({"method", "score", "linked_by", "linked_at"})
+#: What revision 0004 added: the change marker of the state a request is decided on.
+MARKER_TABLES = frozenset({"state_version"})
 
 
 def metadata_before_migrations() -> MetaData:
     """The tables as the releases before the migrations made them (``create_all``): no
-    ``disclosures.practitioner_name`` and nothing of revision 0003."""
+    ``disclosures.practitioner_name`` and nothing of revisions 0003 and 0004."""
     old = MetaData()
     for table in metadata.sorted_tables:
-        if table.name not in {"disclosures", "person_links", *LINKAGE_TABLES}:
+        if table.name not in {"disclosures", "person_links", *LINKAGE_TABLES, *MARKER_TABLES}:
             table.to_metadata(old)
     Table(
         "disclosures",

@@ -2,8 +2,10 @@
 together once per request (``gateway.governance.state_reads``), and a ``Judge`` that applies the
 pure ``policy.decide`` to every (person, agency, item) of the request.
 
-Nothing here is cached across requests: a consent recorded or withdrawn
-through any gateway process is read by the very next query of every process.
+The rows are kept across requests only while the state's change marker stands still
+(see ``state_reads``), and no decision resting on a consent or grant is kept: a consent
+recorded or withdrawn through any gateway process applies to the very next query of
+every process.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -281,6 +282,18 @@ audit_signatures = Table(
     Column("hash", String(64), nullable=False),
     Column("signed_at", String(40), nullable=False),
     Column("signature", String(200), nullable=False),
+)
+
+
+#: One row counting the changes to the tables a request is decided on (``persons``,
+#: ``person_links``, ``consents``, ``break_glass_grants``). Database triggers, not the
+#: gateway, bump it in the transaction that makes the change, so a change by any process
+#: or tool moves it; a process may keep those rows in memory while it stands still.
+state_version = Table(
+    "state_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
 )
 
 

@@ -13,7 +13,9 @@ table definitions and statements everywhere), run whole in one step:
   which need no threads; asyncpg prepares each statement once per connection.
 
 Reads see whatever any process has committed by the time they run: nothing is kept
-between operations, so a consent withdrawn through one gateway process applies to the
+here between operations. The request path keeps the rows it is decided on in memory
+(``gateway.governance.state_reads``), but checks them against the state's change marker
+on every read, so a consent withdrawn through one gateway process still applies to the
 very next query of every other.
 """
 

@@ -277,6 +277,7 @@ def test_the_migrations_ship_in_the_package() -> None:
         "r0001_initial.py",
         "r0002_practitioner_name.py",
         "r0003_person_index_linkage.py",
+        "r0004_state_version.py",
     ]
 
 

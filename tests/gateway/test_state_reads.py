@@ -1,5 +1,6 @@
-"""A request reads the state it is decided on — links, consents, grants — in one step on
-the state database, not one per kind, on SQLite (straight on sqlite3) and PostgreSQL."""
+"""A request reads the state it is decided on — the change marker, then the links,
+consents and grants not kept since it last moved — in one step on the state database,
+not one per kind, on SQLite (straight on sqlite3) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ from tests.support import World
 
 MEDICATIONS = '{ person(id: "%s") { health { medications { name agency { id } } } } }'
 
-#: The tables the policy's facts come from, as a statement names them after FROM.
-STATE_TABLE = re.compile(r"\bFROM (persons|person_links|consents|break_glass_grants)\b")
+#: The tables the policy's facts come from, and the marker, as a statement names them.
+STATE_TABLE = re.compile(
+    r"\bFROM (state_version|persons|person_links|consents|break_glass_grants)\b"
+)
+ROWS = {"persons", "person_links", "consents", "break_glass_grants"}
 
 
 async def _assert_one_step(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,16 +55,24 @@ async def _assert_one_step(world: World, monkeypatch: pytest.MonkeyPatch) -> Non
 
         return await real_read(traced, *args, **kwargs)
 
+    def touching() -> list[set[str]]:
+        found = [
+            {hit.group(1) for statement in step if (hit := STATE_TABLE.search(statement))}
+            for step in steps
+        ]
+        steps.clear()
+        return [tables for tables in found if tables]
+
     await world.query(MEDICATIONS % world.person_id(0))
     monkeypatch.setattr(state, "read", read)
+    # A person not asked about before: the marker, then every kind of row, in one step.
     result = await world.query(MEDICATIONS % world.person_id(1))
     assert "errors" not in result, result
-    touching = [
-        {found.group(1) for statement in step if (found := STATE_TABLE.search(statement))}
-        for step in steps
-    ]
-    touching = [tables for tables in touching if tables]
-    assert touching == [{"persons", "person_links", "consents", "break_glass_grants"}], steps
+    assert touching() == [{"state_version", *ROWS}], steps
+    # Again, nothing having changed: the marker alone.
+    again = await world.query(MEDICATIONS % world.person_id(1))
+    assert again["data"] == result["data"]
+    assert touching() == [{"state_version"}]
 
 
 async def test_one_person_query_reads_links_consents_and_grants_in_one_step(

@@ -1,0 +1,387 @@
+"""The rows a request is decided on are kept in memory only while the state's change
+marker stands still: database triggers move it on any change, by any process or tool,
+and the next read sees the change. Cold people are read, warm ones are not."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from fame_demo.community_api import CommunityHealthApi
+from fame_demo.runner import demo_person_id
+from fame_demo.synthetic import Population
+from gateway.config.tokens import mint_token
+from gateway.decide.requester import Requester
+from gateway.governance.migrate import upgrade_schema
+from gateway.governance.state_db import StateDatabase
+from gateway.governance.state_marker import MarkedCache, read_marker
+from gateway.governance.state_reads import kept_for, read_request_state
+from gateway.governance.state_sqlite import driver
+from tests.conftest import fresh_postgres_database, server_url
+from tests.support import Process, prepare_shared_state
+
+KINDS = ["sqlite", "postgres"]
+NURSE = Requester("dn-okafor", "shire-community-health", "District Nursing", frozenset(), "care")
+OTHER = Requester("gp-shah", "riverside-gp", None, frozenset(), "care")
+WATCHED = ("persons", "person_links", "consents", "break_glass_grants")
+TABLE = re.compile(r"\bFROM (state_version|persons|person_links|consents|break_glass_grants)\b")
+
+
+@contextlib.asynccontextmanager
+async def _fresh_mariadb_database() -> AsyncIterator[str]:
+    base = server_url(
+        "FAME_TEST_MARIADB_URL",
+        "MariaDB",
+        "FAME_TEST_MARIADB_URL=mysql+aiomysql://root@127.0.0.1:3306/test",
+    )
+    name = f"fame_state_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        await admin.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _state(kind: str, tmp_path: Path) -> AsyncIterator[StateDatabase]:
+    """A migrated state database, as the gateway reaches it."""
+    databases: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[str]]] = {
+        "postgres": fresh_postgres_database,
+        "mariadb": _fresh_mariadb_database,
+    }
+    async with contextlib.AsyncExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'state.sqlite'}"
+        else:
+            url = await stack.enter_async_context(databases[kind]())
+        state = StateDatabase(url)
+        stack.push_async_callback(state.dispose)
+        await upgrade_schema(state.engine)
+        yield state
+
+
+class RawSql:
+    """A second connection to the same database, through no gateway code at all."""
+
+    def __init__(self, state: StateDatabase, tmp_path: Path) -> None:
+        self._sqlite = state.dialect == "sqlite"
+        self._offset = state.dialect == "postgresql"
+        self._path = tmp_path / "state.sqlite"
+        self._url = state.url
+
+    async def run(self, *statements: str) -> None:
+        """Run ``statements`` in one transaction, committed."""
+        if self._sqlite:
+            db = sqlite3.connect(self._path)
+            try:
+                with db:
+                    for statement in statements:
+                        db.execute(statement)
+            finally:
+                db.close()
+            return
+        engine = create_async_engine(self._url)
+        try:
+            async with engine.begin() as conn:
+                for statement in statements:
+                    await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    @property
+    def time(self) -> str:
+        """A time literal each database stores as the gateway's ``UtcDateTime`` does."""
+        return "'2026-01-01 00:00:00+00'" if self._offset else "'2026-01-01 00:00:00'"
+
+
+def _person(raw: RawSql, person_id: str) -> tuple[str, ...]:
+    return (
+        f"INSERT INTO persons (id, created_at) VALUES ('{person_id}', {raw.time})",
+        "INSERT INTO person_links (person_id, agency_id, local_id, team, current) VALUES "
+        f"('{person_id}', 'shire-community-health', 'L-{person_id}', 'District Nursing', TRUE)",
+    )
+
+
+def _consent(raw: RawSql, consent_id: str, person_id: str) -> str:
+    return (
+        "INSERT INTO consents (id, person_id, scope_kind, scope, recipient_kind, recipient, "
+        "decision, valid_from, recorded_by, recorded_at, reference) VALUES "
+        f"('{consent_id}', '{person_id}', 'category', 'health.physical', 'agency', "
+        f"'shire-community-health', 'deny', {raw.time}, 'dpo', {raw.time}, 'Letter L-1')"
+    )
+
+
+def _grant(raw: RawSql, grant_id: str, person_id: str, requester: Requester) -> str:
+    return (
+        "INSERT INTO break_glass_grants (id, person_id, practitioner, agency, reason, purpose, "
+        f"granted_at, expires_at) VALUES ('{grant_id}', '{person_id}', "
+        f"'{requester.practitioner}', '{requester.agency}', 'collapsed at home', 'emergency', "
+        f"{raw.time}, {raw.time})"
+    )
+
+
+async def _marker(state: StateDatabase) -> int | None:
+    return await state.read(read_marker)
+
+
+class Trace:
+    """The statements each read of the state database runs, whichever the driver."""
+
+    def __init__(self, state: StateDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.steps: list[list[str]] = []
+        real_read = state.read
+
+        async def read(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            def traced(conn: Connection, *inner: Any, **named: Any) -> Any:
+                statements: list[str] = []
+                self.steps.append(statements)
+                db = driver(conn)
+
+                def on_execute(_c: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+                    statements.append(statement)
+
+                if db is not None:
+                    db.set_trace_callback(statements.append)
+                else:
+                    event.listen(conn, "before_cursor_execute", on_execute)
+                try:
+                    return fn(conn, *inner, **named)
+                finally:
+                    if db is not None:
+                        db.set_trace_callback(None)
+                    else:
+                        event.remove(conn, "before_cursor_execute", on_execute)
+
+            return await real_read(traced, *args, **kwargs)
+
+        monkeypatch.setattr(state, "read", read)
+
+    def tables(self) -> list[list[str]]:
+        """The tables each step read, in order, since the last call."""
+        found = [
+            [hit.group(1) for statement in step if (hit := TABLE.search(statement))]
+            for step in self.steps
+        ]
+        self.steps.clear()
+        return found
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "mariadb"])
+async def test_every_change_to_the_state_a_request_reads_moves_the_marker(
+    kind: str, tmp_path: Path
+) -> None:
+    async with _state(kind, tmp_path) as state:
+        raw = RawSql(state, tmp_path)
+        seen = [await _marker(state)]
+
+        async def moved(*statements: str) -> None:
+            await raw.run(*statements)
+            seen.append(await _marker(state))
+            assert seen[-1] is not None and seen[-2] is not None and seen[-1] > seen[-2], seen
+
+        await moved(_person(raw, "p1")[0])
+        await moved(_person(raw, "p1")[1])
+        await moved(_consent(raw, "c1", "p1"))
+        await moved(_grant(raw, "g1", "p1", NURSE))
+        for table in WATCHED:
+            key = "person_id" if table != "persons" else "id"
+            # Any row changed, even to the value it had.
+            await moved(f"UPDATE {table} SET {key} = 'p1' WHERE {key} = 'p1'")
+        for table in ("break_glass_grants", "consents", "person_links", "persons"):
+            await moved(f"DELETE FROM {table}")
+        # The rest of the state (the audit, the linkage history) leaves it alone.
+        before = await _marker(state)
+        await raw.run(
+            "INSERT INTO person_postcodes (person_id, postcode_key, first_seen_at) "
+            f"VALUES ('p1', 'SY14AB', {raw.time})"
+        )
+        assert await _marker(state) == before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_change_by_plain_sql_on_another_connection_is_read_next(
+    kind: str, tmp_path: Path
+) -> None:
+    async with _state(kind, tmp_path) as state:
+        raw = RawSql(state, tmp_path)
+        await raw.run(*_person(raw, "p1"))
+        first = await read_request_state(state, NURSE, ["p1"])
+        assert list(first.links) == ["p1"] and not first.consents and not first.grants
+        # Each change is made outside the gateway; the very next read sees it.
+        await raw.run(_consent(raw, "c1", "p1"))
+        consented = await read_request_state(state, NURSE, ["p1"])
+        assert [consent.id for consent in consented.consents["p1"]] == ["c1"]
+        await raw.run(f"UPDATE consents SET withdrawn_at = {raw.time} WHERE id = 'c1'")
+        withdrawn = await read_request_state(state, NURSE, ["p1"])
+        assert withdrawn.consents["p1"][0].withdrawn_at is not None
+        await raw.run(_grant(raw, "g1", "p1", NURSE))
+        granted = await read_request_state(state, NURSE, ["p1"])
+        assert [grant.id for grant in granted.grants] == ["g1"]
+        # Another requester's grants are not the nurse's.
+        assert (await read_request_state(state, OTHER, ["p1"])).grants == []
+        await raw.run("UPDATE person_links SET current = FALSE WHERE person_id = 'p1'")
+        ended = await read_request_state(state, NURSE, ["p1"])
+        assert [link.current for link in ended.links["p1"]["shire-community-health"]] == [False]
+        await raw.run("DELETE FROM person_links", "DELETE FROM persons")
+        gone = await read_request_state(state, NURSE, ["p1"])
+        assert gone.links == {}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_cold_people_are_read_and_warm_ones_are_not(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _state(kind, tmp_path) as state:
+        raw = RawSql(state, tmp_path)
+        await raw.run(*_person(raw, "p1"), *_person(raw, "p2"))
+        trace = Trace(state, monkeypatch)
+        rows = ["persons", "person_links", "consents", "break_glass_grants"]
+        await read_request_state(state, NURSE, ["p1"])
+        assert trace.tables() == [["state_version", *rows]]
+        # Warm: the marker alone.
+        warm = await read_request_state(state, NURSE, ["p1"])
+        assert trace.tables() == [["state_version"]]
+        assert list(warm.links) == ["p1"]
+        # One warm and one cold: only the cold one's rows are read.
+        both = await read_request_state(state, NURSE, ["p1", "p2"])
+        assert trace.tables() == [["state_version", *rows]]
+        assert sorted(both.links) == ["p1", "p2"]
+        assert len(kept_for(state).people) == 2
+        # Another requester: the people are warm, that requester's grants are not.
+        await read_request_state(state, OTHER, ["p1", "p2"])
+        assert trace.tables() == [["state_version", "break_glass_grants"]]
+        # Unknown ids are kept as unknown too.
+        await read_request_state(state, NURSE, ["nobody"])
+        await read_request_state(state, NURSE, ["nobody"])
+        assert trace.tables() == [["state_version", *rows], ["state_version"]]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_everything_kept_is_dropped_when_the_marker_moves(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _state(kind, tmp_path) as state:
+        raw = RawSql(state, tmp_path)
+        await raw.run(*_person(raw, "p1"), *_person(raw, "p2"))
+        await read_request_state(state, NURSE, ["p1", "p2"])
+        assert len(kept_for(state).people) == 2
+        trace = Trace(state, monkeypatch)
+        # A change about p2 only: p1's rows, though unchanged, are read again as well.
+        await raw.run(_consent(raw, "c2", "p2"))
+        again = await read_request_state(state, NURSE, ["p1"])
+        assert trace.tables() == [
+            ["state_version", "persons", "person_links", "consents", "break_glass_grants"]
+        ]
+        assert list(again.links) == ["p1"]
+        assert len(kept_for(state).people) == 1
+
+
+def test_rows_read_under_an_older_marker_are_not_kept_under_a_newer_one() -> None:
+    cache: MarkedCache[str, str] = MarkedCache(10)
+    assert cache.hits(1, ["a"]) == {}
+    # Another read saw the marker move while this one was reading its rows.
+    assert cache.hits(2, ["a"]) == {}
+    cache.store(1, {"a": "as of 1"})
+    assert cache.hits(2, ["a"]) == {}
+    cache.store(2, {"a": "as of 2"})
+    assert cache.hits(2, ["a"]) == {"a": "as of 2"}
+    # Without a marker row nothing is kept.
+    assert cache.hits(None, ["a"]) == {}
+    cache.store(None, {"a": "unmarked"})
+    assert cache.hits(None, ["a"]) == {} and len(cache) == 0
+
+
+def test_the_cache_is_bounded() -> None:
+    cache: MarkedCache[int, int] = MarkedCache(3)
+    cache.hits(1, [])
+    cache.store(1, {n: n for n in range(10)})
+    assert len(cache) == 3 and cache.hits(1, range(10)) == {7: 7, 8: 8, 9: 9}
+
+
+CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'
+
+
+async def _post(url: str, token: str, query: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(
+            f"{url}/graphql",
+            json={"query": query},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_withdrawal_through_another_process_applies_to_the_next_query(
+    kind: str,
+    tmp_path: Path,
+    population: Population,
+    store_dir: Path,
+    processes_factory: list[Process],
+) -> None:
+    trust = CommunityHealthApi(population)
+    trust_url = await trust.start()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if kind == "sqlite":
+                url = f"sqlite+aiosqlite:///{tmp_path / 'state.sqlite'}"
+            else:
+                url = await stack.enter_async_context(fresh_postgres_database())
+            settings = await prepare_shared_state(tmp_path, population, store_dir, trust_url, url)
+            config = settings.config_dir / "gateway.toml"
+            first = Process(config, tmp_path / "first.log")
+            processes_factory.append(first)
+            second = Process(config, tmp_path / "second.log")
+            processes_factory.append(second)
+            await asyncio.gather(first.ready(), second.ready())
+            token = mint_token(
+                settings,
+                subject="sw-patel",
+                agency="shire-adult-social-care",
+                team="Older People's Team (North)",
+                roles=("social_worker",),
+            )
+            roy = demo_person_id(population.people[0].nhs_number)
+            recorded = await _post(
+                second.url,
+                token,
+                """mutation { recordConsent(input: {personId: "%s", category: "health.physical",
+                recipientAgency: "shire-adult-social-care", decision: PERMIT,
+                reference: "Signed form SF-3001"}) { id } }"""
+                % roy,
+            )
+            consent_id = recorded["data"]["recordConsent"]["id"]
+            # The first process reads the consent, then keeps it: asked twice.
+            for _ in range(2):
+                shown = await _post(first.url, token, CONDITIONS % roy)
+                assert shown["data"]["person"]["health"]["conditions"], shown
+            await _post(
+                second.url, token, 'mutation { withdrawConsent(id: "%s") { id } }' % consent_id
+            )
+            after = await _post(first.url, token, CONDITIONS % roy)
+            assert after["data"]["person"]["health"]["conditions"] is None
+            withheld = after["extensions"]["withheld"]
+            reasons = {(e["agency"], e["item"]): e["reason"] for e in withheld}
+            assert reasons[("riverside-gp", "conditions.name")] == "NO_CONSENT"
+            for process in (first, second):
+                process.stop()
+    finally:
+        await trust.stop()
