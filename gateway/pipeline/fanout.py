@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from connectors.base import (
     Connector,
@@ -111,12 +112,13 @@ class Assembly:
     #: Every person id asked about, known or not: each gets an audit record alike.
     asked: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def delivered(self) -> Mapping[tuple[str, str], Mapping[str, Decision]]:
         """What reached the requester, per (person, agency): permitted and answered.
 
         The audit's disclosed items, break-glass notices and metrics all read
-        this, so none of them can call disclosed what an agency failed to send.
+        this, so none of them can call disclosed what an agency failed to send. Worked
+        out once: an assembly does not change once made.
         """
         ok = {o.agency for o in self.outcomes if o.status == "ok"}
         return {key: items for key, items in self.permitted.items() if key[1] in ok}
@@ -392,25 +394,39 @@ class Fanout:
         ref = self._refs[agency_id]
         asked_ids = set(request.local_ids)
         for person_id, view in views.items():
-            local_ids = list(
-                dict.fromkeys(
-                    link.local_id
-                    for link in links[person_id].get(agency_id, ())
-                    if link.local_id in asked_ids
+            agency_links = links[person_id].get(agency_id)
+            if not agency_links:
+                continue
+            if len(agency_links) == 1:  # nearly everyone: one record per agency
+                local_ids: Sequence[str] = (
+                    (agency_links[0].local_id,) if agency_links[0].local_id in asked_ids else ()
                 )
-            )
+            else:
+                local_ids = list(
+                    dict.fromkeys(
+                        link.local_id for link in agency_links if link.local_id in asked_ids
+                    )
+                )
             if not local_ids:
                 continue
             if not ok:
                 view.unknown.update(asked_sets)
                 continue
             view.answered.update(asked_sets)
+            records = view.records
             for local_id in local_ids:
-                for rs_name, rows in result.get(local_id, {}).items():
-                    target = view.records.setdefault(rs_name, [])
+                found = result.get(local_id)
+                if not found:
+                    continue
+                for rs_name, rows in found.items():
                     for row in rows:
                         row["agency"] = ref
-                        target.append(row)
+                    target = records.get(rs_name)
+                    if target is None:
+                        # A copy: other agencies' rows join it, and the result may be cached.
+                        records[rs_name] = list(rows)
+                    else:
+                        target.extend(rows)
 
 
 def _cache_keys(
