@@ -257,11 +257,22 @@ class Fanout:
                 asked[key] = found
             return found
 
+        # Which agency gives a person's demographics depends only on which agencies hold
+        # them: worked out once per set of agencies.
+        sources: dict[tuple[str, ...], str | None] = {}
+        # Permitted mappings are shared by people decided alike; their item sets too.
+        item_sets: dict[int, tuple[Mapping[str, Decision], frozenset[str]]] = {}
         for person_id, person_links in links.items():
             person = facts[person_id]
-            demographics_source = (
-                self._demographics_source(person_links, plan) if wants_demographics else None
-            )
+            demographics_source = None
+            if wants_demographics:
+                holders = tuple(person_links)
+                if holders in sources:
+                    demographics_source = sources[holders]
+                else:
+                    demographics_source = sources[holders] = self._demographics_source(
+                        holders, plan
+                    )
             for agency_id, agency_links in person_links.items():
                 agency = self._agencies.get(agency_id)
                 if agency is None or agency_id not in self._connectors:
@@ -277,7 +288,10 @@ class Fanout:
                 if permitted and person_id in available:
                     permitted_decisions[(person_id, agency_id)] = permitted
                     # One record may be held by several teams: one link each, one local id.
-                    group = groups[agency_id][frozenset(permitted)]
+                    known = item_sets.get(id(permitted))
+                    if known is None:
+                        known = item_sets[id(permitted)] = (permitted, frozenset(permitted))
+                    group = groups[agency_id][known[1]]
                     for link in agency_links:
                         group[link.local_id] = None
         requests = {
@@ -292,9 +306,9 @@ class Fanout:
         }
         return requests, withheld, permitted_decisions
 
-    def _demographics_source(self, person_links: Links, plan: Plan) -> str | None:
+    def _demographics_source(self, holders: Sequence[str], plan: Plan) -> str | None:
         best: tuple[int, int, str] | None = None
-        for agency_id in person_links:
+        for agency_id in holders:
             agency = self._agencies.get(agency_id)
             if agency is None or agency.demographics_rank is None:
                 continue
