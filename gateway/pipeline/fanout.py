@@ -176,6 +176,7 @@ class Fanout:
         if ready is not None:
             await ready
         started = time.perf_counter()
+        orders: dict[tuple[str, ...], tuple[str, ...]] = {}
         results = await asyncio.gather(
             *(
                 self._fetch(agency_id, request, started, deadline, judge, links)
@@ -183,10 +184,7 @@ class Fanout:
             )
         )
         views = {
-            person_id: PersonView(
-                id=person_id,
-                agencies=tuple(sorted(links[person_id], key=lambda a: self._order.get(a, 1 << 30))),
-            )
+            person_id: PersonView(id=person_id, agencies=self._in_order(links[person_id], orders))
             for person_id in person_ids
             if person_id in available
         }
@@ -208,7 +206,7 @@ class Fanout:
             demographics = view.records.pop("demographics", None)
             view.demographics = demographics[0] if demographics else None
         grants = {}
-        for person_id in views:
+        for person_id in views if judge.grants else ():  # no grants, none in force
             grant = judge.grant_for(facts[person_id])
             if grant is not None and any(
                 d.grant == grant.id
@@ -225,6 +223,18 @@ class Fanout:
             grants=grants,
             asked=tuple(person_ids),
         )
+
+    def _in_order(
+        self, person_links: Links, orders: dict[tuple[str, ...], tuple[str, ...]]
+    ) -> tuple[str, ...]:
+        # The agencies holding a person in registration order, sorted once per set of them.
+        holders = tuple(person_links)
+        found = orders.get(holders)
+        if found is None:
+            found = orders[holders] = tuple(
+                sorted(holders, key=lambda a: self._order.get(a, 1 << 30))
+            )
+        return found
 
     def _requests(
         self,
