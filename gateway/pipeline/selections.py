@@ -100,7 +100,6 @@ class SelectionCache(Generic[_T]):
         ``others`` are the further objects ``make`` depends on, compared by identity.
         """
         nodes = tuple(field_nodes)
-        keep = (schema, nodes, tuple(fragments.values()), others)
         static = (
             id(schema),
             tuple(map(id, nodes)),
@@ -109,6 +108,7 @@ class SelectionCache(Generic[_T]):
         )
         names = self._variables.get(static)
         if names is None:
+            keep = (schema, nodes, tuple(fragments.values()), others)  # what ``static`` names
             names = _Cached(sorted(variables_used(nodes, fragments)), keep)
             self._variables[static] = names
         try:
@@ -117,7 +117,7 @@ class SelectionCache(Generic[_T]):
             return make()
         cached = self._values.get(key)
         if cached is None:
-            cached = _Cached(make(), keep)
+            cached = _Cached(make(), names.keep)
             self._values[key] = cached
         value: _T = cached.value
         return value
