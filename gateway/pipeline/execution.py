@@ -8,30 +8,33 @@ lists and nested objects, that read, complete and serialize in one pass), cached
 across requests for the same document nodes and the variable values the
 selection depends on.
 
+A list of Persons (a caseload) is completed in one call: one loop projecting each
+PersonView, without a path, resolve info or completion per item.
+
 The projector reproduces the stock result for what it recognises: graphene's
 default dict-or-attribute resolvers, resolvers marked ``source_only``, scalars,
-enums, lists and object types. A Person field it cannot read runs through the
-stock executor. Anything unexpected while projecting (a null in a non-null
-position, a value a scalar cannot serialize, something awaitable or raised)
-abandons the projection and the whole Person runs through the stock executor,
-which then produces exactly the data and errors it always would.
+enums, lists and object types. A Person field it cannot read (``knownTo``, which
+reads the request context) runs through the stock executor; a list of Persons
+with such a field is completed item by item, each Person still projected.
+Anything unexpected while projecting (a null in a non-null position, a value a
+scalar cannot serialize, something awaitable or raised) abandons the projection:
+the whole Person, or the whole list, runs through the stock executor, which then
+produces exactly the data and errors it always would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import CoroutineType, GeneratorType
 from typing import Any, TypeVar
 
-from cachetools import LRUCache
 from graphene.types.resolver import dict_or_attr_resolver
 from graphql import (
     ExecutionContext,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLEnumType,
     GraphQLError,
     GraphQLField,
@@ -44,9 +47,6 @@ from graphql import (
     GraphQLSchema,
     TypeNameMetaFieldDef,
     Undefined,
-    VariableNode,
-    Visitor,
-    visit,
 )
 from graphql.execution.collect_fields import collect_sub_fields
 from graphql.execution.execute import get_field_def
@@ -56,6 +56,7 @@ from graphql.pyutils import is_awaitable as default_is_awaitable
 from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
 
 from gateway.pipeline.fanout import PersonView
+from gateway.pipeline.selections import SelectionCache
 
 _R = TypeVar("_R", bound=Callable[..., Any])
 
@@ -118,6 +119,21 @@ _UNCHANGED: Mapping[Callable[[Any], Any], type] = {
 }
 
 
+_SHORTCUTS: dict[Callable[[Any], Any], tuple[tuple[type, Callable[[Any], Any]], ...]] = {}
+
+
+def serialize_shortcuts(
+    serialize: Callable[[Any], Any], by_class: Mapping[type, Callable[[Any], Any]]
+) -> None:
+    """Declare what ``serialize`` returns for values of exactly these classes.
+
+    For a value whose class is a key, ``serialize(value)`` must equal what the paired
+    function returns, and that is never None; the projector then calls the paired
+    function in place of ``serialize`` and its checks.
+    """
+    _SHORTCUTS[serialize] = tuple(by_class.items())
+
+
 def _serialize(serialize: Callable[[Any], Any], value: Any) -> Any:
     if value is None or not (_PLAIN.get(value.__class__) or _plain(value.__class__)):
         raise _Fallback  # null in a non-null leaf, or a value stock would raise or await
@@ -139,6 +155,7 @@ class _Field:
     complete: Complete | None  # None for a leaf, serialized by the projector itself
     serialize: Callable[[Any], Any] | None = None
     unchanged: type = _Never  # the class of values ``serialize`` returns as they are
+    shortcuts: tuple[tuple[type, Callable[[Any], Any]], ...] = ()  # see serialize_shortcuts
     non_null: bool = False
 
 
@@ -169,9 +186,14 @@ def _projector(fields: Sequence[_Field]) -> Project:
             continue
         namespace.update({f"s{n}": f.serialize, f"u{n}": f.unchanged})
         nullable = "" if f.non_null else f"v{n} is not None and "
+        lines.append(f"    v{n} = {read}")
+        test = "if"
+        for m, (cls, convert) in enumerate(f.shortcuts):
+            namespace.update({f"x{n}_{m}": cls, f"f{n}_{m}": convert})
+            lines += [f"    {test} v{n}.__class__ is x{n}_{m}:", f"        v{n} = f{n}_{m}(v{n})"]
+            test = "elif"
         lines += [
-            f"    v{n} = {read}",
-            f"    if {nullable}v{n}.__class__ is not u{n}:",
+            f"    {test} {nullable}v{n}.__class__ is not u{n}:",
             f"        v{n} = _serialize(s{n}, v{n})",
         ]
     lines.append("    return {" + ", ".join(f"k{n}: v{n}" for n in range(len(fields))) + "}")
@@ -293,6 +315,7 @@ class _Compiler:
                 complete=None,
                 serialize=named.serialize,
                 unchanged=_UNCHANGED.get(named.serialize, _Never),
+                shortcuts=_SHORTCUTS.get(named.serialize, ()),
                 non_null=named is not return_type,
             )
         return _Field(key, attname, default, resolve, args, self.complete(return_type, nodes))
@@ -358,59 +381,7 @@ def compile_person(
     )
 
 
-class _VariableNames(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-        self.spreads: list[str] = []
-
-    def enter_variable(self, node: VariableNode, *_args: Any) -> None:
-        self.names.add(node.name.value)
-
-    def enter_fragment_spread(self, node: FragmentSpreadNode, *_args: Any) -> None:
-        self.spreads.append(node.name.value)
-
-
-def variables_used(
-    field_nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]
-) -> frozenset[str]:
-    """The variables the selections of ``field_nodes`` refer to, through fragments too."""
-    collector = _VariableNames()
-    for node in field_nodes:
-        if node.selection_set is not None:
-            visit(node.selection_set, collector)
-    seen: set[str] = set()
-    while collector.spreads:
-        name = collector.spreads.pop()
-        if name in seen or name not in fragments:
-            continue
-        seen.add(name)
-        visit(fragments[name].selection_set, collector)
-    return frozenset(collector.names)
-
-
-_ABSENT = object()
-
-
-def _freeze(value: Any) -> Hashable:
-    # The class is part of the key: 1 == True == 1.0 must not share a projector.
-    if isinstance(value, list | tuple):
-        return (type(value), tuple(_freeze(item) for item in value))
-    if isinstance(value, dict):
-        return (dict, tuple(sorted((key, _freeze(item)) for key, item in value.items())))
-    hash(value)
-    return (type(value), value)
-
-
-@dataclass(frozen=True)
-class _Cached:
-    # Holding what the key names by id keeps those ids from being reused while cached.
-    value: Any
-    keep: tuple[object, ...]
-
-
-_VARIABLES: LRUCache[Hashable, _Cached] = LRUCache(maxsize=512)
-_PROJECTORS: LRUCache[Hashable, _Cached] = LRUCache(maxsize=512)
+_PROJECTORS: SelectionCache[PersonProjector | None] = SelectionCache()
 
 
 def cached_projector(
@@ -421,27 +392,27 @@ def cached_projector(
     field_nodes: list[FieldNode],
 ) -> PersonProjector | None:
     """``compile_person``, cached by node identity and the variable values used."""
-    keep = (schema, person, tuple(field_nodes), tuple(fragments.values()))
-    static = (
-        id(schema),
-        id(person),
-        tuple(map(id, field_nodes)),
-        tuple((name, id(fragment)) for name, fragment in fragments.items()),
+    return _PROJECTORS.get(
+        schema,
+        fragments,
+        variables,
+        field_nodes,
+        (person,),
+        partial(compile_person, schema, fragments, variables, person, field_nodes),
     )
-    names = _VARIABLES.get(static)
-    if names is None:
-        names = _Cached(sorted(variables_used(field_nodes, fragments)), keep)
-        _VARIABLES[static] = names
+
+
+def _project_all(project: Project, views: list[Any]) -> list[dict[str, Any]] | None:
+    """Every item projected, or None when any item needs the stock executor: then the
+    whole list is completed by it, which gives each item's errors at each item's path."""
     try:
-        key = (static, tuple((n, _freeze(variables.get(n, _ABSENT))) for n in names.value))
-    except TypeError:  # an unhashable variable value: compile for this request only
-        return compile_person(schema, fragments, variables, person, field_nodes)
-    cached = _PROJECTORS.get(key)
-    if cached is None:
-        cached = _Cached(compile_person(schema, fragments, variables, person, field_nodes), keep)
-        _PROJECTORS[key] = cached
-    projector: PersonProjector | None = cached.value
-    return projector
+        return [project(view) if view.__class__ is PersonView else _fallback() for view in views]
+    except Exception:
+        return None
+
+
+def _fallback() -> dict[str, Any]:
+    raise _Fallback
 
 
 class FastExecutionContext(ExecutionContext):
@@ -471,6 +442,31 @@ class FastExecutionContext(ExecutionContext):
                 if fast is not None:
                     return self._with_stock_fields(projector, return_type, result, path, fast)
         return super().complete_object_value(return_type, field_nodes, info, path, result)
+
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_nodes: list[FieldNode],
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+    ) -> AwaitableOrValue[list[Any]]:
+        """Project a list of PersonViews in one loop; leave other lists to the stock executor."""
+        item_type = return_type.of_type
+        person = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if (
+            result.__class__ is list
+            and isinstance(person, GraphQLObjectType)
+            and person.name == PERSON_TYPE
+        ):
+            projector = self._projector(person, field_nodes)
+            # Fields left to the stock executor need a path and info per item: then each
+            # Person is completed on its own (still projected, in complete_object_value).
+            if projector is not None and not projector.stock:
+                completed = _project_all(projector.project, result)
+                if completed is not None:
+                    return completed
+        return super().complete_list_value(return_type, field_nodes, info, path, result)
 
     def _projector(
         self, person: GraphQLObjectType, field_nodes: list[FieldNode]

@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from connectors.base import (
     Connector,
@@ -111,12 +112,13 @@ class Assembly:
     #: Every person id asked about, known or not: each gets an audit record alike.
     asked: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def delivered(self) -> Mapping[tuple[str, str], Mapping[str, Decision]]:
         """What reached the requester, per (person, agency): permitted and answered.
 
         The audit's disclosed items, break-glass notices and metrics all read
-        this, so none of them can call disclosed what an agency failed to send.
+        this, so none of them can call disclosed what an agency failed to send. Worked
+        out once: an assembly does not change once made.
         """
         ok = {o.agency for o in self.outcomes if o.status == "ok"}
         return {key: items for key, items in self.permitted.items() if key[1] in ok}
@@ -174,6 +176,7 @@ class Fanout:
         if ready is not None:
             await ready
         started = time.perf_counter()
+        orders: dict[tuple[str, ...], tuple[str, ...]] = {}
         results = await asyncio.gather(
             *(
                 self._fetch(agency_id, request, started, deadline, judge, links)
@@ -181,10 +184,7 @@ class Fanout:
             )
         )
         views = {
-            person_id: PersonView(
-                id=person_id,
-                agencies=tuple(sorted(links[person_id], key=lambda a: self._order.get(a, 1 << 30))),
-            )
+            person_id: PersonView(id=person_id, agencies=self._in_order(links[person_id], orders))
             for person_id in person_ids
             if person_id in available
         }
@@ -206,7 +206,7 @@ class Fanout:
             demographics = view.records.pop("demographics", None)
             view.demographics = demographics[0] if demographics else None
         grants = {}
-        for person_id in views:
+        for person_id in views if judge.grants else ():  # no grants, none in force
             grant = judge.grant_for(facts[person_id])
             if grant is not None and any(
                 d.grant == grant.id
@@ -223,6 +223,18 @@ class Fanout:
             grants=grants,
             asked=tuple(person_ids),
         )
+
+    def _in_order(
+        self, person_links: Links, orders: dict[tuple[str, ...], tuple[str, ...]]
+    ) -> tuple[str, ...]:
+        # The agencies holding a person in registration order, sorted once per set of them.
+        holders = tuple(person_links)
+        found = orders.get(holders)
+        if found is None:
+            found = orders[holders] = tuple(
+                sorted(holders, key=lambda a: self._order.get(a, 1 << 30))
+            )
+        return found
 
     def _requests(
         self,
@@ -255,11 +267,22 @@ class Fanout:
                 asked[key] = found
             return found
 
+        # Which agency gives a person's demographics depends only on which agencies hold
+        # them: worked out once per set of agencies.
+        sources: dict[tuple[str, ...], str | None] = {}
+        # Permitted mappings are shared by people decided alike; their item sets too.
+        item_sets: dict[int, tuple[Mapping[str, Decision], frozenset[str]]] = {}
         for person_id, person_links in links.items():
             person = facts[person_id]
-            demographics_source = (
-                self._demographics_source(person_links, plan) if wants_demographics else None
-            )
+            demographics_source = None
+            if wants_demographics:
+                holders = tuple(person_links)
+                if holders in sources:
+                    demographics_source = sources[holders]
+                else:
+                    demographics_source = sources[holders] = self._demographics_source(
+                        holders, plan
+                    )
             for agency_id, agency_links in person_links.items():
                 agency = self._agencies.get(agency_id)
                 if agency is None or agency_id not in self._connectors:
@@ -275,7 +298,10 @@ class Fanout:
                 if permitted and person_id in available:
                     permitted_decisions[(person_id, agency_id)] = permitted
                     # One record may be held by several teams: one link each, one local id.
-                    group = groups[agency_id][frozenset(permitted)]
+                    known = item_sets.get(id(permitted))
+                    if known is None:
+                        known = item_sets[id(permitted)] = (permitted, frozenset(permitted))
+                    group = groups[agency_id][known[1]]
                     for link in agency_links:
                         group[link.local_id] = None
         requests = {
@@ -290,9 +316,9 @@ class Fanout:
         }
         return requests, withheld, permitted_decisions
 
-    def _demographics_source(self, person_links: Links, plan: Plan) -> str | None:
+    def _demographics_source(self, holders: Sequence[str], plan: Plan) -> str | None:
         best: tuple[int, int, str] | None = None
-        for agency_id in person_links:
+        for agency_id in holders:
             agency = self._agencies.get(agency_id)
             if agency is None or agency.demographics_rank is None:
                 continue
@@ -392,25 +418,39 @@ class Fanout:
         ref = self._refs[agency_id]
         asked_ids = set(request.local_ids)
         for person_id, view in views.items():
-            local_ids = list(
-                dict.fromkeys(
-                    link.local_id
-                    for link in links[person_id].get(agency_id, ())
-                    if link.local_id in asked_ids
+            agency_links = links[person_id].get(agency_id)
+            if not agency_links:
+                continue
+            if len(agency_links) == 1:  # nearly everyone: one record per agency
+                local_ids: Sequence[str] = (
+                    (agency_links[0].local_id,) if agency_links[0].local_id in asked_ids else ()
                 )
-            )
+            else:
+                local_ids = list(
+                    dict.fromkeys(
+                        link.local_id for link in agency_links if link.local_id in asked_ids
+                    )
+                )
             if not local_ids:
                 continue
             if not ok:
                 view.unknown.update(asked_sets)
                 continue
             view.answered.update(asked_sets)
+            records = view.records
             for local_id in local_ids:
-                for rs_name, rows in result.get(local_id, {}).items():
-                    target = view.records.setdefault(rs_name, [])
+                found = result.get(local_id)
+                if not found:
+                    continue
+                for rs_name, rows in found.items():
                     for row in rows:
                         row["agency"] = ref
-                        target.append(row)
+                    target = records.get(rs_name)
+                    if target is None:
+                        # A copy: other agencies' rows join it, and the result may be cached.
+                        records[rs_name] = list(rows)
+                    else:
+                        target.extend(rows)
 
 
 def _cache_keys(

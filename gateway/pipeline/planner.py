@@ -1,8 +1,10 @@
 """Look ahead at a ``person``/``caseload`` selection and list the data items it needs.
 
-The plan is made once per top-level field, before any agency is called, so
+The plan is made for each top-level field before any agency is called, so
 that each agency can be asked once for everything, for everyone in the
-request. Fragments, aliases and ``@skip``/``@include`` are honoured through
+request; it depends only on the selection, so it is made once per document
+and the values of the variables the selection uses, and then shared.
+Fragments, aliases and ``@skip``/``@include`` are honoured through
 graphql-core's own field collection, so the plan is exactly what execution
 will read.
 """
@@ -12,10 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
+from types import MappingProxyType
+from typing import Any
 
 from graphql import (
     FieldNode,
+    FragmentDefinitionNode,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
@@ -26,6 +31,7 @@ from graphql.execution.values import get_argument_values
 
 from connectors.base import DateRange
 from gateway.core.catalogue import Catalogue, RecordSetSpec
+from gateway.pipeline.selections import SelectionCache
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,17 @@ class Plan:
 
 
 class _Collector:
-    def __init__(self, info: GraphQLResolveInfo, fields: CatalogueFields) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, Any],
+        fields: CatalogueFields,
+    ) -> None:
         self.fields = fields
-        self.schema: GraphQLSchema = info.schema
-        self.fragments = info.fragments
-        self.variables = info.variable_values
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
         self.items: set[str] = set()
         self.paths: dict[str, list[tuple[str, ...]]] = {}
         self.range_parts: dict[str, list[DateRange]] = {}
@@ -156,21 +168,52 @@ class _Collector:
         for name, parts in self.agency_parts.items():
             if all(part is not None for part in parts):
                 agencies[name] = frozenset().union(*(p for p in parts if p is not None))
+        # Read-only: one plan serves every request with the same selection.
         return Plan(
             items=frozenset(self.items),
-            ranges={k: v for k, v in ranges.items() if not v.open},
-            agencies=agencies,
-            paths={item: tuple(paths) for item, paths in self.paths.items()},
+            ranges=MappingProxyType({k: v for k, v in ranges.items() if not v.open}),
+            agencies=MappingProxyType(agencies),
+            paths=MappingProxyType({item: tuple(paths) for item, paths in self.paths.items()}),
         )
+
+
+#: Plans are read-only once made: every request with the same selection shares one.
+_PLANS: SelectionCache[Plan] = SelectionCache()
 
 
 def plan_people(info: GraphQLResolveInfo, catalogue: Catalogue) -> Plan:
     """The plan of the field being resolved, whose type is Person or a list of Person
-    of the schema built from ``catalogue``."""
+    of the schema built from ``catalogue``; made once per document and variable values."""
     person_type = get_named_type(info.return_type)
     assert isinstance(person_type, GraphQLObjectType)
-    collector = _Collector(info, catalogue_fields(catalogue))
-    collector.person(person_type, list(info.field_nodes))
+    return _PLANS.get(
+        info.schema,
+        info.fragments,
+        info.variable_values,
+        info.field_nodes,
+        (person_type, catalogue),
+        partial(
+            _plan,
+            info.schema,
+            info.fragments,
+            info.variable_values,
+            person_type,
+            list(info.field_nodes),
+            catalogue,
+        ),
+    )
+
+
+def _plan(
+    schema: GraphQLSchema,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
+    person_type: GraphQLObjectType,
+    field_nodes: list[FieldNode],
+    catalogue: Catalogue,
+) -> Plan:
+    collector = _Collector(schema, fragments, variables, catalogue_fields(catalogue))
+    collector.person(person_type, field_nodes)
     return collector.plan()
 
 
