@@ -41,7 +41,7 @@ def test_postgresql_takes_the_ids_as_one_array() -> None:
 
 @pytest.mark.parametrize(
     "dialect",
-    [mysql.aiomysql.dialect(), sqlite.aiosqlite.dialect()],  # type: ignore[no-untyped-call]
+    [mysql.aiomysql.dialect(), sqlite.aiosqlite.dialect()],
     ids=["mariadb", "sqlite"],
 )
 def test_without_arrays_the_ids_fill_a_bucket_padded_with_the_last(dialect: Dialect) -> None:
