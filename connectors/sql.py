@@ -54,6 +54,7 @@ from connectors.sql_compiled import (
     ids_condition,
     uses_array,
 )
+from connectors.sql_slots import assign_slots
 from connectors.sql_source import ColumnRef, SqlSource, SqlTable, parse_sql_source
 from connectors.values import coercer
 from gateway.core.catalogue import record_set_of
@@ -201,10 +202,10 @@ class SqlConnector:
         """As few statements as the batch allows: normally one for the whole fetch.
 
         Each (table, columns) read is a branch; several branches are joined by
-        UNION ALL, each writing its columns into slots of its own (NULL in the
-        others), so that an agency with four mapped tables still sees one call
-        costing one round trip. A branch also reads its table's ``order_by``
-        column, to order by; it is never returned. Huge batches are split so
+        UNION ALL, each writing its columns into slots (NULL in the others; columns
+        of one type share one, see sql_slots), so that an agency with four mapped
+        tables still sees one call costing one round trip. A branch also reads its
+        table's ``order_by`` column, to order by; it is never returned. Huge batches are split so
         that no statement carries more than ``_MAX_IDS`` ids, padding included.
         """
         assert self._engine is not None
@@ -255,13 +256,23 @@ class SqlConnector:
         self, pieces: list[_Piece], request: FetchRequest
     ) -> tuple[Select[Any] | CompoundSelect[Any], list[_Branch]]:
         single = len(pieces) == 1
-        widths = [len(self._read_columns(table_name, items)) for table_name, items, *_ in pieces]
-        total = sum(widths)
-        nulls = [] if single else self._typed_nulls(pieces)
+        slots_of, slot_types = assign_slots(
+            [
+                [
+                    (
+                        name,
+                        self._column_type(table_name, name),
+                        name != self._source.tables[table_name].order_by,
+                    )
+                    for name in self._read_columns(table_name, items)
+                ]
+                for table_name, items, *_ in pieces
+            ]
+        )
+        nulls = [] if single else self._typed_nulls(slot_types)
         selects = []
         branches: list[_Branch] = []
         order_slots: list[str] = []
-        offset = 0
         for index, (table_name, items, _, size) in enumerate(pieces):
             spec = self._source.tables[table_name]
             read = self._read_columns(table_name, items)
@@ -282,14 +293,14 @@ class SqlConnector:
                 ]
                 key_label = spec.key
             else:
-                labels = {name: f"c{offset + position}" for position, name in enumerate(read)}
+                labels = {name: f"c{slot}" for name, slot in slots_of[index].items()}
                 slots = {labels[name]: source_table.c[name] for name in read}
                 listed = [
                     literal_column(str(index)).label("b"),
                     cast(key_col, String()).label("k"),
                     *(
                         slots.get(f"c{slot}", nulls[slot]).label(f"c{slot}")
-                        for slot in range(total)
+                        for slot in range(len(slot_types))
                     ),
                 ]
                 key_label = "k"
@@ -318,17 +329,17 @@ class SqlConnector:
                     ),
                 )
             )
-            offset += widths[index]
         if single:
             return selects[0], branches
-        # Rows of one branch carry NULL in every other branch's slots, so ordering
-        # by all the order slots in turn orders each branch by its own column.
+        # An order_by column has a slot of its own (see sql_slots), NULL in every other
+        # branch's rows, so ordering by all the order slots in turn orders each branch
+        # by its own column.
         combined = union_all(*selects).order_by(
             literal_column("b"), literal_column("k"), *(literal_column(o) for o in order_slots)
         )
         return combined, branches
 
-    def _typed_nulls(self, pieces: list[_Piece]) -> list[ColumnElement[Any]]:
+    def _typed_nulls(self, slot_types: list[Any]) -> list[ColumnElement[Any]]:
         """A NULL for each slot, typed like the column the slot holds where that matters.
 
         PostgreSQL resolves UNION types pairwise from the left, so a slot that is
@@ -337,12 +348,7 @@ class SqlConnector:
         over all branches and take a plain NULL.
         """
         typed = self._engine is not None and self._engine.dialect.name == "postgresql"
-        nulls: list[ColumnElement[Any]] = []
-        for table_name, items, *_ in pieces:
-            for name in self._read_columns(table_name, items):
-                kind = self._column_type(table_name, name) if typed else None
-                nulls.append(cast(null(), kind) if kind is not None else null())
-        return nulls
+        return [cast(null(), kind) if typed and kind is not None else null() for kind in slot_types]
 
     def _read_columns(self, table_name: str, items: tuple[str, ...]) -> list[str]:
         spec = self._source.tables[table_name]

@@ -868,6 +868,32 @@ async def test_a_shape_is_compiled_once_while_the_ids_change(
     assert len(compiled) == (1 if backend.name == "postgresql" else 2)
 
 
+async def test_every_ordered_table_keeps_its_order_in_one_union(
+    connector: SqlConnector, agency: AgencyConfig, population: Population, sql_log: StatementLog
+) -> None:
+    # Record set -> the item held in its table's order_by column.
+    ordered = {
+        "alerts": "raised_on",
+        "assessments": "completed_on",
+        "timeline": "occurred_on",
+        "care_packages": "started_on",
+    }
+    for rs_name, field in ordered.items():
+        ref = agency.source.items[f"{rs_name}.{field}"]
+        assert agency.source.tables[ref.table].order_by == ref.column
+
+    result = await connector.fetch(FetchRequest.single(tuple(local_ids(population)), agency.items))
+
+    assert len(sql_log.data_statements()) == 1
+    compared = 0
+    for records in result.values():
+        for rs_name, field in ordered.items():
+            dates = [str(plain(row[field])) for row in records.get(rs_name, [])]
+            assert dates == sorted(dates), (rs_name, dates)
+            compared += len(dates) > 1
+    assert compared > 10
+
+
 # --------------------------------------------------------------------------- (f) failures
 
 
