@@ -103,20 +103,19 @@ class CompiledShape:
             records = result.get(local_id)
             if records is None:
                 records = result[local_id] = {}
-            built = {
-                rs_name: dict(zip(fields, pick(row), strict=True))
-                for rs_name, fields, pick in layout.record_sets
-            }
-            for rs_name, field, at, convert in layout.converted:
-                value = row[at]
-                if value is not None:
-                    built[rs_name][field] = convert(value)
-            for rs_name, values in built.items():
+            for rs_name, fields, pick in layout.record_sets:
+                # Fields and picker were made from one list: no length check per row.
+                values = dict(zip(fields, pick(row), strict=False))
                 found = records.get(rs_name)
                 if found is None:
                     records[rs_name] = [values]
                 else:
                     found.append(values)
+            for rs_name, field, at, convert in layout.converted:
+                value = row[at]
+                if value is not None:
+                    # The row of this record set just appended.
+                    records[rs_name][-1][field] = convert(value)
 
 
 def compile_shape(
