@@ -205,8 +205,9 @@ class SqlConnector:
         UNION ALL, each writing its columns into slots (NULL in the others; columns
         of one type share one, see sql_slots), so that an agency with four mapped
         tables still sees one call costing one round trip. A branch also reads its
-        table's ``order_by`` column, to order by; it is never returned. Huge batches are split so
-        that no statement carries more than ``_MAX_IDS`` ids, padding included.
+        table's ``order_by`` column, to order by; it is never returned. Huge batches
+        are split so that no statement carries more than ``_MAX_IDS`` ids, padding
+        included.
         """
         assert self._engine is not None
         array = uses_array(self._engine.dialect)
