@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.sql.expression import ColumnElement, Executable, TableClause
+from sqlalchemy.sql.expression import ColumnElement, CompoundSelect, TableClause
 
 from connectors.base import (
     AgencyTimeout,
@@ -46,6 +46,15 @@ from connectors.base import (
     SourceCheck,
 )
 from connectors.sql_check import Target, check_sql
+from connectors.sql_compiled import (
+    CompiledShape,
+    Field,
+    bucket,
+    compile_shape,
+    ids_condition,
+    uses_array,
+)
+from connectors.sql_slots import assign_slots
 from connectors.sql_source import ColumnRef, SqlSource, SqlTable, parse_sql_source
 from connectors.values import coercer
 from gateway.core.catalogue import record_set_of
@@ -60,15 +69,19 @@ _CHUNK = 500
 _MAX_IDS = 2000
 
 
+#: One read of a statement: its table, the items it reads, the ids it reads them for and
+#: the number of placeholders they fill (None: one array parameter; see sql_compiled).
+_Piece = tuple[str, tuple[str, ...], list[str], int | None]
+
+
 @dataclass(frozen=True)
 class _Branch:
-    """One table read inside a statement: its ids and where its values are in a row."""
+    """One table read inside a statement: where its values are in a row."""
 
     ids_name: str
-    ids: list[str]
     key_label: str
     #: (label in the row, record set, catalogue field, coercer or None) per item.
-    fields: tuple[tuple[str, str, str, Callable[[object], object] | None], ...]
+    fields: tuple[Field, ...]
 
 
 class SqlKind:
@@ -100,7 +113,7 @@ class SqlConnector:
         self._engine: AsyncEngine | None = None
         self._url = ""
         self._column_types: dict[tuple[str, str], Any] | None = None
-        self._shapes: LRUCache[Hashable, tuple[Executable, list[_Branch]]] = LRUCache(256)
+        self._shapes: LRUCache[Hashable, CompiledShape] = LRUCache(256)
 
     @property
     def agency_id(self) -> str:
@@ -157,8 +170,8 @@ class SqlConnector:
                 async with self._connect() as conn:
                     if self._column_types is None:
                         self._column_types = await conn.run_sync(self._reflect_column_types)
-                    for statement, branches in self._statements(selects, request):
-                        await self._run(conn, statement, branches, result)
+                    for shape, ids in self._statements(selects, request):
+                        await self._run(conn, shape, ids, result)
         except TimeoutError as exc:
             raise AgencyTimeout(
                 self.agency_id,
@@ -185,60 +198,83 @@ class SqlConnector:
         self,
         selects: Mapping[tuple[str, tuple[str, ...]], list[str]],
         request: FetchRequest,
-    ) -> list[tuple[Executable, list[_Branch]]]:
+    ) -> list[tuple[CompiledShape, list[list[str]]]]:
         """As few statements as the batch allows: normally one for the whole fetch.
 
         Each (table, columns) read is a branch; several branches are joined by
-        UNION ALL, each writing its columns into slots of its own (NULL in the
-        others), so that an agency with four mapped tables still sees one call
-        costing one round trip. A branch also reads its table's ``order_by``
-        column, to order by; it is never returned. Huge batches are split so
-        that no statement carries more than ``_MAX_IDS`` ids.
+        UNION ALL, each writing its columns into slots (NULL in the others; columns
+        of one type share one, see sql_slots), so that an agency with four mapped
+        tables still sees one call costing one round trip. A branch also reads its
+        table's ``order_by`` column, to order by; it is never returned. Huge batches
+        are split so that no statement carries more than ``_MAX_IDS`` ids, padding
+        included.
         """
-        pieces: list[tuple[str, tuple[str, ...], list[str]]] = []
+        assert self._engine is not None
+        array = uses_array(self._engine.dialect)
+        pieces: list[_Piece] = []
         for (table_name, items), local_ids in sorted(selects.items()):
             for start in range(0, len(local_ids), _CHUNK):
-                pieces.append((table_name, items, local_ids[start : start + _CHUNK]))
-        batches: list[list[tuple[str, tuple[str, ...], list[str]]]] = [[]]
+                chunk = local_ids[start : start + _CHUNK]
+                size = None if array else bucket(len(chunk), _CHUNK)
+                pieces.append((table_name, items, chunk, size))
+        if not pieces:
+            return []
+        batches: list[list[_Piece]] = [[]]
         carried = 0
         for piece in pieces:
-            if batches[-1] and carried + len(piece[2]) > _MAX_IDS:
+            weight = piece[3] or len(piece[2])
+            if batches[-1] and carried + weight > _MAX_IDS:
                 batches.append([])
                 carried = 0
             batches[-1].append(piece)
-            carried += len(piece[2])
-        return [self._shaped_statement(batch, request) for batch in batches]
+            carried += weight
+        return [
+            (self._shaped_statement(batch, request), [piece[2] for piece in batch])
+            for batch in batches
+        ]
 
-    def _shaped_statement(
-        self, pieces: list[tuple[str, tuple[str, ...], list[str]]], request: FetchRequest
-    ) -> tuple[Executable, list[_Branch]]:
-        # Building the statement costs more than running it on a near database:
-        # keep one per shape (tables, items, date bounds); only the ids change.
+    def _shaped_statement(self, pieces: list[_Piece], request: FetchRequest) -> CompiledShape:
+        # Building and rendering the statement costs more than running it on a near
+        # database: keep one per shape (tables, items, placeholders, date bounds) and
+        # hand the driver the same SQL again, only the ids changing.
         shape = (
-            tuple((table_name, items) for table_name, items, _ in pieces),
+            tuple((table_name, items, size) for table_name, items, _, size in pieces),
             tuple(sorted(request.ranges.items())),
         )
         found = self._shapes.get(shape)
         if found is None:
-            found = self._shapes[shape] = self._statement(pieces, request)
-            return found
-        statement, branches = found
-        return statement, [
-            replace(branch, ids=piece[2]) for branch, piece in zip(branches, pieces, strict=True)
-        ]
+            assert self._engine is not None
+            statement, branches = self._statement(pieces, request)
+            found = self._shapes[shape] = compile_shape(
+                statement,
+                self._engine.dialect,
+                [(b.ids_name, b.key_label, b.fields) for b in branches],
+                [piece[3] for piece in pieces],
+            )
+        return found
 
     def _statement(
-        self, pieces: list[tuple[str, tuple[str, ...], list[str]]], request: FetchRequest
-    ) -> tuple[Executable, list[_Branch]]:
+        self, pieces: list[_Piece], request: FetchRequest
+    ) -> tuple[Select[Any] | CompoundSelect[Any], list[_Branch]]:
         single = len(pieces) == 1
-        widths = [len(self._read_columns(table_name, items)) for table_name, items, _ in pieces]
-        total = sum(widths)
-        nulls = [] if single else self._typed_nulls(pieces)
+        slots_of, slot_types = assign_slots(
+            [
+                [
+                    (
+                        name,
+                        self._column_type(table_name, name),
+                        name != self._source.tables[table_name].order_by,
+                    )
+                    for name in self._read_columns(table_name, items)
+                ]
+                for table_name, items, *_ in pieces
+            ]
+        )
+        nulls = [] if single else self._typed_nulls(slot_types)
         selects = []
         branches: list[_Branch] = []
         order_slots: list[str] = []
-        offset = 0
-        for index, (table_name, items, local_ids) in enumerate(pieces):
+        for index, (table_name, items, _, size) in enumerate(pieces):
             spec = self._source.tables[table_name]
             read = self._read_columns(table_name, items)
             mapped = {self._source.items[item].column for item in items}
@@ -258,18 +294,18 @@ class SqlConnector:
                 ]
                 key_label = spec.key
             else:
-                labels = {name: f"c{offset + position}" for position, name in enumerate(read)}
+                labels = {name: f"c{slot}" for name, slot in slots_of[index].items()}
                 slots = {labels[name]: source_table.c[name] for name in read}
                 listed = [
                     literal_column(str(index)).label("b"),
                     cast(key_col, String()).label("k"),
                     *(
                         slots.get(f"c{slot}", nulls[slot]).label(f"c{slot}")
-                        for slot in range(total)
+                        for slot in range(len(slot_types))
                     ),
                 ]
                 key_label = "k"
-            stmt = select(*listed).where(key_col.in_(bindparam(ids_name, expanding=True)))
+            stmt = select(*listed).where(ids_condition(key_col, ids_name, size))
             stmt = self._date_bounds(stmt, source_table, table_name, items, request, index)
             if single:
                 order = [key_col]
@@ -282,7 +318,6 @@ class SqlConnector:
             branches.append(
                 _Branch(
                     ids_name=ids_name,
-                    ids=local_ids,
                     key_label=key_label,
                     fields=tuple(
                         (
@@ -295,19 +330,17 @@ class SqlConnector:
                     ),
                 )
             )
-            offset += widths[index]
         if single:
             return selects[0], branches
-        # Rows of one branch carry NULL in every other branch's slots, so ordering
-        # by all the order slots in turn orders each branch by its own column.
+        # An order_by column has a slot of its own (see sql_slots), NULL in every other
+        # branch's rows, so ordering by all the order slots in turn orders each branch
+        # by its own column.
         combined = union_all(*selects).order_by(
             literal_column("b"), literal_column("k"), *(literal_column(o) for o in order_slots)
         )
         return combined, branches
 
-    def _typed_nulls(
-        self, pieces: list[tuple[str, tuple[str, ...], list[str]]]
-    ) -> list[ColumnElement[Any]]:
+    def _typed_nulls(self, slot_types: list[Any]) -> list[ColumnElement[Any]]:
         """A NULL for each slot, typed like the column the slot holds where that matters.
 
         PostgreSQL resolves UNION types pairwise from the left, so a slot that is
@@ -316,12 +349,7 @@ class SqlConnector:
         over all branches and take a plain NULL.
         """
         typed = self._engine is not None and self._engine.dialect.name == "postgresql"
-        nulls: list[ColumnElement[Any]] = []
-        for table_name, items, _ in pieces:
-            for name in self._read_columns(table_name, items):
-                kind = self._column_type(table_name, name) if typed else None
-                nulls.append(cast(null(), kind) if kind is not None else null())
-        return nulls
+        return [cast(null(), kind) if typed and kind is not None else null() for kind in slot_types]
 
     def _read_columns(self, table_name: str, items: tuple[str, ...]) -> list[str]:
         spec = self._source.tables[table_name]
@@ -375,45 +403,19 @@ class SqlConnector:
 
     @staticmethod
     async def _run(
-        conn: AsyncConnection, statement: Executable, branches: list[_Branch], result: FetchResult
+        conn: AsyncConnection, shape: CompiledShape, ids: list[list[str]], result: FetchResult
     ) -> None:
-        rows = await conn.execute(statement, {b.ids_name: b.ids for b in branches})
-        # Positions looked up once per statement: rows are read as plain tuples, without
-        # building a mapping object for each.
-        position = {str(key): index for index, key in enumerate(rows.keys())}
-        shapes = [
-            (
-                position[branch.key_label],
-                [
-                    (position[label], rs_name, field, convert)
-                    for label, rs_name, field, convert in branch.fields
-                ],
-            )
-            for branch in branches
-        ]
-        asked = [set(branch.ids) for branch in branches]
-        single = len(branches) == 1
-        branch_at = None if single else position["b"]
-        for row in rows:
-            index = 0 if branch_at is None else int(row[branch_at])
-            key_at, fields = shapes[index]
-            local_id = str(row[key_at])
-            if local_id not in asked[index]:
-                # Collations that ignore case or trailing spaces can answer
-                # for ids spelled differently: only exact ids asked for count.
-                continue
-            records = result.setdefault(local_id, {})
-            built: dict[str, dict[str, object]] = {}
-            for at, rs_name, field, convert in fields:
-                value = row[at]
-                if value is not None and convert is not None:
-                    value = convert(value)
-                row_of = built.get(rs_name)
-                if row_of is None:
-                    row_of = built[rs_name] = {}
-                row_of[field] = value
-            for rs_name, values in built.items():
-                records.setdefault(rs_name, []).append(values)
+        # The SQL as the driver takes it, with positional values: nothing to render or
+        # adapt per execution. Going through the connection keeps SQLAlchemy's error
+        # translation, invalidation of broken connections and transaction handling.
+        executed = await conn.exec_driver_sql(shape.sql, shape.parameters(ids))
+        try:
+            # The driver's own rows (tuples, asyncpg records), already buffered by the
+            # time the call returns: no Row object is built for each.
+            rows = executed.cursor.fetchall()
+        finally:
+            executed.close()
+        shape.collect(rows, ids, result)
 
     def _reflect_column_types(self, sync_conn: Any) -> dict[tuple[str, str], Any]:
         inspector = inspect(sync_conn)

@@ -24,10 +24,12 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import event, text
+from sqlalchemy import column as table_column
+from sqlalchemy import event, select, table, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from connectors import sql as sql_connector
 from connectors.base import (
     AgencyTimeout,
     AgencyUnavailable,
@@ -38,6 +40,7 @@ from connectors.base import (
 )
 from connectors.registry import create_connector
 from connectors.sql import SqlConnector
+from connectors.values import coerce
 from fame_demo.stores import (
     create_schema_sql,
     insert_sql,
@@ -48,7 +51,7 @@ from fame_demo.stores import (
 )
 from fame_demo.synthetic import ADULT_SOCIAL_CARE, Population
 from gateway.config.agencies import load_agencies
-from gateway.core.catalogue import record_set_of
+from gateway.core.catalogue import ValueKind, record_set_of
 from gateway.core.registration import AgencyConfig
 from tests.conftest import server_url
 from tests.support import REPO, attach_sqlite_trace
@@ -73,10 +76,19 @@ class Backend:
 
 @dataclass(frozen=True)
 class Statement:
-    """One statement the database received, with the values bound to it."""
+    """One statement the database received, with the parameters bound to it."""
 
     sql: str
-    values: tuple[object, ...]
+    parameters: tuple[object, ...]
+
+    @property
+    def values(self) -> tuple[object, ...]:
+        """The bound values, an array parameter's elements each one of them (PostgreSQL
+        takes the ids as one array)."""
+        flat: list[object] = []
+        for value in self.parameters:
+            flat.extend(value if isinstance(value, list) else [value])
+        return tuple(flat)
 
     @property
     def table(self) -> str | None:
@@ -115,10 +127,10 @@ class Statement:
         offset = 0
         for part in parts:
             if re.search(r"\$\d+", part):  # asyncpg: $1, $2, ... numbered over the statement
-                values = tuple(self.values[int(n) - 1] for n in re.findall(r"\$(\d+)", part))
+                values = tuple(self.parameters[int(n) - 1] for n in re.findall(r"\$(\d+)", part))
             elif "%s" in part:  # aiomysql: in order
                 count = part.count("%s")
-                values = self.values[offset : offset + count]
+                values = self.parameters[offset : offset + count]
                 offset += count
             else:  # SQLite's expanded text: the literals themselves
                 values = tuple(v.replace("''", "'") for v in _LITERAL.findall(part))
@@ -691,6 +703,195 @@ async def test_only_ids_asked_for_come_back(
         FetchRequest.single(variants, frozenset({"demographics.given_name"}))
     )
     assert set(result) <= set(variants)
+
+
+# --------------------------------------------------------------------------- compiled shapes
+
+
+def _batch_of(population: Population, count: int) -> list[str]:
+    """``count`` distinct local ids: the agency's people first, then ids it does not hold."""
+    known = local_ids(population)
+    unknown = [f"ASC-9{n:05d}" for n in range(count)]
+    assert not set(unknown) & set(known)
+    return (known + unknown)[:count]
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 200, sql_connector._CHUNK + 3])
+async def test_a_caseload_of_any_size_returns_exactly_the_asked_peoples_rows(
+    connector: SqlConnector,
+    agency: AgencyConfig,
+    population: Population,
+    sql_log: StatementLog,
+    count: int,
+) -> None:
+    batch = _batch_of(population, count)
+
+    result = await connector.fetch(FetchRequest.single(tuple(batch), agency.items))
+
+    expected = {i: expected_records(population, i, agency.items) for i in batch}
+    assert normalised(result) == {i: records for i, records in expected.items() if records}
+    if count == 0:
+        assert sql_log.data_reads() == []
+    for statement in sql_log.data_statements():
+        # The ids of a huge batch are split over statements, padding counted.
+        assert len(statement.values) <= sql_connector._MAX_IDS
+
+
+@pytest.mark.parametrize("count", [3, 5, 9])
+async def test_ids_padded_into_a_bucket_add_no_rows_and_duplicate_none(
+    connector: SqlConnector,
+    agency: AgencyConfig,
+    backend: Backend,
+    population: Population,
+    sql_log: StatementLog,
+    count: int,
+) -> None:
+    # The id repeated to fill the bucket is the one with the most rows of all: any row
+    # it added would show as a duplicate.
+    busiest = sorted(
+        local_ids(population), key=lambda i: -len(population.rows(AGENCY, i, "alerts"))
+    )
+    batch = [*busiest[1:count], busiest[0]]
+    items = frozenset({"demographics.given_name", "alerts.severity", "alerts.raised_on"})
+
+    result = await connector.fetch(FetchRequest.single(tuple(batch), items))
+
+    assert normalised(result) == {i: expected_records(population, i, items) for i in batch}
+    for local_id in batch:
+        rows = population.rows(AGENCY, local_id, "alerts")
+        assert len(result[local_id].get("alerts", [])) == len(rows)
+        assert len(result[local_id]["demographics"]) == 1
+    if backend.name != "postgresql":
+        # No arrays: each read carries a power of two of placeholders, the last id
+        # repeated; PostgreSQL takes the ids as they are, in one array.
+        for read in sql_log.data_reads():
+            assert len(read.values) == 1 << (count - 1).bit_length(), read.sql
+            assert read.values[count:] == (busiest[0],) * (len(read.values) - count)
+    else:
+        for read in sql_log.data_reads():
+            assert sorted(map(str, read.values)) == sorted(batch)
+
+
+async def test_values_of_every_kind_come_back_as_sqlalchemy_reads_them(
+    connector: SqlConnector, agency: AgencyConfig, backend: Backend, population: Population
+) -> None:
+    """Each value is what a plain SQLAlchemy select of its column returns, brought to its
+    kind: the same type and the same value (dates, flags, decimals, text)."""
+    kinds = {agency.catalogue.items[item].kind for item in agency.items}
+    assert kinds >= {ValueKind.STRING, ValueKind.DATE, ValueKind.BOOLEAN, ValueKind.FLOAT}
+    batch = local_ids(population)[:40]
+
+    result = await connector.fetch(FetchRequest.single(tuple(batch), agency.items))
+
+    source = agency.source
+    expected: dict[str, dict[str, list[dict[str, object]]]] = {}
+    engine = create_async_engine(backend.url)
+    try:
+        async with engine.connect() as conn:
+            for name, spec in source.tables.items():
+                mine = sorted(item for item in agency.items if source.items[item].table == name)
+                columns = sorted({source.items[item].column for item in mine})
+                read = table(name, *(table_column(c) for c in {spec.key, *columns}))
+                rows = await conn.execute(
+                    select(read.c[spec.key], *(read.c[c] for c in columns)).where(
+                        read.c[spec.key].in_(batch)
+                    )
+                )
+                for row in rows.mappings():
+                    records = expected.setdefault(row[spec.key], {})
+                    values: dict[str, dict[str, object]] = {}
+                    for item in mine:
+                        entry = agency.catalogue.items[item]
+                        values.setdefault(record_set_of(item), {})[entry.field] = coerce(
+                            entry.kind, row[source.items[item].column]
+                        )
+                    for rs_name, fields in values.items():
+                        records.setdefault(rs_name, []).append(fields)
+    finally:
+        await engine.dispose()
+
+    def exactly(found: FetchResult) -> dict[str, dict[str, list[str]]]:
+        # repr tells a date from its ISO text, True from 1 and Decimal("2.50") from 2.5.
+        return {
+            local_id: {
+                rs: sorted(repr(sorted(r.items())) for r in rows) for rs, rows in rec.items()
+            }
+            for local_id, rec in found.items()
+        }
+
+    assert exactly(result) == exactly(expected)
+    seen = {
+        type(value)
+        for records in result.values()
+        for rows in records.values()
+        for row in rows
+        for value in row.values()
+    }
+    assert {str, bool} <= seen and seen & {date, str} and seen & {float, Decimal}
+
+
+async def test_a_shape_is_compiled_once_while_the_ids_change(
+    connector: SqlConnector,
+    backend: Backend,
+    population: Population,
+    sql_log: StatementLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled: list[object] = []
+    real = sql_connector.compile_shape
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        compiled.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sql_connector, "compile_shape", counting)
+    items = frozenset({"demographics.given_name", "alerts.severity"})
+    everyone = local_ids(population)
+
+    for start in (0, 3, 6, 9):
+        batch = everyone[start : start + 3]
+        result = await connector.fetch(FetchRequest.single(tuple(batch), items))
+        expected = {i: expected_records(population, i, items) for i in batch}
+        assert normalised(result) == expected
+
+    assert len(compiled) == 1, "one shape, compiled once however the ids change"
+    statements = sql_log.data_statements()
+    assert len(statements) == 4
+    if backend.name != "sqlite":  # SQLite's trace shows the values expanded into the text
+        assert len({s.sql for s in statements}) == 1
+        assert len({s.values for s in statements}) == 4
+
+    # More ids than the bucket holds: a new statement where there are no arrays.
+    await connector.fetch(FetchRequest.single(tuple(everyone[:7]), items))
+    assert len(compiled) == (1 if backend.name == "postgresql" else 2)
+    await connector.fetch(FetchRequest.single(tuple(everyone[7:12]), items))
+    assert len(compiled) == (1 if backend.name == "postgresql" else 2)
+
+
+async def test_every_ordered_table_keeps_its_order_in_one_union(
+    connector: SqlConnector, agency: AgencyConfig, population: Population, sql_log: StatementLog
+) -> None:
+    # Record set -> the item held in its table's order_by column.
+    ordered = {
+        "alerts": "raised_on",
+        "assessments": "completed_on",
+        "timeline": "occurred_on",
+        "care_packages": "started_on",
+    }
+    for rs_name, field in ordered.items():
+        ref = agency.source.items[f"{rs_name}.{field}"]
+        assert agency.source.tables[ref.table].order_by == ref.column
+
+    result = await connector.fetch(FetchRequest.single(tuple(local_ids(population)), agency.items))
+
+    assert len(sql_log.data_statements()) == 1
+    compared = 0
+    for records in result.values():
+        for rs_name, field in ordered.items():
+            dates = [str(plain(row[field])) for row in records.get(rs_name, [])]
+            assert dates == sorted(dates), (rs_name, dates)
+            compared += len(dates) > 1
+    assert compared > 10
 
 
 # --------------------------------------------------------------------------- (f) failures
