@@ -268,7 +268,9 @@ class SqlConnector:
                     for name in self._read_columns(table_name, items)
                 ]
                 for table_name, items, *_ in pieces
-            ]
+            ],
+            implicit_collation_known=self._engine is None
+            or self._engine.dialect.name not in ("mysql", "mariadb"),
         )
         nulls = [] if single else self._typed_nulls(slot_types)
         selects = []

@@ -21,25 +21,41 @@ from sqlalchemy import String
 SlotColumn = tuple[str, Any, bool]
 
 
-def family(kind: Any) -> Hashable | None:
-    """What columns sharing a slot must have in common; None: share with nothing."""
+def family(kind: Any, *, implicit_collation_known: bool = True) -> Hashable | None:
+    """What columns sharing a slot must have in common; None: share with nothing.
+
+    ``implicit_collation_known``: whether a string column reflected without a collation
+    has the database's one default. Not so on MySQL and MariaDB, whose reflection
+    leaves out a column's collation when it is its table's default, and tables' defaults
+    differ; a UNION of two such columns can fail with "Illegal mix of collations".
+    """
     if kind is None:
         return None
     if isinstance(kind, String):
+        if kind.collation is None and not implicit_collation_known:
+            return None
         # Length aside: VARCHAR(40) and VARCHAR(200) unite to a VARCHAR holding both.
         return (type(kind), kind.collation, getattr(kind, "charset", None))
     return (type(kind), repr(kind))
 
 
-def assign_slots(reads: Sequence[Sequence[SlotColumn]]) -> tuple[list[dict[str, int]], list[Any]]:
-    """Each read's column -> slot, and each slot's type (that of the first column in it)."""
+def assign_slots(
+    reads: Sequence[Sequence[SlotColumn]], *, implicit_collation_known: bool = True
+) -> tuple[list[dict[str, int]], list[Any]]:
+    """Each read's column -> slot, and each slot's type (that of the first column in it).
+
+    ``implicit_collation_known`` as for :func:`family`."""
     families: list[Hashable | None] = []
     types: list[Any] = []
     assigned: list[dict[str, int]] = []
     for columns in reads:
         mine: dict[str, int] = {}
         for name, kind, shareable in columns:
-            wanted = family(kind) if shareable else None
+            wanted = (
+                family(kind, implicit_collation_known=implicit_collation_known)
+                if shareable
+                else None
+            )
             taken = set(mine.values())
             slot = next(
                 (

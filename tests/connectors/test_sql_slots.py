@@ -54,3 +54,16 @@ def test_an_order_column_has_a_slot_of_its_own() -> None:
         {"since": 2, "team": 1},
         {"noted_on": 3},
     ]
+
+
+def test_strings_of_unknown_collation_share_nothing_where_tables_set_it() -> None:
+    # MySQL and MariaDB reflect no collation for a column with its table's default, and
+    # two tables' defaults can differ: such strings may not unite in one slot.
+    reads = [
+        [("team", VARCHAR(80), True), ("code", VARCHAR(10, collation="utf8mb4_bin"), True)],
+        [("service", VARCHAR(200), True), ("ref", VARCHAR(10, collation="utf8mb4_bin"), True)],
+    ]
+    slots, _ = assign_slots(reads, implicit_collation_known=False)
+    assert slots == [{"team": 0, "code": 1}, {"service": 2, "ref": 1}]
+    shared, _ = assign_slots(reads)
+    assert shared == [{"team": 0, "code": 1}, {"service": 0, "ref": 1}]
