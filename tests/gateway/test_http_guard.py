@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
+from gateway.edge.responses import printable
 from tests.support import World
 
 ME = '{"query": "{ me { agency } }"}'
@@ -119,3 +120,14 @@ async def test_production_mode_closes_metrics_and_readiness_detail(
             else:
                 assert scraped.status_code == 403
                 assert detail.json() == {"status": "ready"}
+
+
+def test_printable_keeps_printable_ascii_and_marks_the_rest() -> None:
+    def by_character(text: str) -> str:
+        return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+    for code in range(0x250):
+        text = f"id {chr(code)} end"
+        assert printable(text) == by_character(text), code
+    assert printable("") == ""
+    assert printable("bad token\r\nX-Injected: 1") == "bad token??X-Injected: 1"
