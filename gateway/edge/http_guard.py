@@ -65,7 +65,7 @@ class _Exchange:
     async def send_correlated(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            headers, self.html = _hardened(message.get("headers", _NO_HEADERS))
+            headers, self.html = hardened(message.get("headers", _NO_HEADERS))
             headers.append((_CORRELATION_NAME, self.correlation_id.encode()))
             message = {**message, "headers": headers}
         await self.send(message)
@@ -175,16 +175,11 @@ class ResponseGuard:
             )
 
 
-def hardened(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """``headers`` with the security headers the response did not set itself."""
-    return _hardened(headers)[0]
-
-
-def _hardened(
+def hardened(
     headers: Iterable[tuple[bytes, bytes]],
 ) -> tuple[list[tuple[bytes, bytes]], bool]:
-    """A new list of ``headers`` with the security headers added, and whether the
-    response is an HTML page: one pass over the headers for both."""
+    """A new list of ``headers`` with the security headers the response did not set itself,
+    and whether the response is an HTML page: one pass over the headers for both."""
     result = list(headers)
     present = set()
     html = False

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message
 
 from gateway.app import GraphQLEndpoint, create_app
-from gateway.core.logs import JsonFormatter
+from gateway.core.logs import JsonFormatter, RequestIdFilter
 from gateway.edge.http_guard import GRAPHQL_PATH
 from tests.support import World
 
@@ -177,6 +177,8 @@ async def test_every_direct_answer_is_correlated_hardened_counted_and_logged(
     limit = world.gateway.settings.limits.max_body_bytes
     app = create_app(world.gateway)
     caplog.set_level(logging.INFO, logger="gateway.requests")
+    caplog.set_level(logging.INFO, logger="gateway.edge.http_guard")
+    caplog.handler.addFilter(RequestIdFilter())
     answers = []
     for _name, method, headers, chunks in _cases(world, limit):
         answers.append(await _call(app, method, headers, chunks))
@@ -203,6 +205,17 @@ async def test_every_direct_answer_is_correlated_hardened_counted_and_logged(
         assert line["status"] == answer.status
         assert line["request_id"] and line["path"] == GRAPHQL_PATH
     assert len({line["request_id"] for line in lines}) == len(lines)
+    # The guard's own lines (a client error, the 500) carry the request's id too.
+    by_correlation = {line["correlation_id"]: line["request_id"] for line in lines}
+    guarded = [
+        orjson.loads(formatter.format(r))
+        for r in caplog.records
+        if r.name == "gateway.edge.http_guard"
+    ]
+    assert len(guarded) == sum(1 for a in answers if 400 <= a.status < 500 or a.status == 500)
+    for line in guarded:
+        correlation = line["message"].split(" ", 1)[0]
+        assert line["request_id"] == by_correlation[correlation], line
 
     metrics = (await _call(app, "GET", [], [], path="/metrics")).body.decode()
     for status in sorted({answer.status for answer in answers}):
