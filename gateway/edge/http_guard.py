@@ -1,10 +1,14 @@
 """The outermost layer of the app: every response counted, correlated, hardened and never a
-traceback.
+traceback, and every GraphQL request given a request id, a span and its log line.
 
 Whatever happens inside, the client gets a JSON answer with a correlation id, and
 the operator gets one log line with the same id: a client error is one line at
 INFO; only an unexpected exception (a 500) logs its traceback. Every response also gets
 the security headers below unless it set its own.
+
+One layer does all of it, in one pass over each response's headers: the work is the
+same for every request, and each ASGI layer costs the event loop a coroutine and a
+wrapped ``send`` per request.
 """
 
 from __future__ import annotations
@@ -12,18 +16,24 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.core import tracing
+from gateway.core.logs import REQUEST_ID
 from gateway.edge.metrics import GatewayMetrics
+from gateway.edge.request_log import describe_span, log_request
+from gateway.edge.request_log import log as requests_log
 from gateway.edge.responses import internal_error, printable
 from gateway.pipeline.context import RequestContext
 
 log = logging.getLogger(__name__)
 
 CORRELATION_HEADER = "fame-correlation-id"
+_CORRELATION_NAME = CORRELATION_HEADER.encode()
 GRAPHQL_PATH = "/graphql"
+_NO_HEADERS: list[tuple[bytes, bytes]] = []
 
 #: Added to every response that does not set its own: answers carry personal data, so no
 #: cache keeps them; no content is sniffed into something executable; no URL (which for a
@@ -38,61 +48,113 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 #: for what it loads, and gets at least frame-ancestors.
 _API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
 _PAGE_POLICY = b"frame-ancestors 'none'"
+_POLICY = b"content-security-policy"
+
+
+class _Exchange:
+    """One request's correlation id and the status its response started with."""
+
+    __slots__ = ("correlation_id", "html", "send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.correlation_id = uuid.uuid4().hex[:16]
+        self.send = send
+        self.status = 0
+        self.html = False
+
+    async def send_correlated(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            headers, self.html = hardened(message.get("headers", _NO_HEADERS))
+            headers.append((_CORRELATION_NAME, self.correlation_id.encode()))
+            message = {**message, "headers": headers}
+        await self.send(message)
 
 
 class ResponseGuard:
-    """ASGI middleware: a correlation id per request, a counted status per response."""
+    """Counts, correlates, hardens and logs every HTTP exchange; shared by the app's
+    middleware (:meth:`around`) and its direct path to ``/graphql``."""
 
     def __init__(
         self,
-        app: ASGIApp,
         metrics: Callable[[], GatewayMetrics],
         routes: Collection[str],
+        logged: Collection[str] = (GRAPHQL_PATH,),
     ) -> None:
-        self.app = app
         self._metrics = metrics
         self._routes = frozenset(routes)
+        self._logged = frozenset(logged)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app; count, correlate and log what it answered, or answer 500 for it."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    def around(self, app: ASGIApp) -> ASGIApp:
+        """``app`` with every HTTP request guarded (a Starlette middleware factory)."""
+
+        async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+            else:
+                await self.serve(app, scope, receive, send)
+
+        return guarded
+
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request with ``app``: with a request id, a span and a log line
+        when its path is a GraphQL one, and guarded in any case."""
+        exchange = _Exchange(send)
+        if scope.get("path") not in self._logged:
+            await self._guard(app, scope, receive, exchange)
             return
         started = time.perf_counter()
-        correlation_id = uuid.uuid4().hex[:16]
-        state = scope.setdefault("state", {})
-        state["correlation_id"] = correlation_id
-        status = 0
-        html = False
-
-        async def send_correlated(message: Message) -> None:
-            nonlocal status, html
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = hardened(list(message.get("headers", [])))
-                headers.append((CORRELATION_HEADER.encode(), correlation_id.encode()))
-                html = any(
-                    name.lower() == b"content-type" and value.lower().startswith(b"text/html")
-                    for name, value in headers
-                )
-                message = {**message, "headers": headers}
-            await send(message)
-
+        request_id = str(uuid.uuid4())
+        token = REQUEST_ID.set(request_id)
         try:
-            await self.app(scope, receive, send_correlated)
+            with tracing.server_span(
+                scope["method"], scope["path"], request_id, scope.get("headers", _NO_HEADERS)
+            ) as span:
+                try:
+                    await self._guard(app, scope, receive, exchange)
+                finally:
+                    if span is not None:
+                        describe_span(span, scope, exchange.status or 500)
+        finally:
+            if requests_log.isEnabledFor(logging.INFO):
+                log_request(scope, request_id, exchange.status or 500, started)
+            REQUEST_ID.reset(token)
+
+    async def _guard(
+        self, app: ASGIApp, scope: Scope, receive: Receive, exchange: _Exchange
+    ) -> None:
+        """Run the app; count, correlate and log what it answered, or answer 500 for it."""
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        state["correlation_id"] = exchange.correlation_id
+        status = 0
+        try:
+            await app(scope, receive, exchange.send_correlated)
+            status = exchange.status
         except Exception:
             log.exception(
-                "%s %s %s failed unexpectedly", correlation_id, scope["method"], _path(scope)
+                "%s %s %s failed unexpectedly",
+                exchange.correlation_id,
+                scope["method"],
+                _path(scope),
             )
-            if status == 0:
-                await internal_error(correlation_id)(scope, receive, send_correlated)
+            if exchange.status == 0:
+                await internal_error(exchange.correlation_id)(
+                    scope, receive, exchange.send_correlated
+                )
             status = 500
         finally:
-            self._count(scope, state, status or 500, time.perf_counter() - started, html)
+            self._count(
+                scope,
+                state,
+                status or exchange.status or 500,
+                time.perf_counter() - started,
+                exchange.html,
+            )
         if 400 <= status < 500:
             log.info(
                 "%s %s %s answered %d%s",
-                correlation_id,
+                exchange.correlation_id,
                 scope["method"],
                 _path(scope),
                 status,
@@ -102,10 +164,9 @@ class ResponseGuard:
     def _count(
         self, scope: Scope, state: dict[str, object], status: int, seconds: float, html: bool
     ) -> None:
-        path = _path(scope)
-        route = path if path in self._routes else "other"
+        path = scope.get("path")
         metrics = self._metrics()
-        metrics.http_responses.labels(route=route, status=str(status)).inc()
+        metrics.count_response(path if path in self._routes else "other", status)
         # A GraphQL request is a POST or a GET answered in JSON (a GET for the page is not).
         if path == GRAPHQL_PATH and scope["method"] in {"GET", "POST"} and not html:
             context = state.get("fame_context")
@@ -114,17 +175,25 @@ class ResponseGuard:
             )
 
 
-def hardened(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """``headers`` with the security headers the response did not set itself."""
-    present = {name.lower() for name, _ in headers}
-    added = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
-    if b"content-security-policy" not in present:
-        html = any(
-            name.lower() == b"content-type" and value.lower().startswith(b"text/html")
-            for name, value in headers
-        )
-        added.append((b"content-security-policy", _PAGE_POLICY if html else _API_POLICY))
-    return headers + added
+def hardened(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """A new list of ``headers`` with the security headers the response did not set itself,
+    and whether the response is an HTML page: one pass over the headers for both."""
+    result = list(headers)
+    present = set()
+    html = False
+    for name, value in result:
+        name = name.lower()
+        present.add(name)
+        if name == b"content-type" and value.lower().startswith(b"text/html"):
+            html = True
+    for header in SECURITY_HEADERS:
+        if header[0] not in present:
+            result.append(header)
+    if _POLICY not in present:
+        result.append((_POLICY, _PAGE_POLICY if html else _API_POLICY))
+    return result, html
 
 
 def _path(scope: Scope) -> str:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
+from typing import Generic, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from gateway.pipeline.context import RequestContext
@@ -25,6 +27,30 @@ _CIRCUIT_LEVEL = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitStat
 
 #: Agency answer times run from a few milliseconds (local SQL) to the connector timeout.
 _AGENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class Children(Generic[M]):
+    """A labelled metric's children, each looked up once by its label values.
+
+    ``labels(...)`` checks and joins the values and takes a lock on every call, which a
+    request pays several times over; the child it returns is the same one every time
+    (nothing here ever removes one), so it is kept. Label values come from small fixed
+    sets (routes, statuses, outcomes, agencies, reasons), so the cache stays small.
+    """
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        """The child for these label values, in the order the metric declares its labels."""
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.metric.labels(*values)
+        return child
 
 
 def request_outcome(context: RequestContext | None, status_code: int) -> str:
@@ -143,23 +169,34 @@ class GatewayMetrics:
             "Responses that disclosed something under a break-glass grant.",
             registry=self.registry,
         )
+        self._outcomes = Children(self.requests)
+        self._responses = Children(self.http_responses)
+        self._agency_calls = Children(self.agency_calls)
+        self._agency_seconds = Children(self.agency_seconds)
+        self._disclosed = Children(self.items_disclosed)
+        self._withheld = Children(self.items_withheld)
+        self._cache_hits = Children(self.cache_hits)
+
+    def count_response(self, route: str, status: int) -> None:
+        """Count one HTTP response by its route (or ``other``) and status."""
+        self._responses(route, str(status)).inc()
 
     def observe_request(
         self, context: RequestContext | None, seconds: float, status_code: int
     ) -> None:
         """Count one finished request; ``context`` is None when it was refused before one
         existed (authentication, a malformed body)."""
-        self.requests.labels(outcome=request_outcome(context, status_code)).inc()
+        self._outcomes(request_outcome(context, status_code)).inc()
         self.request_seconds.observe(seconds)
         if context is None:
             return
         for outcome in context.outcomes:
             if outcome.cached:
-                self.cache_hits.labels(agency=outcome.agency).inc(outcome.cached)
+                self._cache_hits(outcome.agency).inc(outcome.cached)
             if not outcome.called:
                 continue
-            self.agency_calls.labels(agency=outcome.agency, status=outcome.status).inc()
-            self.agency_seconds.labels(agency=outcome.agency).observe(outcome.milliseconds / 1000)
+            self._agency_calls(outcome.agency, outcome.status).inc()
+            self._agency_seconds(outcome.agency).observe(outcome.milliseconds / 1000)
         if status_code >= 400:
             return  # nothing left the gateway (the audit could not be written)
         disclosed: dict[tuple[str, str], Mapping[str, object]] = {}
@@ -177,11 +214,11 @@ class GatewayMetrics:
         for (_, agency), items in disclosed.items():
             per_agency[agency] += len(items)
         for agency, count in per_agency.items():
-            self.items_disclosed.labels(agency=agency).inc(count)
+            self._disclosed(agency).inc(count)
         for (agency, reason), count in Tally(
             (agency, reason) for (_, agency, _), reason in withheld.items()
         ).items():
-            self.items_withheld.labels(agency=agency, reason=reason).inc(count)
+            self._withheld(agency, reason).inc(count)
         if context.break_glass:
             self.break_glass_responses.inc()
 

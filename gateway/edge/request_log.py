@@ -11,58 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from gateway.core import tracing
-from gateway.core.logs import FIELDS, REQUEST_ID
-from gateway.edge.http_guard import GRAPHQL_PATH
+from gateway.core.logs import FIELDS
 from gateway.pipeline.context import RequestContext
 
 log = logging.getLogger("gateway.requests")
-
-_NO_HEADERS: list[tuple[bytes, bytes]] = []
-
-
-class RequestLog:
-    """ASGI middleware around ``/graphql``: a request id for everything the request logs,
-    a server span when tracing is on, and one line at INFO when the request is done."""
-
-    def __init__(self, app: ASGIApp, paths: frozenset[str] = frozenset({GRAPHQL_PATH})) -> None:
-        self.app = app
-        self._paths = paths
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve the request with its id set, then log it."""
-        if scope["type"] != "http" or scope.get("path") not in self._paths:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        request_id = str(uuid.uuid4())
-        token = REQUEST_ID.set(request_id)
-        status = 0
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            with tracing.server_span(
-                scope["method"], scope["path"], request_id, scope.get("headers", _NO_HEADERS)
-            ) as span:
-                try:
-                    await self.app(scope, receive, send_status)
-                finally:
-                    if span is not None:
-                        _describe_span(span, scope, status or 500)
-        finally:
-            if log.isEnabledFor(logging.INFO):
-                _log(scope, request_id, status or 500, started)
-            REQUEST_ID.reset(token)
 
 
 def _context(scope: Scope) -> RequestContext | None:
@@ -70,7 +26,8 @@ def _context(scope: Scope) -> RequestContext | None:
     return context if isinstance(context, RequestContext) else None
 
 
-def _describe_span(span: Any, scope: Scope, status: int) -> None:
+def describe_span(span: Any, scope: Scope, status: int) -> None:
+    """Set the request's outcome on its server span."""
     span.set_attribute("http.response.status_code", status)
     context = _context(scope)
     if context is not None:
@@ -122,7 +79,8 @@ def request_fields(scope: Scope, request_id: str, status: int, ms: float) -> dic
     return fields
 
 
-def _log(scope: Scope, request_id: str, status: int, started: float) -> None:
+def log_request(scope: Scope, request_id: str, status: int, started: float) -> None:
+    """The request's one line at INFO, ``started`` being its ``time.perf_counter()``."""
     fields = request_fields(scope, request_id, status, (time.perf_counter() - started) * 1000)
     log.info(
         "%s %s %d in %.1f ms",

@@ -205,6 +205,8 @@ def execution_error(error: GraphQLError) -> dict[str, Any]:
 
 def printable(text: str) -> str:
     """``text`` with everything but printable ASCII replaced by '?': safe in a log line."""
+    if text.isascii() and text.isprintable():
+        return text  # the usual case, checked in C: ASCII is printable from ' ' to '~'
     return "".join(c if " " <= c <= "~" else "?" for c in text)
 
 

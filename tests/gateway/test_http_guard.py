@@ -12,6 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
+from gateway.edge.http_guard import hardened
+from gateway.edge.responses import printable
 from tests.support import World
 
 ME = '{"query": "{ me { agency } }"}'
@@ -119,3 +121,31 @@ async def test_production_mode_closes_metrics_and_readiness_detail(
             else:
                 assert scraped.status_code == 403
                 assert detail.json() == {"status": "ready"}
+
+
+def test_printable_keeps_printable_ascii_and_marks_the_rest() -> None:
+    def by_character(text: str) -> str:
+        return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+    for code in range(0x250):
+        text = f"id {chr(code)} end"
+        assert printable(text) == by_character(text), code
+    assert printable("") == ""
+    assert printable("bad token\r\nX-Injected: 1") == "bad token??X-Injected: 1"
+
+
+def test_hardening_adds_only_what_a_response_did_not_set() -> None:
+    page, html = hardened(
+        [(b"Content-Type", b"TEXT/HTML; charset=utf-8"), (b"Cache-Control", b"max-age=60")]
+    )
+    assert html
+    names = [name.lower() for name, _ in page]
+    assert names.count(b"cache-control") == 1 and (b"Cache-Control", b"max-age=60") in page
+    assert (b"content-security-policy", b"frame-ancestors 'none'") in page
+    assert (b"x-frame-options", b"DENY") in page
+    answer, html = hardened(
+        [(b"content-type", b"application/json"), (b"content-security-policy", b"sandbox")]
+    )
+    assert not html
+    assert [value for name, value in answer if name == b"content-security-policy"] == [b"sandbox"]
+    assert (b"cache-control", b"no-store") in answer

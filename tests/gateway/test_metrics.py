@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.audit.usage import usage
 from gateway.decide.requester import Requester
-from gateway.edge.metrics import GatewayMetrics
+from gateway.edge.metrics import Children, GatewayMetrics
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.planner import Plan
 from tests.support import World
@@ -227,3 +227,22 @@ def test_each_gateway_has_its_own_registry() -> None:
         "fame_break_glass_responses_total",
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in body.decode(), name
+
+
+def test_responses_are_counted_by_route_and_status() -> None:
+    metrics = GatewayMetrics()
+    for route, status in (("/graphql", 200), ("/graphql", 200), ("other", 404), ("/graphql", 413)):
+        metrics.count_response(route, status)
+    assert _value(metrics, "fame_http_responses_total", route="/graphql", status="200") == 2
+    assert _value(metrics, "fame_http_responses_total", route="other", status="404") == 1
+    assert _value(metrics, "fame_http_responses_total", route="/graphql", status="413") == 1
+    assert _value(metrics, "fame_http_responses_total", route="other", status="200") == 0
+
+
+def test_a_labelled_child_is_the_one_labels_gives() -> None:
+    metrics = GatewayMetrics()
+    children = Children(metrics.items_withheld)
+    assert children("gp", "SEALED") is children("gp", "SEALED")
+    assert children("gp", "SEALED") is metrics.items_withheld.labels(agency="gp", reason="SEALED")
+    children("gp", "SEALED").inc(3)
+    assert _value(metrics, "fame_items_withheld_total", agency="gp", reason="SEALED") == 3
