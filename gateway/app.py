@@ -7,7 +7,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.config.settings import load_settings
 from gateway.configuration import Configuration
 from gateway.core.errors import AuthenticationError
-from gateway.edge.direct_route import DirectRoute
 from gateway.edge.documents import SHA256_HEX, TrustedDocuments, document_hash
 from gateway.edge.explorer import Explorer, SamplePractitioner
 from gateway.edge.http_guard import CORRELATION_HEADER, GRAPHQL_PATH, ResponseGuard
@@ -336,14 +334,13 @@ def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = (
         body, content_type = gateway.metrics.render()
         return Response(body, media_type=content_type)
 
-    graphql = Route(
-        GRAPHQL_PATH,
-        endpoint.handle,
-        methods=["GET", "POST"],
-        max_body_size=gateway.settings.limits.max_body_bytes,
-    )
     routes = [
-        graphql,
+        Route(
+            GRAPHQL_PATH,
+            endpoint.handle,
+            methods=["GET", "POST"],
+            max_body_size=gateway.settings.limits.max_body_bytes,
+        ),
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -351,15 +348,14 @@ def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = (
         *page.routes(),
     ]
     guard = ResponseGuard(metrics=lambda: gateway.metrics, routes=[route.path for route in routes])
-    direct: ASGIApp = DirectRoute(graphql, gateway.settings.limits.max_body_bytes)
     middleware = [Middleware(guard.around)]
     origins = gateway.settings.http.cors_origins
     if origins:
         # Inside the guard, so that preflights are counted and correlated too. Tokens are
         # bearer headers, never cookies: credentials stay off.
-        def with_cors(app: ASGIApp) -> ASGIApp:
-            return CORSMiddleware(
-                app,
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
                 allow_origins=list(origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "Content-Type", "Fame-Purpose-Of-Use"],
@@ -367,40 +363,8 @@ def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = (
                 allow_credentials=False,
                 max_age=600,
             )
-
-        middleware.append(Middleware(with_cors))
-        direct = with_cors(direct)
-    return GatewayApp(guard.serve, direct, routes=routes, middleware=middleware, lifespan=lifespan)
-
-
-class GatewayApp(Starlette):
-    """The gateway's Starlette app, with ``/graphql`` taken straight to its guard and
-    endpoint.
-
-    Every GraphQL request would otherwise pass Starlette's error middleware, exception
-    middleware, router and request wrappers, which add nothing there: the guard answers
-    any exception itself, and :class:`DirectRoute` answers methods and bodies as the
-    route would. Every other path (and ``/graphql`` under a root path) goes through
-    Starlette as before.
-    """
-
-    def __init__(
-        self,
-        guard: Callable[[ASGIApp, Scope, Receive, Send], Awaitable[None]],
-        graphql: ASGIApp,
-        **starlette: Any,
-    ) -> None:
-        super().__init__(**starlette)
-        self._guard = guard
-        self._graphql = graphql
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI connection or the lifespan."""
-        if scope["type"] == "http" and scope["path"] == GRAPHQL_PATH and not scope.get("root_path"):
-            scope["app"] = self
-            await self._guard(self._graphql, scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+        )
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 class ScrapeAccess:

@@ -1,6 +1,6 @@
-"""``/graphql`` served straight to its endpoint answers as Starlette's route did: the same
-405s and 413s (a body announced too large, or arriving in chunks past the limit), and
-every answer counted, correlated, hardened and logged with its request id."""
+"""``/graphql`` behind the response guard answers as Starlette's route alone does: the
+same 405s and 413s (a body announced too large, or arriving in chunks past the limit),
+and every answer is counted, correlated, hardened and logged with its request id."""
 
 from __future__ import annotations
 
@@ -154,8 +154,8 @@ def _cases(
 async def test_graphql_answers_as_starlettes_route_does(world: World) -> None:
     assert world.gateway is not None
     limit = world.gateway.settings.limits.max_body_bytes
-    # What the gateway served /graphql with before it had a direct path: the same endpoint
-    # behind Starlette's router, its body limit and its exception handling.
+    # The endpoint behind Starlette's router alone, its body limit and its exception
+    # handling: the guard around it changes no status, body or Allow header.
     endpoint = GraphQLEndpoint(world.gateway)
     reference = Starlette(
         routes=[Route(GRAPHQL_PATH, endpoint.handle, methods=["GET", "POST"], max_body_size=limit)]
@@ -170,7 +170,7 @@ async def test_graphql_answers_as_starlettes_route_does(world: World) -> None:
     assert {200, 401, 405, 413} <= statuses
 
 
-async def test_every_direct_answer_is_correlated_hardened_counted_and_logged(
+async def test_every_graphql_answer_is_correlated_hardened_counted_and_logged(
     world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert world.gateway is not None
