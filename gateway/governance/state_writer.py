@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import queue
 import sqlite3
 import threading
@@ -38,6 +39,8 @@ class _Job(Generic[T]):
     kwargs: dict[str, Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[T]
+    #: The submitter's context: a failure is logged under its request id.
+    context: contextvars.Context
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class SqliteWriter:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="fame-state-write", daemon=True)
             self._thread.start()
-        self._jobs.put(_Job(fn, args, kwargs, loop, future))
+        self._jobs.put(_Job(fn, args, kwargs, loop, future, contextvars.copy_context()))
         return future
 
     async def stop(self) -> None:
@@ -98,7 +101,7 @@ class SqliteWriter:
                     conn = self._engine.connect()
                 result = transaction(conn, job.fn, job.args, job.kwargs)
             except BaseException as exc:  # whatever it is, the caller must hear of it
-                state_errors.operation_failed("write", job.fn, exc)
+                job.context.run(state_errors.operation_failed, "write", job.fn, exc)
                 # Start the next operation on a fresh checkout, whatever state this left.
                 if conn is not None:
                     with contextlib.suppress(Exception):
