@@ -75,7 +75,7 @@ def _my_params(url: URL, database: str | None = None) -> dict[str, Any]:
 
 def agency_dsn(url: URL, backend: str, database: str) -> str:
     """The SQLAlchemy async URL of an agency database on the server ``url`` names."""
-    driver = "postgresql+asyncpg" if backend == "postgresql" else "mysql+aiomysql"
+    driver = "postgresql+asyncpg" if backend == "postgresql" else "mysql+asyncmy"
     return url.set(drivername=driver, database=database).render_as_string(hide_password=False)
 
 

@@ -454,7 +454,7 @@ def _connect_timeout(url: str, seconds: float) -> dict[str, object]:
     driver = make_url(url).get_driver_name()
     if driver == "asyncpg":
         return {"timeout": seconds}
-    if driver == "aiomysql":
+    if driver in ("asyncmy", "aiomysql"):
         return {"connect_timeout": seconds}
     return {}
 

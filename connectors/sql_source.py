@@ -35,11 +35,14 @@ from gateway.core.config_models import ConfigModel, Fix, Invalid, validate
 from gateway.core.errors import ConfigError, Problems
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: Each database's asynchronous drivers, the one to recommend first. On MySQL and MariaDB
+#: asyncmy decodes rows in compiled code, about eight times less CPU per row than
+#: aiomysql's pure Python (measured on a caseload's reads); aiomysql is still accepted.
 _ASYNC_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg",
-    "mysql": "mysql+aiomysql",
-    "mariadb": "mariadb+aiomysql",
+    "sqlite": ("sqlite+aiosqlite",),
+    "postgresql": ("postgresql+asyncpg",),
+    "mysql": ("mysql+asyncmy", "mysql+aiomysql"),
+    "mariadb": ("mariadb+asyncmy", "mariadb+aiomysql"),
 }
 
 
@@ -171,16 +174,16 @@ def checked_url(raw: str, from_env: bool, config_dir: Path) -> URL:
     if not from_env and url.password:
         raise Invalid("holds a password written inline", SqlUrl.secret_fix)
     backend = url.get_backend_name()
-    wanted = _ASYNC_DRIVERS.get(backend)
-    if wanted is None:
+    drivers = _ASYNC_DRIVERS.get(backend)
+    if drivers is None:
         raise Invalid(
             f"uses the database {backend!r}, which the sql connector does not support",
-            "Use sqlite+aiosqlite, postgresql+asyncpg or mysql+aiomysql.",
+            "Use sqlite+aiosqlite, postgresql+asyncpg or mysql+asyncmy.",
         )
-    if url.drivername != wanted and not (backend == "mysql" and url.drivername == "mysql+aiomysql"):
+    if url.drivername not in drivers:
         raise Invalid(
             f"uses the driver {url.drivername!r}, which is not asynchronous",
-            f"Write {wanted}://... instead.",
+            f"Write {drivers[0]}://... instead.",
         )
     if backend == "sqlite" and url.database and url.database != ":memory:":
         path = Path(url.database)

@@ -239,7 +239,11 @@ async def backend(
             "FAME_TEST_MARIADB_URL", "MariaDB", "mysql+aiomysql://root@127.0.0.1:3306/test"
         )
         drop = f"DROP DATABASE IF EXISTS {unique}"
-    url = make_url(admin).set(database=unique).render_as_string(hide_password=False)
+    agency_url = make_url(admin).set(database=unique)
+    if name == "mariadb":
+        # The driver an agency file is told to use (aiomysql is still accepted).
+        agency_url = agency_url.set(drivername="mysql+asyncmy")
+    url = agency_url.render_as_string(hide_password=False)
     await _admin(admin, f"CREATE DATABASE {unique}")
     try:
         await _load(url, population)
@@ -770,6 +774,46 @@ async def test_ids_padded_into_a_bucket_add_no_rows_and_duplicate_none(
     else:
         for read in sql_log.data_reads():
             assert sorted(map(str, read.values)) == sorted(batch)
+
+
+async def test_an_aiomysql_url_reads_what_asyncmy_reads(
+    connector: SqlConnector,
+    agency: AgencyConfig,
+    backend: Backend,
+    population: Population,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """asyncmy is the MySQL/MariaDB driver agency files are told to use; one written for
+    aiomysql still serves, with the very same values."""
+    if backend.name != "mariadb":
+        pytest.skip("MySQL and MariaDB have two drivers; other databases one")
+    assert make_url(backend.url).drivername == "mysql+asyncmy"
+    older = make_url(backend.url).set(drivername="mysql+aiomysql")
+    directory = tmp_path / "aiomysql"
+    directory.mkdir()
+    other = create_connector(
+        write_agency(directory, older.render_as_string(hide_password=False), monkeypatch)
+    )
+    request = FetchRequest.single(tuple(local_ids(population)[:40]), agency.items)
+    await other.open()
+    try:
+        through_aiomysql = await other.fetch(request)
+    finally:
+        await other.close()
+    through_asyncmy = await connector.fetch(request)
+
+    def exactly(found: FetchResult) -> dict[str, dict[str, list[str]]]:
+        # repr tells a date from its ISO text, True from 1 and Decimal("2.50") from 2.5;
+        # rows tied on their table's order come in either order.
+        return {
+            local_id: {
+                rs: sorted(repr(sorted(r.items())) for r in rows) for rs, rows in rec.items()
+            }
+            for local_id, rec in found.items()
+        }
+
+    assert through_asyncmy and exactly(through_aiomysql) == exactly(through_asyncmy)
 
 
 async def test_values_of_every_kind_come_back_as_sqlalchemy_reads_them(

@@ -327,7 +327,7 @@ def test_sql_url_and_url_env_both_set(tmp_path: Path) -> None:
         ("sqlite:///stores/test-council.sqlite", "sqlite+aiosqlite"),
         ("postgresql://reader@db.example/records", "postgresql+asyncpg"),
         ("postgresql+psycopg2://reader@db.example/records", "postgresql+asyncpg"),
-        ("mysql+pymysql://reader@db.example/records", "mysql+aiomysql"),
+        ("mysql+pymysql://reader@db.example/records", "mysql+asyncmy"),
     ],
 )
 def test_sql_driver_that_is_not_asynchronous(tmp_path: Path, url: str, wanted: str) -> None:
