@@ -529,7 +529,12 @@ def write_results(
         "Source calls are what the sources themselves counted (an SQL agency counts "
         "statements, an HTTP agency requests), divided by the variant's queries. CPU is the "
         "user + system time (all threads) of the variant's server processes over its own "
-        f"slices, per query (its workers too for {GATEWAY_PG}; the node process for Hive).",
+        f"slices, per query (its workers too for {GATEWAY_PG}; the node process for Hive). "
+        "The gateway's agency files allow 64 calls in flight per agency "
+        "(`max_concurrent_calls`, default 10), as many as the lower bound's connection pools: "
+        "the peers do not limit them, and with the default the gateway at 32 clients would "
+        "be held to 10 calls per agency at a time. Its MariaDB agency is read through "
+        "asyncmy, the driver an agency file is told to use.",
         "",
         "Peak memory (VmHWM): "
         + ", ".join(f"{name} {value:.0f} MB" for name, value in memory.items())
@@ -577,13 +582,16 @@ def write_results(
     if missed:
         lines += [
             "Where the gateway's time goes (what the lower bound and the peers do not do): per "
-            "request it validates an RS256 token, reads the person index, consents and grants "
-            "from its state database, decides every item with the policy, writes a "
-            "hash-chained, signed intent record before any agency is called and one disclosure "
-            "record per person before answering (group-committed under load), and counts "
-            "metrics; every state database statement goes through SQLAlchemy's async engine. "
-            "For a caseload of 200 that is 200 disclosure records with every item's clause, "
-            "and about 20,000 leaf values completed and serialized.",
+            "request it validates an RS256 token, checks the state database's change marker "
+            "(and reads the person index, consents and grants of people it does not hold in "
+            "memory), decides every item with the policy, writes a hash-chained, signed intent "
+            "record before any agency is called and one disclosure record per person before "
+            "answering (group-committed under load), and counts metrics. It reads an SQL "
+            "agency's rows one by one (the lower bound has each database aggregate its tables "
+            "to one JSON value), merges each agency's rows into every person's records and "
+            "completes them for the answer: for a caseload of 200 that is 200 disclosure "
+            "records with every item's clause, and about 20,000 leaf values completed and "
+            "serialized.",
             "",
         ]
     if w3.available:

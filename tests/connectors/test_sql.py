@@ -776,6 +776,9 @@ async def test_ids_padded_into_a_bucket_add_no_rows_and_duplicate_none(
             assert sorted(map(str, read.values)) == sorted(batch)
 
 
+@pytest.mark.parametrize(
+    "backend", [pytest.param("mariadb", marks=pytest.mark.mariadb)], indirect=True
+)
 async def test_an_aiomysql_url_reads_what_asyncmy_reads(
     connector: SqlConnector,
     agency: AgencyConfig,
@@ -786,8 +789,6 @@ async def test_an_aiomysql_url_reads_what_asyncmy_reads(
 ) -> None:
     """asyncmy is the MySQL/MariaDB driver agency files are told to use; one written for
     aiomysql still serves, with the very same values."""
-    if backend.name != "mariadb":
-        pytest.skip("MySQL and MariaDB have two drivers; other databases one")
     assert make_url(backend.url).drivername == "mysql+asyncmy"
     older = make_url(backend.url).set(drivername="mysql+aiomysql")
     directory = tmp_path / "aiomysql"

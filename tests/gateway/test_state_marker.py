@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Connection, event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -28,15 +27,14 @@ from gateway.governance.migrate import upgrade_schema
 from gateway.governance.state_db import StateDatabase
 from gateway.governance.state_marker import MarkedCache, read_marker
 from gateway.governance.state_reads import kept_for, read_request_state
-from gateway.governance.state_sqlite import driver
 from tests.conftest import fresh_postgres_database, server_url
+from tests.gateway.state_trace import Trace
 from tests.support import Process, prepare_shared_state
 
 KINDS = ["sqlite", "postgres"]
 NURSE = Requester("dn-okafor", "shire-community-health", "District Nursing", frozenset(), "care")
 OTHER = Requester("gp-shah", "riverside-gp", None, frozenset(), "care")
 WATCHED = ("persons", "person_links", "consents", "break_glass_grants")
-TABLE = re.compile(r"\bFROM (state_version|persons|person_links|consents|break_glass_grants)\b")
 
 
 @contextlib.asynccontextmanager
@@ -138,48 +136,6 @@ def _grant(raw: RawSql, grant_id: str, person_id: str, requester: Requester) -> 
 
 async def _marker(state: StateDatabase) -> int | None:
     return await state.read(read_marker)
-
-
-class Trace:
-    """The statements each read of the state database runs, whichever the driver."""
-
-    def __init__(self, state: StateDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.steps: list[list[str]] = []
-        real_read = state.read
-
-        async def read(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-            def traced(conn: Connection, *inner: Any, **named: Any) -> Any:
-                statements: list[str] = []
-                self.steps.append(statements)
-                db = driver(conn)
-
-                def on_execute(_c: Connection, _cursor: Any, statement: str, *_: Any) -> None:
-                    statements.append(statement)
-
-                if db is not None:
-                    db.set_trace_callback(statements.append)
-                else:
-                    event.listen(conn, "before_cursor_execute", on_execute)
-                try:
-                    return fn(conn, *inner, **named)
-                finally:
-                    if db is not None:
-                        db.set_trace_callback(None)
-                    else:
-                        event.remove(conn, "before_cursor_execute", on_execute)
-
-            return await real_read(traced, *args, **kwargs)
-
-        monkeypatch.setattr(state, "read", read)
-
-    def tables(self) -> list[list[str]]:
-        """The tables each step read, in order, since the last call."""
-        found = [
-            [hit.group(1) for statement in step if (hit := TABLE.search(statement))]
-            for step in self.steps
-        ]
-        self.steps.clear()
-        return found
 
 
 @pytest.mark.parametrize("kind", [*KINDS, "mariadb"])
