@@ -400,6 +400,18 @@ class Process:
                 await asyncio.sleep(0.1)
         raise AssertionError(f"gateway did not come up: {self.log.read_text()}")
 
+    async def query(self, token: str, query: str) -> dict[str, Any]:
+        """POST ``query`` to the process's /graphql as the token's practitioner; 200 asserted."""
+        async with httpx.AsyncClient(timeout=20) as client:
+            response = await client.post(
+                f"{self.url}/graphql",
+                json={"query": query},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
     def stop(self) -> None:
         self.proc.terminate()
         try:

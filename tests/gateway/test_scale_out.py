@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
@@ -19,18 +16,6 @@ from gateway.governance.state import create_state_engine
 from tests.support import Process, prepare_shared_state
 
 CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'
-
-
-async def _post(url: str, token: str, query: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=20) as client:
-        response = await client.post(
-            f"{url}/graphql",
-            json={"query": query},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def _token(settings: Settings) -> str:
@@ -65,8 +50,7 @@ async def test_a_withdrawal_through_one_process_is_honoured_by_the_other(
 
         token = _token(settings)
         roy = demo_person_id(population.people[0].nhs_number)
-        recorded = await _post(
-            first.url,
+        recorded = await first.query(
             token,
             """mutation { recordConsent(input: {personId: "%s", category: "health.physical",
             recipientAgency: "shire-adult-social-care", decision: PERMIT,
@@ -74,20 +58,20 @@ async def test_a_withdrawal_through_one_process_is_honoured_by_the_other(
             % roy,
         )
         consent_id = recorded["data"]["recordConsent"]["id"]
-        shown = await _post(second.url, token, CONDITIONS % roy)
+        shown = await second.query(token, CONDITIONS % roy)
         assert shown["data"]["person"]["health"]["conditions"], shown
         # Warm the second process once more, then withdraw through the first.
-        assert (await _post(second.url, token, CONDITIONS % roy))["data"]["person"]["health"][
+        assert (await second.query(token, CONDITIONS % roy))["data"]["person"]["health"][
             "conditions"
         ]
-        await _post(first.url, token, 'mutation { withdrawConsent(id: "%s") { id } }' % consent_id)
-        after = await _post(second.url, token, CONDITIONS % roy)
+        await first.query(token, 'mutation { withdrawConsent(id: "%s") { id } }' % consent_id)
+        after = await second.query(token, CONDITIONS % roy)
         assert after["data"]["person"]["health"]["conditions"] is None
         reasons = {(e["agency"], e["item"]): e["reason"] for e in after["extensions"]["withheld"]}
         assert reasons[("riverside-gp", "conditions.name")] == "NO_CONSENT"
         # Both processes appended to one audit chain, concurrently: it still holds.
         await asyncio.gather(
-            *(_post(p.url, token, CONDITIONS % roy) for p in (first, second) for _ in range(10))
+            *(p.query(token, CONDITIONS % roy) for p in (first, second) for _ in range(10))
         )
         engine = create_state_engine(settings.state_database)
         try:

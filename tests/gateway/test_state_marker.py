@@ -10,9 +10,7 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -273,18 +271,6 @@ def test_the_cache_is_bounded() -> None:
 CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'
 
 
-async def _post(url: str, token: str, query: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=20) as client:
-        response = await client.post(
-            f"{url}/graphql",
-            json={"query": query},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_withdrawal_through_another_process_applies_to_the_next_query(
     kind: str,
@@ -316,8 +302,7 @@ async def test_a_withdrawal_through_another_process_applies_to_the_next_query(
                 roles=("social_worker",),
             )
             roy = demo_person_id(population.people[0].nhs_number)
-            recorded = await _post(
-                second.url,
+            recorded = await second.query(
                 token,
                 """mutation { recordConsent(input: {personId: "%s", category: "health.physical",
                 recipientAgency: "shire-adult-social-care", decision: PERMIT,
@@ -327,12 +312,10 @@ async def test_a_withdrawal_through_another_process_applies_to_the_next_query(
             consent_id = recorded["data"]["recordConsent"]["id"]
             # The first process reads the consent, then keeps it: asked twice.
             for _ in range(2):
-                shown = await _post(first.url, token, CONDITIONS % roy)
+                shown = await first.query(token, CONDITIONS % roy)
                 assert shown["data"]["person"]["health"]["conditions"], shown
-            await _post(
-                second.url, token, 'mutation { withdrawConsent(id: "%s") { id } }' % consent_id
-            )
-            after = await _post(first.url, token, CONDITIONS % roy)
+            await second.query(token, 'mutation { withdrawConsent(id: "%s") { id } }' % consent_id)
+            after = await first.query(token, CONDITIONS % roy)
             assert after["data"]["person"]["health"]["conditions"] is None
             withheld = after["extensions"]["withheld"]
             reasons = {(e["agency"], e["item"]): e["reason"] for e in withheld}
