@@ -50,6 +50,18 @@ class DateRange:
         return self.start is None and self.end is None
 
 
+def outside(row: Row, date_field: str | None, bounds: DateRange | None) -> bool:
+    """Whether ``row`` falls outside its record set's range: an agency may ignore the from
+    and to it was sent, so the range is applied again to what it answered. A row without
+    the dated field, or a record set without one, is never outside."""
+    return (
+        bounds is not None
+        and date_field is not None
+        and date_field in row
+        and not bounds.contains(row[date_field])
+    )
+
+
 @dataclass(frozen=True)
 class FetchGroup:
     """Some of the agency's people, and the items permitted about each of them."""

@@ -58,6 +58,7 @@ from connectors.base import (
     FetchResult,
     Row,
     SourceCheck,
+    outside,
 )
 from connectors.fhir_auth import TokenSource, load_signing_key
 from connectors.fhir_config import FhirSource, parse_fhir_source
@@ -337,12 +338,7 @@ class FhirConnector:
                 self._agency.catalogue.items[item].field: self._value(resource, item)
                 for item in search.items
             }
-            if (
-                bounds is not None
-                and date_field is not None
-                and date_field in row
-                and not bounds.contains(row[date_field])
-            ):
+            if outside(row, date_field, bounds):
                 continue
             result[nhs].setdefault(rs_name, []).append(row)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import ConnectorError, DateRange, FetchResult, Row
+from connectors.base import ConnectorError, DateRange, FetchResult, Row, outside
 from connectors.http_config import HttpSource
 from connectors.values import coercer
 from gateway.core.catalogue import Catalogue, record_set_of
@@ -144,13 +144,7 @@ def _rows(elements: list[Any], reading: RecordSetReading, bounds: DateRange | No
             if value is _MISSING:
                 value = None
             row[field] = value if convert is None or value is None else convert(value)
-        # The range is applied again here: an agency may ignore the from and to it was sent.
-        if (
-            bounds is not None
-            and date_field is not None
-            and date_field in row
-            and not bounds.contains(row[date_field])
-        ):
+        if outside(row, date_field, bounds):
             continue
         rows.append(row)
     return rows
