@@ -62,23 +62,42 @@ async def postgres_state() -> AsyncIterator[str]:
         yield url
 
 
-@contextlib.asynccontextmanager
-async def fresh_postgres_database() -> AsyncIterator[str]:
+def fresh_postgres_database() -> contextlib.AbstractAsyncContextManager[str]:
     """Create a PostgreSQL database for one test, yield its URL, drop it afterwards."""
-    base = server_url(
-        "FAME_TEST_POSTGRES_URL",
-        "PostgreSQL",
-        "FAME_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+    return _fresh_database(
+        server_url(
+            "FAME_TEST_POSTGRES_URL",
+            "PostgreSQL",
+            "FAME_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+        ),
+        'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
     )
+
+
+def fresh_mariadb_database() -> contextlib.AbstractAsyncContextManager[str]:
+    """Create a MariaDB database for one test, yield its URL, drop it afterwards."""
+    return _fresh_database(
+        server_url(
+            "FAME_TEST_MARIADB_URL",
+            "MariaDB",
+            "FAME_TEST_MARIADB_URL=mysql+aiomysql://root@127.0.0.1:3306/test",
+        ),
+        "DROP DATABASE IF EXISTS {name}",
+    )
+
+
+@contextlib.asynccontextmanager
+async def _fresh_database(base: str, drop: str) -> AsyncIterator[str]:
+    # The name needs no quoting on either server: letters, digits and underscores.
     name = f"fame_state_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await conn.execute(text(f"CREATE DATABASE {name}"))
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
         async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await conn.execute(text(drop.format(name=name)))
         await admin.dispose()
 
 

@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from fame_demo.community_api import CommunityHealthApi
@@ -25,7 +23,7 @@ from gateway.governance.migrate import upgrade_schema
 from gateway.governance.state_db import StateDatabase
 from gateway.governance.state_marker import MarkedCache, read_marker
 from gateway.governance.state_reads import kept_for, read_request_state
-from tests.conftest import fresh_postgres_database, server_url
+from tests.conftest import fresh_mariadb_database, fresh_postgres_database
 from tests.gateway.state_trace import Trace
 from tests.support import Process, prepare_shared_state
 
@@ -36,30 +34,11 @@ WATCHED = ("persons", "person_links", "consents", "break_glass_grants")
 
 
 @contextlib.asynccontextmanager
-async def _fresh_mariadb_database() -> AsyncIterator[str]:
-    base = server_url(
-        "FAME_TEST_MARIADB_URL",
-        "MariaDB",
-        "FAME_TEST_MARIADB_URL=mysql+aiomysql://root@127.0.0.1:3306/test",
-    )
-    name = f"fame_state_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        await admin.dispose()
-
-
-@contextlib.asynccontextmanager
 async def _state(kind: str, tmp_path: Path) -> AsyncIterator[StateDatabase]:
     """A migrated state database, as the gateway reaches it."""
     databases: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[str]]] = {
         "postgres": fresh_postgres_database,
-        "mariadb": _fresh_mariadb_database,
+        "mariadb": fresh_mariadb_database,
     }
     async with contextlib.AsyncExitStack() as stack:
         if kind == "sqlite":
