@@ -30,6 +30,9 @@ class RecordSetReading:
     list_key: str | None
     fields: tuple[Field, ...]
     date_field: str | None
+    #: One row from the person (a single record: None when none of its paths is there) or
+    #: from one element of the list; see ``_reader``.
+    read: Callable[[Any], Row | None]
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,13 @@ def shape_of(source: HttpSource, catalogue: Catalogue, wanted: Sequence[str]) ->
     return Shape(
         fields_param=",".join(dict.fromkeys(source.items[item].raw for item in wanted)),
         record_sets=tuple(
-            RecordSetReading(name, list_keys[name], tuple(fields), sets[name].date_field)
+            RecordSetReading(
+                name,
+                list_keys[name],
+                tuple(fields),
+                sets[name].date_field,
+                _reader(fields, single=list_keys[name] is None),
+            )
             for name, fields in by_set.items()
         ),
         dated=tuple(name for name in by_set if sets[name].date_field is not None),
@@ -75,15 +84,41 @@ def date_range(shape: Shape, ranges: Mapping[str, DateRange]) -> DateRange | Non
 _MISSING = object()
 
 
-def _dig(value: Any, path: tuple[str, ...]) -> Any:
-    # The value at path, or _MISSING where the path leads nowhere.
-    for segment in path:
-        if not isinstance(value, dict):
-            return _MISSING
-        value = value.get(segment, _MISSING)
-        if value is _MISSING:
-            return _MISSING
-    return value
+def _reader(fields: Sequence[Field], *, single: bool) -> Callable[[Any], Row | None]:
+    """A function reading one row, (field, coercer, path) each, from a JSON object.
+
+    Straight-line code generated per record set, as the projector is: no loop over the
+    fields or the path's segments per value. A path leading nowhere (a missing key, or
+    something other than an object on the way) reads as null; for a ``single`` record,
+    when no path leads anywhere there is no row (None). Field names and path segments
+    reach the code only as bound constants (f0, p0_0, ...), never as source text.
+    """
+    namespace: dict[str, Any] = {"M": _MISSING, "isinstance": isinstance}
+    lines = ["def read(value):"]
+    for n, (field, _, path) in enumerate(fields):
+        namespace[f"f{n}"] = field
+        source = "value"
+        for m, segment in enumerate(path):
+            namespace[f"p{n}_{m}"] = segment
+            lines.append(
+                f"    v{n} = {source}.get(p{n}_{m}, M) if isinstance({source}, dict) else M"
+            )
+            source = f"v{n}"
+        if not path:  # the object itself
+            lines.append(f"    v{n} = value")
+    if single and fields:
+        lines.append(
+            "    if " + " and ".join(f"v{n} is M" for n in range(len(fields))) + ": return None"
+        )
+    for n, (_, convert, _) in enumerate(fields):
+        lines.append(f"    if v{n} is M: v{n} = None")
+        if convert is not None:
+            namespace[f"c{n}"] = convert
+            lines.append(f"    elif v{n} is not None: v{n} = c{n}(v{n})")
+    lines.append("    return {" + ", ".join(f"f{n}: v{n}" for n in range(len(fields))) + "}")
+    exec("\n".join(lines), namespace)
+    read: Callable[[Any], Row | None] = namespace["read"]
+    return read
 
 
 def read_people(
@@ -112,16 +147,8 @@ def read_people(
         records: dict[str, list[Row]] = {}
         for reading in shape.record_sets:
             if reading.list_key is None:
-                row: Row = {}
-                present = False
-                for field, convert, path in reading.fields:
-                    value = _dig(person, path)
-                    if value is _MISSING:
-                        value = None
-                    else:
-                        present = True
-                    row[field] = value if convert is None or value is None else convert(value)
-                if present:
+                row = reading.read(person)
+                if row is not None:
                     records[reading.name] = [row]
                 continue
             elements = person.get(reading.list_key)
@@ -135,16 +162,9 @@ def read_people(
 
 
 def _rows(elements: list[Any], reading: RecordSetReading, bounds: DateRange | None) -> list[Row]:
-    rows: list[Row] = []
+    read = reading.read
+    rows = [row for row in map(read, elements) if row is not None]
+    if bounds is None or reading.date_field is None:
+        return rows
     date_field = reading.date_field
-    for element in elements:
-        row: Row = {}
-        for field, convert, path in reading.fields:
-            value = _dig(element, path)
-            if value is _MISSING:
-                value = None
-            row[field] = value if convert is None or value is None else convert(value)
-        if outside(row, date_field, bounds):
-            continue
-        rows.append(row)
-    return rows
+    return [row for row in rows if not outside(row, date_field, bounds)]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import String, any_, bindparam
@@ -45,15 +44,16 @@ def ids_condition(key: ColumnElement[Any], name: str, size: int | None) -> Colum
     return key.in_([bindparam(f"{name}_{index}", type_=String()) for index in range(size)])
 
 
+#: Adds one row's values to a person's records (record set -> rows of fields).
+AddRow = Callable[[Sequence[Any], dict[str, list[dict[str, Any]]]], None]
+
+
 @dataclass(frozen=True)
 class BranchLayout:
-    """Where one branch's key and values are in a row."""
+    """Where one branch's key is in a row, and how its values are added to the records."""
 
     key_at: int
-    #: Per record set: its fields, and a function picking their values out of a row.
-    record_sets: tuple[tuple[str, tuple[str, ...], Callable[[Sequence[Any]], Any]], ...]
-    #: (record set, field, position, coercer) of the values brought to their kind.
-    converted: tuple[tuple[str, str, int, Callable[[object], object]], ...]
+    add: AddRow
 
 
 @dataclass(frozen=True)
@@ -103,19 +103,7 @@ class CompiledShape:
             records = result.get(local_id)
             if records is None:
                 records = result[local_id] = {}
-            for rs_name, fields, pick in layout.record_sets:
-                # Fields and picker were made from one list: no length check per row.
-                values = dict(zip(fields, pick(row), strict=False))
-                found = records.get(rs_name)
-                if found is None:
-                    records[rs_name] = [values]
-                else:
-                    found.append(values)
-            for rs_name, field, at, convert in layout.converted:
-                value = row[at]
-                if value is not None:
-                    # The row of this record set just appended.
-                    records[rs_name][-1][field] = convert(value)
+            layout.add(row, records)
 
 
 def compile_shape(
@@ -155,26 +143,15 @@ def compile_shape(
         bind = compiled.binds[name]
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         plan.append((None, process(bind.value) if process is not None else bind.value))
-    layouts = []
-    for _, key_label, fields in branches:
-        by_set: dict[str, tuple[list[int], list[str]]] = {}
-        converted = []
-        for label, rs_name, field, convert in fields:
-            positions, names = by_set.setdefault(rs_name, ([], []))
-            positions.append(position[label])
-            names.append(field)
-            if convert is not None:
-                converted.append((rs_name, field, position[label], convert))
-        layouts.append(
-            BranchLayout(
-                key_at=position[key_label],
-                record_sets=tuple(
-                    (rs_name, tuple(names), _picker(positions))
-                    for rs_name, (positions, names) in by_set.items()
-                ),
-                converted=tuple(converted),
-            )
+    layouts = [
+        BranchLayout(
+            key_at=position[key_label],
+            add=_row_adder(
+                [(rs, field, position[label], convert) for label, rs, field, convert in fields]
+            ),
         )
+        for _, key_label, fields in branches
+    ]
     return CompiledShape(
         sql=compiled.string,
         plan=tuple(plan),
@@ -184,9 +161,38 @@ def compile_shape(
     )
 
 
-def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], Any]:
-    """A function returning the values at ``positions`` of a row, always as a tuple."""
-    if len(positions) == 1:
-        (at,) = positions
-        return lambda row: (row[at],)
-    return itemgetter(*positions)
+def _row_adder(
+    fields: Sequence[tuple[str, str, int, Callable[[object], object] | None]],
+) -> AddRow:
+    """A function adding a row's values, (record set, field, position, coercer) each, to a
+    person's records: one row of fields per record set.
+
+    Straight-line code generated per layout, as the projector is: a row's values are
+    read by position and each record's dict is built in one expression, with no loop,
+    zip or second pass for the coerced values. Record set and field names reach the code
+    only as bound constants (s0, f0, ...), never as source text.
+    """
+    namespace: dict[str, Any] = {}
+    by_set: dict[str, list[int]] = {}
+    lines = ["def add(row, records):"]
+    for n, (rs_name, field, at, convert) in enumerate(fields):
+        by_set.setdefault(rs_name, []).append(n)
+        namespace[f"f{n}"] = field
+        lines.append(f"    v{n} = row[{int(at)}]")
+        if convert is not None:
+            namespace[f"c{n}"] = convert
+            lines.append(f"    if v{n} is not None: v{n} = c{n}(v{n})")
+    for m, (rs_name, members) in enumerate(by_set.items()):
+        namespace[f"s{m}"] = rs_name
+        record = "{" + ", ".join(f"f{n}: v{n}" for n in members) + "}"
+        lines += [
+            f"    found = records.get(s{m})",
+            "    if found is None:",
+            f"        records[s{m}] = [{record}]",
+            "    else:",
+            f"        found.append({record})",
+        ]
+    lines.append("    return None")
+    exec("\n".join(lines), namespace)
+    add: AddRow = namespace["add"]
+    return add

@@ -10,7 +10,6 @@ request into a call of :meth:`Pipeline.run` and its :class:`Outcome` into a resp
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +68,7 @@ class Pipeline:
         # The intent record is written while the request is planned and decided;
         # the fan-out waits for it before any agency is called. A mutation waits
         # for it before anything at all is changed.
-        intent = asyncio.ensure_future(gateway.audit.intent(context))
+        intent = gateway.audit.intent(context)
         context.intent = intent
         if operation.selected.operation is OperationType.MUTATION:
             try:

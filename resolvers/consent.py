@@ -11,7 +11,7 @@ from gateway.config.protocol import ConsentForm, SharingProtocol
 from gateway.core.errors import GovernanceError
 from gateway.decide.policy import Consent, ConsentDecision, relationship
 from gateway.governance.consents import ConsentEvidence
-from gateway.governance.judge import person_facts
+from gateway.governance.person_index import person_facts
 from gateway.pipeline.context import RequestContext
 from resolvers.errors import from_governance, governance_error, person_not_available, utc
 from resolvers.scalars import DateTime

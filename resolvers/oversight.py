@@ -22,8 +22,8 @@ from gateway.core.errors import GovernanceError
 from gateway.decide.policy import decide, relationship
 from gateway.decide.requester import Requester
 from gateway.governance.grants import INAPPROPRIATE, GrantReview
-from gateway.governance.judge import person_facts
 from gateway.governance.oversight import Guardian, guardian
+from gateway.governance.person_index import person_facts
 from gateway.governance.reasons import meaningful
 from gateway.pipeline.context import RequestContext
 from resolvers.break_glass import GrantType, grant_out
@@ -377,7 +377,7 @@ class OversightQuery(graphene.ObjectType):  # type: ignore[misc]
             purpose=requester.purpose,
         )
         judge = await gateway.governance.judge(subject, [person_id])
-        facts = person_facts(person_id, judge.links.get(person_id, {}))
+        facts = judge.facts.get(person_id) or person_facts(person_id, {})
         decision = decide(
             subject,
             facts,

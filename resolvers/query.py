@@ -152,8 +152,8 @@ def _caseload_resolver(catalogue: Catalogue) -> Callable[..., Awaitable[list[Per
                 "your agency's relationships are per team, and your token names no team"
             )
         # Only people held by the requester's team, or by services open to it.
-        person_ids = await context.gateway.index.people_of_agency(
-            requester.agency, first, offset, teams=visible
+        person_ids = await context.gateway.governance.caseload(
+            requester.agency, first, offset, visible
         )
         plan = plan_people(info, catalogue)
         assembly = await context.gateway.fanout.assemble(

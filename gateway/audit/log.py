@@ -28,7 +28,14 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit.index_events import requester_rows
-from gateway.audit.records import DISCLOSURE, INTENT, LOOKUP, requester_columns
+from gateway.audit.records import (
+    DISCLOSURE,
+    INTENT,
+    LOOKUP,
+    disclosed_groups,
+    requester_columns,
+    withheld_groups,
+)
 from gateway.config.protocol import Basis
 from gateway.core import tracing
 from gateway.core.errors import ConfigError
@@ -156,11 +163,14 @@ class AuditLog:
         """
         if not rows:
             return []
+        return await tracing.audit_append(len(rows), rows[0]["kind"], self._submit(rows))
+
+    def _submit(self, rows: Sequence[dict[str, Any]]) -> asyncio.Future[list[int]]:
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._pending.append(_Append(rows, future))
         if self._writing is None:
             self._write_pending()
-        return await tracing.audit_append(len(rows), rows[0]["kind"], future)
+        return future
 
     def _write_pending(self) -> None:
         batch, self._pending = self._pending, []
@@ -188,9 +198,14 @@ class AuditLog:
         if self._pending:
             self._write_pending()
 
-    async def intent(self, context: RequestContext) -> None:
-        """Record, before any agency is called, that this requester is asking."""
-        await self.append([_record(_common(context, utc_now()), INTENT, None, {})])
+    def intent(self, context: RequestContext) -> asyncio.Future[list[int]]:
+        """Record, before any agency is called, that this requester is asking.
+
+        The write starts now, not at the caller's next await: the request is planned and
+        decided while it is committed, and no agency can be called before it is done.
+        """
+        started = self._submit([_record(_common(context, utc_now()), INTENT, None, {})])
+        return asyncio.ensure_future(tracing.audit_append(1, INTENT, started))
 
     async def record(self, context: RequestContext) -> int:
         """Record what the request disclosed and withheld, one record per person, and one
@@ -202,79 +217,75 @@ class AuditLog:
     @staticmethod
     def _rows(context: RequestContext) -> list[dict[str, Any]]:
         now = utc_now()
-        per_person: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        #: person -> agency -> how the agency answered ("not asked" if it was not).
+        outcomes: dict[str, dict[str, str]] = {}
+        # (person, agency, "disclosed" or "not_delivered") -> the decision mappings.
+        decided: dict[tuple[str, str, str], list[Mapping[str, Decision]]] = defaultdict(list)
+        withheld: dict[tuple[str, str], dict[str, Decision]] = defaultdict(dict)
         statutory: set[str] = set()
         grants: dict[str, Grant] = {}
+        # People decided alike share whole mappings of decisions: each shared mapping is
+        # described (grouped by basis and clause) once, and the description shared by
+        # every person's record.
+        described: dict[int, tuple[Mapping[str, Decision], list[dict[str, Any]], bool]] = {}
 
-        def agency_entry(person_id: str, agency: str) -> dict[str, Any]:
-            entries = per_person[person_id]
-            entry = entries.get(agency)
-            if entry is None:
-                entry = entries[agency] = {"disclosed": {}, "withheld": {}, "outcome": "not asked"}
-            return entry
-
-        # People decided alike share Decision objects, and whole mappings of them: each
-        # decision is described once, and each shared mapping's description is built once
-        # and shared by every person's record (serialised per record, never re-described).
-        described: dict[int, tuple[dict[str, Any], bool]] = {}
-        described_sets: dict[int, tuple[Mapping[str, Decision], dict[str, Any], bool]] = {}
-
-        def describe(decision: Decision) -> tuple[dict[str, Any], bool]:
-            found = described.get(id(decision))
-            if found is None:
-                basis = decision.basis
-                found = described[id(decision)] = (
-                    {"rule": decision.rule, "basis": basis.value if basis else None},
-                    # An agency reading its own record shares nothing under a duty.
-                    basis is _STATUTORY and decision.rule != "own record",
-                )
-            return found
-
-        def describe_all(decisions: Mapping[str, Decision]) -> tuple[dict[str, Any], bool]:
-            found = described_sets.get(id(decisions))
+        def describe(decisions: Mapping[str, Decision]) -> tuple[list[dict[str, Any]], bool]:
+            found = described.get(id(decisions))
             # The mapping is kept beside its description, so its id cannot be reused.
             if found is None:
-                items: dict[str, Any] = {}
-                any_duty = False
-                for item, decision in decisions.items():
-                    items[item], under_duty = describe(decision)
-                    any_duty = any_duty or under_duty
-                found = described_sets[id(decisions)] = (decisions, items, any_duty)
+                found = described[id(decisions)] = (
+                    decisions,
+                    disclosed_groups(decisions),
+                    # An agency reading its own record shares nothing under a duty.
+                    any(
+                        d.basis is _STATUTORY and d.rule != "own record" for d in decisions.values()
+                    ),
+                )
             return found[1], found[2]
 
         for assembly in context.assemblies:
             # An id asked about is recorded whether or not anyone has it: the attempt is
             # the guardian's to see, and an unknown id costs the same write as a real one.
             for person_id in assembly.asked:
-                per_person.setdefault(person_id, {})
+                outcomes.setdefault(person_id, {})
             status = {outcome.agency: outcome.status for outcome in assembly.outcomes}
             delivered = assembly.delivered
             for key, decisions in assembly.permitted.items():
                 person_id, agency = key
-                entry = agency_entry(person_id, agency)
-                entry["outcome"] = status.get(agency, "not asked")
-                items, any_duty = describe_all(decisions)
+                outcomes.setdefault(person_id, {})[agency] = status.get(agency, "not asked")
                 ok = key in delivered
-                target = "disclosed" if ok else "not_delivered"
-                # Shared descriptions are never written into: a second assembly about the
-                # same person and agency gets a merged copy.
-                earlier = entry.get(target)
-                entry[target] = {**earlier, **items} if earlier else items
-                if ok and any_duty:
+                decided[(person_id, agency, "disclosed" if ok else "not_delivered")].append(
+                    decisions
+                )
+                if ok and describe(decisions)[1]:
                     statutory.add(person_id)
-            for withheld in assembly.withheld:
-                entry = agency_entry(withheld.person_id, withheld.agency)
-                assert withheld.decision.reason is not None
-                entry["withheld"][withheld.item] = {
-                    "reason": withheld.decision.reason.value,
-                    "rule": withheld.decision.rule,
-                }
+            for entry in assembly.withheld:
+                outcomes.setdefault(entry.person_id, {}).setdefault(entry.agency, "not asked")
+                withheld[(entry.person_id, entry.agency)][entry.item] = entry.decision
             grants.update(assembly.grants)
+
+        def agencies_of(person_id: str) -> dict[str, Any]:
+            entries: dict[str, Any] = {}
+            for agency, outcome in outcomes[person_id].items():
+                entry: dict[str, Any] = {"outcome": outcome}
+                for target in ("disclosed", "not_delivered"):
+                    mappings = decided.get((person_id, agency, target))
+                    if mappings and len(mappings) == 1:
+                        entry[target] = describe(mappings[0])[0]
+                    elif mappings:  # several assemblies about the same person and agency
+                        entry[target] = disclosed_groups(
+                            {k: v for found in mappings for k, v in found.items()}
+                        )
+                entry.setdefault("disclosed", [])
+                entry["withheld"] = withheld_groups(withheld.get((person_id, agency), {}))
+                entries[agency] = entry
+            return entries
+
         rows = []
         # Who asked, when and for what: the same in every record of the request.
         common = _common(context, now)
-        for person_id, agencies in sorted(per_person.items()):
-            row = _record(common, DISCLOSURE, person_id, agencies)
+        for person_id in sorted(outcomes):
+            row = _record(common, DISCLOSURE, person_id, agencies_of(person_id))
             row["statutory"] = person_id in statutory
             grant = grants.get(person_id)
             if grant is not None:

@@ -1,4 +1,5 @@
-"""The audit's records read back for people: one value per disclosure or lookup record.
+"""The audit's records read back for people: one value per disclosure or lookup record;
+and how a record stores the items it names (grouped by what they rest on).
 
 Every reader of the audit that turns its rows into words or resources (the
 person's own report, the FHIR export, the ``disclosures`` query) reads them
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.decide.policy import Decision
 from gateway.decide.requester import Requester
 from gateway.governance.state import disclosures
 
@@ -113,27 +116,59 @@ def utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _disclosed(raw: Any) -> dict[str, DisclosedItem]:
-    if not isinstance(raw, dict):
-        return {}
+def disclosed_groups(decisions: Mapping[str, Decision]) -> list[dict[str, Any]]:
+    """Items shown (or permitted and not delivered) as a record stores them: one entry per
+    basis and clause relied on, with its items, rather than the same two words per item."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for item, decision in decisions.items():
+        basis = decision.basis.value if decision.basis is not None else None
+        groups[(basis or "", decision.rule or "")].append(item)
+    return [
+        {"basis": basis or None, "rule": rule or None, "items": sorted(items)}
+        for (basis, rule), items in sorted(groups.items())
+    ]
+
+
+def withheld_groups(decisions: Mapping[str, Decision]) -> list[dict[str, Any]]:
+    """Items withheld as a record stores them: one entry per reason and clause."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for item, decision in decisions.items():
+        reason = decision.reason.value if decision.reason is not None else ""
+        groups[(reason, decision.rule or "")].append(item)
+    return [
+        {"reason": reason, "rule": rule or None, "items": sorted(items)}
+        for (reason, rule), items in sorted(groups.items())
+    ]
+
+
+def _items(raw: Any) -> list[tuple[str, Mapping[str, Any]]]:
+    # (item, what it rests on) from either form a record may hold: grouped (a list of
+    # entries with their items), or one entry per item (records written before grouping).
+    if isinstance(raw, dict):
+        return [(str(item), d if isinstance(d, dict) else {}) for item, d in raw.items()]
+    if isinstance(raw, list):
+        return [
+            (str(item), group)
+            for group in raw
+            if isinstance(group, dict) and isinstance(group.get("items"), list)
+            for item in group["items"]
+        ]
+    return []
+
+
+def disclosed_items(raw: Any) -> dict[str, DisclosedItem]:
+    """The items of a record's ``disclosed`` (or ``not_delivered``), by name, in order."""
     return {
-        str(item): DisclosedItem(
-            rule=detail.get("rule") if isinstance(detail, dict) else None,
-            basis=detail.get("basis") if isinstance(detail, dict) else None,
-        )
-        for item, detail in sorted(raw.items())
+        item: DisclosedItem(rule=detail.get("rule"), basis=detail.get("basis"))
+        for item, detail in sorted(_items(raw))
     }
 
 
-def _withheld(raw: Any) -> dict[str, WithheldItem]:
-    if not isinstance(raw, dict):
-        return {}
+def withheld_items(raw: Any) -> dict[str, WithheldItem]:
+    """The items of a record's ``withheld``, by name, in order."""
     return {
-        str(item): WithheldItem(
-            reason=str(detail.get("reason", "")) if isinstance(detail, dict) else "",
-            rule=detail.get("rule") if isinstance(detail, dict) else None,
-        )
-        for item, detail in sorted(raw.items())
+        item: WithheldItem(reason=str(detail.get("reason", "")), rule=detail.get("rule"))
+        for item, detail in sorted(_items(raw))
     }
 
 
@@ -147,11 +182,11 @@ def _record(row: Mapping[str, Any]) -> DisclosureRecord:
         if not isinstance(entry, dict):
             continue
         outcomes[agency] = str(entry.get("outcome", ""))
-        if shown := _disclosed(entry.get("disclosed")):
+        if shown := disclosed_items(entry.get("disclosed")):
             disclosed[agency] = shown
-        if held := _withheld(entry.get("withheld")):
+        if held := withheld_items(entry.get("withheld")):
             withheld[agency] = held
-        if lost := _disclosed(entry.get("not_delivered")):
+        if lost := disclosed_items(entry.get("not_delivered")):
             not_delivered[agency] = lost
     roles = tuple(sorted(role for role in str(row["roles"] or "").split(",") if role))
     return DisclosureRecord(

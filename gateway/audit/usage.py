@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit.records import DISCLOSURE, INTENT
+from gateway.audit.records import DISCLOSURE, INTENT, disclosed_items, withheld_items
 from gateway.governance.state import disclosures
 
 #: The role a request is counted under when its requester has none.
@@ -153,9 +153,9 @@ def summarise(
         disclosed = 0
         withheld: Counter[str] = Counter()
         for source, entry in agencies.items():
-            disclosed += len(entry.get("disclosed") or {})
-            for detail in (entry.get("withheld") or {}).values():
-                withheld[str(detail.get("reason"))] += 1
+            disclosed += len(disclosed_items(entry.get("disclosed")))
+            for detail in withheld_items(entry.get("withheld")).values():
+                withheld[detail.reason] += 1
             outcome = str(entry.get("outcome", NOT_ASKED))
             if outcome != NOT_ASKED:
                 answers[source].add((request_id, outcome))

@@ -23,7 +23,6 @@ from gateway.decide.policy import (
     Consent,
     Decision,
     Grant,
-    Involvement,
     PersonFacts,
     decide,
     grant_in_force,
@@ -34,20 +33,7 @@ from gateway.governance.consents import ConsentRegistry
 from gateway.governance.grants import GrantRegistry, GrantReviews
 from gateway.governance.person_index import Links
 from gateway.governance.state_db import StateDatabase
-from gateway.governance.state_reads import read_request_state
-
-
-def person_facts(person_id: str, links: Links) -> PersonFacts:
-    """The policy's view of a person's involvements, from the person index links."""
-    return PersonFacts(
-        person_id=person_id,
-        involvements=tuple(
-            Involvement(agency=agency, team=link.team, current=link.current)
-            for agency, agency_links in sorted(links.items())
-            for link in agency_links
-        ),
-    )
-
+from gateway.governance.state_reads import read_caseload_page, read_request_state
 
 #: Decisions (``"item"`` keys) and item sets (``"items"`` keys) by what they depend on.
 Memo = MutableMapping[tuple[object, ...], Any]
@@ -67,6 +53,8 @@ class Judge:
     protocol: SharingProtocol
     #: The person index links of every known person of the request; unknown ids are absent.
     links: Mapping[str, Links]
+    #: The policy's view of the same people's links (``person_index.person_facts``).
+    facts: Mapping[str, PersonFacts]
     consents: Mapping[str, Sequence[Consent]]
     grants: Sequence[Grant]
     now: dt.datetime
@@ -74,6 +62,8 @@ class Judge:
     #: under the same protocol (see ``Governance.shared``); per request when not given.
     shared: Memo = field(default_factory=dict)
     _memo: Memo = field(default_factory=dict)
+    #: Each person's relationship and grant, worked out once per request.
+    _cases: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
 
     def _memo_for(self, grant: str | None) -> tuple[Memo, tuple[object, ...]]:
         # Without consents or a grant a decision depends only on the protocol, the
@@ -111,6 +101,16 @@ class Judge:
 
     def _case(self, facts: PersonFacts) -> tuple[bool, str | None]:
         """What a decision without consent records depends on: relationship and grant."""
+        if self.facts.get(facts.person_id) is not facts:
+            return self._work_out_case(facts)
+        # The facts this judge was given stand for the whole request: each person's case
+        # is worked out once, not once per agency.
+        case = self._cases.get(facts.person_id)
+        if case is None:
+            case = self._cases[facts.person_id] = self._work_out_case(facts)
+        return case
+
+    def _work_out_case(self, facts: PersonFacts) -> tuple[bool, str | None]:
         grant = grant_in_force(self.requester, facts, self.protocol, self.grants, self.now)
         related = relationship(self.requester, facts, self.protocol) is not None
         return related, grant.id if grant is not None else None
@@ -190,6 +190,13 @@ class Governance:
         self._protocol = protocol
         self.shared = LRUCache(_SHARED_DECISIONS)
 
+    async def caseload(
+        self, agency_id: str, limit: int, offset: int, teams: frozenset[str] | None
+    ) -> list[str]:
+        """One page of the agency's caseload: person ids with a current involvement of the
+        agency, held by one of ``teams`` when given (None: by any team), in id order."""
+        return await read_caseload_page(self._state, agency_id, limit, offset, teams)
+
     async def judge(self, requester: Requester, person_ids: Sequence[str]) -> Judge:
         """A Judge for this requester over these people, with links, consents and grants
         read now, in one round trip to the state database."""
@@ -198,6 +205,7 @@ class Governance:
             requester,
             self.protocol,
             state.links,
+            state.facts,
             state.consents,
             state.grants,
             self.clock(),

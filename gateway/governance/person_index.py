@@ -6,12 +6,12 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, Select, and_, select
+from sqlalchemy import Connection, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.decide.policy import Involvement, PersonFacts
 from gateway.governance.state import person_link_events, person_links, person_postcodes, persons
 from gateway.governance.state_db import StateDatabase
 from gateway.governance.state_sqlite import driver, rows_in
@@ -61,6 +61,18 @@ def postcode_key(value: str) -> str:
     return "".join(ch for ch in value.upper() if ch.isalnum())
 
 
+def person_facts(person_id: str, links: Links) -> PersonFacts:
+    """The policy's view of a person's involvements, from the person index links."""
+    return PersonFacts(
+        person_id=person_id,
+        involvements=tuple(
+            Involvement(agency=agency, team=link.team, current=link.current)
+            for agency, agency_links in sorted(links.items())
+            for link in agency_links
+        ),
+    )
+
+
 def read_links(conn: Connection, person_ids: Sequence[str]) -> dict[str, Links]:
     """The links of each known person id, read on a synchronous connection; unknown ids
     are absent. The one place links are read and turned into values."""
@@ -103,7 +115,22 @@ def read_links(conn: Connection, person_ids: Sequence[str]) -> dict[str, Links]:
     return found
 
 
-def _first_column(conn: Connection, statement: Select[Any]) -> list[str]:
+def read_caseload(
+    conn: Connection, agency_id: str, limit: int, offset: int, teams: frozenset[str] | None
+) -> list[str]:
+    """Person ids with a current involvement of the agency, held by one of ``teams`` when
+    given (None: by any team), in id order: one page of the agency's caseload."""
+    condition = and_(person_links.c.agency_id == agency_id, person_links.c.current.is_(True))
+    if teams is not None:
+        condition = and_(condition, person_links.c.team.in_(sorted(teams)))
+    statement = (
+        select(person_links.c.person_id)
+        .where(condition)
+        .group_by(person_links.c.person_id)
+        .order_by(person_links.c.person_id)
+        .limit(limit)
+        .offset(offset)
+    )
     return [str(value) for value in conn.execute(statement).scalars()]
 
 
@@ -142,28 +169,6 @@ class PersonIndex:
                     if len(derived) >= limit:
                         break
         return derived
-
-    async def people_of_agency(
-        self,
-        agency_id: str,
-        limit: int,
-        offset: int = 0,
-        teams: frozenset[str] | None = None,
-    ) -> list[str]:
-        """Person ids with a current involvement of the agency, held by one of ``teams``
-        when given (None: by any team)."""
-        condition = and_(person_links.c.agency_id == agency_id, person_links.c.current.is_(True))
-        if teams is not None:
-            condition = and_(condition, person_links.c.team.in_(sorted(teams)))
-        statement = (
-            select(person_links.c.person_id)
-            .where(condition)
-            .group_by(person_links.c.person_id)
-            .order_by(person_links.c.person_id)
-            .limit(limit)
-            .offset(offset)
-        )
-        return await self._state.read(_first_column, statement)
 
     async def find_exact(
         self,

@@ -1,5 +1,6 @@
 """The state a request is decided on — person index links, consents and grants — read
-together: one synchronous pass over one connection per request, in one step.
+together: one synchronous pass over one connection per request, in one step; and the
+pages of an agency's caseload.
 
 The rows are kept in memory between requests, per state database, for as long as the
 state's change marker (``gateway.governance.state_marker``) stands still. Every request
@@ -17,11 +18,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from gateway.decide.policy import Consent, Grant
+from gateway.decide.policy import Consent, Grant, PersonFacts
 from gateway.decide.requester import Requester
 from gateway.governance.consents import read_consents
 from gateway.governance.grants import read_grants
-from gateway.governance.person_index import Links, read_links
+from gateway.governance.person_index import Links, person_facts, read_caseload, read_links
 from gateway.governance.state_db import StateDatabase
 from gateway.governance.state_marker import MarkedCache, read_marker
 
@@ -29,22 +30,27 @@ from gateway.governance.state_marker import MarkedCache, read_marker
 #: keeps: a bound, so that asking about many ids cannot grow it for ever.
 KEPT_PEOPLE = 50_000
 KEPT_GRANTS = 50_000
+#: How many caseload pages (agency, page, teams) a process keeps.
+KEPT_CASELOADS = 1_000
 
 #: (practitioner, agency, person id): whose grants about whom.
 GrantKey = tuple[str, str, str]
+#: (agency, limit, offset, teams): one page of an agency's caseload.
+CaseloadKey = tuple[str, int, int, frozenset[str] | None]
 
 
 @dataclass(frozen=True)
 class RequestState:
     """What the state database says about a request's people, read at one moment.
 
-    ``links`` has an entry for every known person id (unknown ids are absent);
-    ``consents`` every record (in force or not) of each person with any; ``grants`` the
-    requester's grants about these people (active or not). Shared with other requests:
-    never changed.
+    ``links`` has an entry for every known person id (unknown ids are absent), and
+    ``facts`` the policy's view of the same links; ``consents`` every record (in force or
+    not) of each person with any; ``grants`` the requester's grants about these people
+    (active or not). Shared with other requests: never changed.
     """
 
     links: dict[str, Links]
+    facts: dict[str, PersonFacts]
     consents: dict[str, tuple[Consent, ...]]
     grants: list[Grant]
 
@@ -52,6 +58,8 @@ class RequestState:
 @dataclass(frozen=True)
 class _Person:
     links: Links | None  # None: no such person
+    #: Worked out from ``links`` once, when they are read, not on every request.
+    facts: PersonFacts | None
     consents: tuple[Consent, ...]
 
 
@@ -62,6 +70,9 @@ class KeptRows:
     people: MarkedCache[str, _Person] = field(default_factory=lambda: MarkedCache(KEPT_PEOPLE))
     grants: MarkedCache[GrantKey, tuple[Grant, ...]] = field(
         default_factory=lambda: MarkedCache(KEPT_GRANTS)
+    )
+    caseloads: MarkedCache[CaseloadKey, tuple[str, ...]] = field(
+        default_factory=lambda: MarkedCache(KEPT_CASELOADS)
     )
 
 
@@ -84,7 +95,7 @@ async def read_request_state(
     rows not kept since it last moved, read on one connection in one step."""
     ids = list(dict.fromkeys(person_ids))
     if not ids:
-        return RequestState({}, {}, [])
+        return RequestState({}, {}, {}, [])
     # Three concurrent reads cost three pool checkouts, three connection resets (and
     # pings on a server) and a task each; their waits overlapped, their CPU did not.
     # One synchronous function over one connection pays those once.
@@ -102,10 +113,12 @@ def _read(conn: Connection, kept: KeptRows, requester: Requester, ids: list[str]
     grants = kept.grants.hits(marker, keys)
     cold = [person_id for person_id in ids if person_id not in people]
     if cold:
-        links = read_links(conn, cold)
-        consents = read_consents(conn, cold)
+        cold_links = read_links(conn, cold)
+        cold_consents = read_consents(conn, cold)
         fresh = {
-            person_id: _Person(links.get(person_id), tuple(consents.get(person_id, ())))
+            person_id: _person(
+                person_id, cold_links.get(person_id), cold_consents.get(person_id, ())
+            )
             for person_id in cold
         }
         kept.people.store(marker, fresh)
@@ -122,14 +135,35 @@ def _read(conn: Connection, kept: KeptRows, requester: Requester, ids: list[str]
         fresh_grants = {key: tuple(rows) for key, rows in found.items()}
         kept.grants.store(marker, fresh_grants)
         grants.update(fresh_grants)
-    return RequestState(
-        links={
-            person_id: person.links
-            for person_id, person in ((person_id, people[person_id]) for person_id in ids)
-            if person.links is not None
-        },
-        consents={
-            person_id: people[person_id].consents for person_id in ids if people[person_id].consents
-        },
-        grants=[grant for key in keys for grant in grants[key]],
-    )
+    links: dict[str, Links] = {}
+    facts: dict[str, PersonFacts] = {}
+    consents: dict[str, tuple[Consent, ...]] = {}
+    for person_id in ids:
+        person = people[person_id]
+        if person.links is not None and person.facts is not None:
+            links[person_id], facts[person_id] = person.links, person.facts
+        if person.consents:
+            consents[person_id] = person.consents
+    return RequestState(links, facts, consents, [grant for key in keys for grant in grants[key]])
+
+
+def _person(person_id: str, links: Links | None, consents: Sequence[Consent]) -> _Person:
+    facts = person_facts(person_id, links) if links is not None else None
+    return _Person(links, facts, tuple(consents))
+
+
+async def read_caseload_page(
+    state: StateDatabase, agency_id: str, limit: int, offset: int, teams: frozenset[str] | None
+) -> list[str]:
+    """One page of the agency's caseload (see ``person_index.read_caseload``), as of now:
+    kept, like the people's rows, while the change marker stands still."""
+    return await state.read(_read_caseload, kept_for(state), (agency_id, limit, offset, teams))
+
+
+def _read_caseload(conn: Connection, kept: KeptRows, key: CaseloadKey) -> list[str]:
+    marker = read_marker(conn)
+    found = kept.caseloads.hits(marker, (key,)).get(key)
+    if found is None:
+        found = tuple(read_caseload(conn, *key))
+        kept.caseloads.store(marker, {key: found})
+    return list(found)

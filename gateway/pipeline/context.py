@@ -86,7 +86,7 @@ class RequestContext:
     #: ``time.monotonic()`` by which every agency call of the request must have ended.
     deadline: float | None = None
     #: The intent record being written; agencies are called only once it is.
-    intent: Awaitable[None] | None = None
+    intent: Awaitable[object] | None = None
     outcomes: list[SourceOutcome] = field(default_factory=list)
     agency_errors: list[tuple[Path, ConnectorError]] = field(default_factory=list)
     withheld: list[dict[str, Any]] = field(default_factory=list)

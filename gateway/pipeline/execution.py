@@ -55,7 +55,7 @@ from graphql.pyutils import AwaitableOrValue, Path
 from graphql.pyutils import is_awaitable as default_is_awaitable
 from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
 
-from gateway.pipeline.fanout import PersonView
+from gateway.pipeline.fanout import AgencyRef, PersonView
 from gateway.pipeline.selections import SelectionCache
 
 _R = TypeVar("_R", bound=Callable[..., Any])
@@ -202,12 +202,27 @@ def _projector(fields: Sequence[_Field]) -> Project:
     return project
 
 
+#: How many agencies' projections one selection keeps (there are a handful of agencies).
+_AGENCIES_KEPT = 256
+
+
 def _object(project: Project, non_null: bool) -> Complete:
+    # Nearly every record of a response names its agency, one of a handful: each agency
+    # value is projected once per selection, and its rows get copies of that.
+    agencies: dict[AgencyRef, Any] = {}
+
     def complete(value: Any) -> Any:
         if value is None:
             if non_null:
                 raise _Fallback
             return None
+        if value.__class__ is AgencyRef:
+            found = agencies.get(value)
+            if found is None:
+                if len(agencies) >= _AGENCIES_KEPT:
+                    agencies.clear()
+                found = agencies[value] = project(value)
+            return dict(found)
         if not _plain(value.__class__):
             raise _Fallback
         return project(value)

@@ -8,6 +8,7 @@ the examples). Everything below Person is the gateway's own resolvers and types.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -306,6 +307,21 @@ def test_a_caseload_is_completed_in_one_call() -> None:
     stock, fast = run_both("{ caseload(first: 2) { id knownTo { id } } }", Served(people))
     assert_same(stock, fast)
     assert ONE_BY_ONE == [["caseload", 0], ["caseload", 1]]
+
+
+def test_each_record_gets_its_own_copy_of_its_agency() -> None:
+    people = [view("P0", alerts=[row("council", category="falls"), row("council")])]
+    query = "{ caseload(first: 1) { alerts { agency { id name } } } }"
+    stock, fast = run_both(query, Served(people))
+    assert_same(stock, fast)
+    first, second = (alert["agency"] for alert in fast.data["caseload"][0]["alerts"])  # type: ignore[index]
+    assert first == second and first is not second
+    # Another agency of the same id under another name (a reload renamed it) is its own.
+    renamed = dataclasses.replace(REFS["council"], name="Renamed Council")
+    people = [view("P0", alerts=[{"agency": renamed, "category": "falls"}])]
+    stock, fast = run_both(query, Served(people))
+    assert_same(stock, fast)
+    assert fast.data["caseload"][0]["alerts"][0]["agency"]["name"] == "Renamed Council"  # type: ignore[index]
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,3 +179,35 @@ async def test_agencies_not_selected_are_not_called(traced: tuple[World, SqlTrac
     assert not trace.selects("shire-adult-social-care")
     assert not trace.selects("shire-housing")
     assert world.trust.calls == []
+
+
+async def test_the_agency_that_usually_answers_last_is_called_first(
+    traced: tuple[World, SqlTrace], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, _ = traced
+    query = """{ person(id: "%s") { health { medications { name } communityEpisodes { service } }
+        socialCare { carePackages { service } } } }""" % world.person_id(0)
+    assert world.gateway is not None
+    called: list[str] = []
+    for agency_id, connector in world.gateway.connectors.items():
+
+        def noting(request: Any, _fetch: Any = connector.fetch, _agency: str = agency_id) -> Any:
+            called.append(_agency)
+            return _fetch(request)
+
+        monkeypatch.setattr(connector, "fetch", noting)
+    # Unknown answer times: the calls go in the order of the request. The first calls
+    # open connections, which the next few answers' times soon outweigh.
+    for _ in range(5):
+        await world.query(query)
+    assert called[0] != "shire-community-health", called
+    # The trust's API turns slow: after one slow answer it is called first, so that
+    # sending the other calls overlaps its wait; every agency is still called once.
+    world.trust.latency_seconds = LATENCY
+    await world.query(query)
+    for _ in range(2):
+        called.clear()
+        result = await world.query(query)
+        assert "errors" not in result, result
+        assert called[0] == "shire-community-health", called
+        assert sorted(called) == sorted(set(called))

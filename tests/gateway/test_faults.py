@@ -278,5 +278,5 @@ async def test_a_break_glass_notice_goes_only_to_agencies_that_delivered(faulty:
     # The trust's items were permitted under the grant, but its call failed: nothing of
     # it reached the requester, so the audit and the notices both leave it out.
     trust = orjson.loads(audited[0])[TRUST]
-    assert trust["disclosed"] == {} and trust["not_delivered"]
+    assert trust["disclosed"] == [] and trust["not_delivered"]
     assert notified == {"riverside-gp", "shire-adult-social-care"}

@@ -22,7 +22,7 @@ from gateway.decide.requester import Requester
 from gateway.governance.migrate import upgrade_schema
 from gateway.governance.state_db import StateDatabase
 from gateway.governance.state_marker import MarkedCache, read_marker
-from gateway.governance.state_reads import kept_for, read_request_state
+from gateway.governance.state_reads import kept_for, read_caseload_page, read_request_state
 from tests.conftest import fresh_mariadb_database, fresh_postgres_database
 from tests.gateway.state_trace import Trace
 from tests.support import Process, prepare_shared_state
@@ -223,6 +223,56 @@ async def test_everything_kept_is_dropped_when_the_marker_moves(
         ]
         assert list(again.links) == ["p1"]
         assert len(kept_for(state).people) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_caseload_page_is_kept_until_the_marker_moves(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _state(kind, tmp_path) as state:
+        raw = RawSql(state, tmp_path)
+        await raw.run(*_person(raw, "p1"), *_person(raw, "p2"))
+        agency, team = NURSE.agency, frozenset({"District Nursing"})
+        trace = Trace(state, monkeypatch)
+        assert await read_caseload_page(state, agency, 10, 0, team) == ["p1", "p2"]
+        assert trace.tables() == [["state_version", "person_links"]]
+        # Asked again: the marker alone. Another page, team or agency is its own read.
+        assert await read_caseload_page(state, agency, 10, 0, team) == ["p1", "p2"]
+        assert await read_caseload_page(state, agency, 1, 1, team) == ["p2"]
+        assert await read_caseload_page(state, agency, 10, 0, frozenset({"Other"})) == []
+        assert await read_caseload_page(state, "riverside-gp", 10, 0, None) == []
+        assert trace.tables() == [
+            ["state_version"],
+            *[["state_version", "person_links"]] * 3,
+        ]
+        # Links changed outside the gateway: the next read of the same page sees them.
+        await raw.run(*_person(raw, "p0"))
+        assert await read_caseload_page(state, agency, 10, 0, team) == ["p0", "p1", "p2"]
+        await raw.run("UPDATE person_links SET current = FALSE WHERE person_id = 'p1'")
+        assert await read_caseload_page(state, agency, 10, 0, team) == ["p0", "p2"]
+        await raw.run("UPDATE person_links SET team = 'Other' WHERE person_id = 'p2'")
+        assert await read_caseload_page(state, agency, 10, 0, team) == ["p0"]
+        assert await read_caseload_page(state, agency, 10, 0, None) == ["p0", "p2"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_policy_sees_the_links_as_read_now(kind: str, tmp_path: Path) -> None:
+    async with _state(kind, tmp_path) as state:
+        raw = RawSql(state, tmp_path)
+        await raw.run(*_person(raw, "p1"))
+        first = await read_request_state(state, NURSE, ["p1", "nobody"])
+        assert list(first.facts) == ["p1"]
+        (involvement,) = first.facts["p1"].involvements
+        assert (involvement.agency, involvement.team, involvement.current) == (
+            NURSE.agency,
+            "District Nursing",
+            True,
+        )
+        # Kept facts are the same value, not worked out again; a change makes new ones.
+        assert (await read_request_state(state, NURSE, ["p1"])).facts["p1"] is first.facts["p1"]
+        await raw.run("UPDATE person_links SET current = FALSE WHERE person_id = 'p1'")
+        (ended,) = (await read_request_state(state, NURSE, ["p1"])).facts["p1"].involvements
+        assert ended.current is False
 
 
 def test_rows_read_under_an_older_marker_are_not_kept_under_a_newer_one() -> None:
