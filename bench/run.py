@@ -586,12 +586,14 @@ def write_results(
             "(and reads the person index, consents and grants of people it does not hold in "
             "memory), decides every item with the policy, writes a hash-chained, signed intent "
             "record before any agency is called and one disclosure record per person before "
-            "answering (group-committed under load), and counts metrics. It reads an SQL "
+            "answering, each committed to disk before the request goes on (at concurrency 1 "
+            "two waits for the disk on every request's path; group-committed under load), and "
+            "counts metrics. It reads an SQL "
             "agency's rows one by one (the lower bound has each database aggregate its tables "
             "to one JSON value), merges each agency's rows into every person's records and "
             "completes them for the answer: for a caseload of 200 that is 200 disclosure "
-            "records with every item's clause, and about 20,000 leaf values completed and "
-            "serialized.",
+            "records naming every item under the clause it rests on, and about 20,000 leaf "
+            "values completed and serialized.",
             "",
         ]
     if w3.available:
