@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,25 +119,27 @@ def utc(value: dt.datetime) -> dt.datetime:
 def disclosed_groups(decisions: Mapping[str, Decision]) -> list[dict[str, Any]]:
     """Items shown (or permitted and not delivered) as a record stores them: one entry per
     basis and clause relied on, with its items, rather than the same two words per item."""
-    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for item, decision in decisions.items():
-        basis = decision.basis.value if decision.basis is not None else None
-        groups[(basis or "", decision.rule or "")].append(item)
-    return [
-        {"basis": basis or None, "rule": rule or None, "items": sorted(items)}
-        for (basis, rule), items in sorted(groups.items())
-    ]
+    return _grouped(decisions, "basis", lambda d: d.basis.value if d.basis else None, None)
 
 
 def withheld_groups(decisions: Mapping[str, Decision]) -> list[dict[str, Any]]:
     """Items withheld as a record stores them: one entry per reason and clause."""
+    return _grouped(decisions, "reason", lambda d: d.reason.value if d.reason else "", "")
+
+
+def _grouped(
+    decisions: Mapping[str, Decision],
+    name: str,
+    value_of: Callable[[Decision], str | None],
+    absent: str | None,
+) -> list[dict[str, Any]]:
+    # One entry per (value, clause), in order, each with its items in order.
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for item, decision in decisions.items():
-        reason = decision.reason.value if decision.reason is not None else ""
-        groups[(reason, decision.rule or "")].append(item)
+        groups[(value_of(decision) or "", decision.rule or "")].append(item)
     return [
-        {"reason": reason, "rule": rule or None, "items": sorted(items)}
-        for (reason, rule), items in sorted(groups.items())
+        {name: value or absent, "rule": rule or None, "items": sorted(items)}
+        for (value, rule), items in sorted(groups.items())
     ]
 
 

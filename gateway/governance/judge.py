@@ -62,8 +62,9 @@ class Judge:
     #: under the same protocol (see ``Governance.shared``); per request when not given.
     shared: Memo = field(default_factory=dict)
     _memo: Memo = field(default_factory=dict)
-    #: Each person's relationship and grant, worked out once per request.
-    _cases: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
+    #: Each person's relationship and grant, worked out once per request (by the facts'
+    #: id, the facts kept beside it so that the id cannot be reused).
+    _cases: dict[int, tuple[PersonFacts, tuple[bool, str | None]]] = field(default_factory=dict)
 
     def _memo_for(self, grant: str | None) -> tuple[Memo, tuple[object, ...]]:
         # Without consents or a grant a decision depends only on the protocol, the
@@ -101,19 +102,13 @@ class Judge:
 
     def _case(self, facts: PersonFacts) -> tuple[bool, str | None]:
         """What a decision without consent records depends on: relationship and grant."""
-        if self.facts.get(facts.person_id) is not facts:
-            return self._work_out_case(facts)
-        # The facts this judge was given stand for the whole request: each person's case
-        # is worked out once, not once per agency.
-        case = self._cases.get(facts.person_id)
-        if case is None:
-            case = self._cases[facts.person_id] = self._work_out_case(facts)
-        return case
-
-    def _work_out_case(self, facts: PersonFacts) -> tuple[bool, str | None]:
-        grant = grant_in_force(self.requester, facts, self.protocol, self.grants, self.now)
-        related = relationship(self.requester, facts, self.protocol) is not None
-        return related, grant.id if grant is not None else None
+        # Worked out once per person and request, not once per agency.
+        found = self._cases.get(id(facts))
+        if found is None:
+            grant = grant_in_force(self.requester, facts, self.protocol, self.grants, self.now)
+            related = relationship(self.requester, facts, self.protocol) is not None
+            found = self._cases[id(facts)] = (facts, (related, grant.id if grant else None))
+        return found[1]
 
     def decide_items(
         self, facts: PersonFacts, agency: str, items: frozenset[str]
