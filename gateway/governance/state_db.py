@@ -34,7 +34,7 @@ from sqlalchemy.pool import SingletonThreadPool
 
 from gateway.governance import state_errors
 from gateway.governance.state import create_state_engine
-from gateway.governance.state_writer import SqliteWriter
+from gateway.governance.state_writer import Durability, SqliteWriter
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -141,27 +141,44 @@ class StateDatabase:
     ) -> T:
         """``fn(connection, ...)`` in one transaction, committed if it returns."""
         if self._write_thread is not None:
-            return await self._write_thread.submit(fn, *args, **kwargs)
-        return await self._write_through_engine(fn, *args, **kwargs)
+            return await self._write_thread.submit(Durability.DISK, fn, *args, **kwargs)
+        return await self._write_through_engine(Durability.DISK, fn, *args, **kwargs)
 
     def start_write(
-        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+        self,
+        durability: Durability,
+        fn: Callable[Concatenate[Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> asyncio.Future[T]:
         """Start ``fn(connection, ...)`` in one transaction now; the future has its result
-        once committed, or its error (logged: the operation, not the data).
+        once committed as ``durability`` says, or its error (logged: the operation, not the
+        data).
 
         On SQLite the operation is on the writer thread's queue before this returns, with no
-        turn of the event loop in between.
+        turn of the event loop in between. ``Durability.COMMITTED`` is SQLite's
+        ``synchronous=NORMAL`` and PostgreSQL's ``synchronous_commit = off`` for this
+        transaction; MariaDB has no such setting per transaction, and waits as its server
+        is configured to.
         """
         if self._write_thread is not None:
-            return self._write_thread.submit(fn, *args, **kwargs)
-        return asyncio.ensure_future(self._write_through_engine(fn, *args, **kwargs))
+            return self._write_thread.submit(durability, fn, *args, **kwargs)
+        return asyncio.ensure_future(self._write_through_engine(durability, fn, *args, **kwargs))
 
     async def _write_through_engine(
-        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+        self,
+        durability: Durability,
+        fn: Callable[Concatenate[Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> T:
         try:
             async with self.engine.begin() as conn:
+                if durability is Durability.COMMITTED and self.dialect == "postgresql":
+                    # For this transaction only: its commit returns once the WAL record is
+                    # written, without waiting for the flush; the next commit that waits
+                    # flushes the WAL past it.
+                    await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 return await conn.run_sync(fn, *args, **kwargs)
         except Exception as exc:  # logged (the operation, not the data) and raised on
             state_errors.operation_failed("write", fn, exc)

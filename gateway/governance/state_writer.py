@@ -10,6 +10,11 @@ step, also across processes); a failure there is raised as the same SQLAlchemy e
 class SQLAlchemy would raise for it, and the transaction is rolled back, so that the
 next operation starts clean. Statements an operation runs through SQLAlchemy go
 through it as before (its error mapping and listeners included).
+
+An operation's :class:`Durability` says whether its COMMIT waits for the disk
+(``PRAGMA synchronous=FULL``) or only for the WAL to hold it (``NORMAL``): in WAL mode
+a commit of either kind is visible to every reader and survives a crash of this
+process, and the next commit that waits for the disk puts every earlier one there too.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -30,6 +37,22 @@ from sqlalchemy.exc import DBAPIError
 from gateway.governance import state_errors
 
 T = TypeVar("T")
+
+
+class Durability(Enum):
+    """What a write's commit waits for before its caller hears it is done."""
+
+    #: On disk: survives a power cut once committed. Every write but the audit's intent.
+    DISK = "disk"
+    #: Committed: visible to every reader and process, and kept through a crash of the
+    #: gateway's process; on disk with the next DISK commit (the database's log keeps
+    #: commits in order), so only a power cut or an operating-system crash (on
+    #: PostgreSQL, also a crash of the database server) before that can lose it.
+    COMMITTED = "committed"
+
+
+#: SQLite's ``synchronous`` setting for each durability, in WAL mode.
+_SYNCHRONOUS = {Durability.DISK: "FULL", Durability.COMMITTED: "NORMAL"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +64,7 @@ class _Job(Generic[T]):
     future: asyncio.Future[T]
     #: The submitter's context: a failure is logged under its request id.
     context: contextvars.Context
+    durability: Durability
 
 
 @dataclass(frozen=True)
@@ -60,8 +84,11 @@ class SqliteWriter:
         self._jobs: queue.SimpleQueue[_Job[Any] | _Stop] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
-    def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
-        """Queue ``fn(connection, *args, **kwargs)``; the future has its result once committed.
+    def submit(
+        self, durability: Durability, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> asyncio.Future[T]:
+        """Queue ``fn(connection, *args, **kwargs)``; the future has its result once
+        committed as ``durability`` says.
 
         A failure is logged here (the operation, never its data) and set on the future.
         """
@@ -70,7 +97,7 @@ class SqliteWriter:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="fame-state-write", daemon=True)
             self._thread.start()
-        self._jobs.put(_Job(fn, args, kwargs, loop, future, contextvars.copy_context()))
+        self._jobs.put(_Job(fn, args, kwargs, loop, future, contextvars.copy_context(), durability))
         return future
 
     async def stop(self) -> None:
@@ -87,6 +114,8 @@ class SqliteWriter:
 
     def _run(self) -> None:
         conn: Connection | None = None
+        #: The connection's ``synchronous`` setting, set again only when a job needs another.
+        durability: Durability | None = None
         while True:
             job = self._jobs.get()
             if isinstance(job, _Stop):
@@ -99,6 +128,14 @@ class SqliteWriter:
             try:
                 if conn is None:
                     conn = self._engine.connect()
+                    durability = None
+                if job.durability is not durability:
+                    # Outside any transaction: SQLite refuses to change it inside one.
+                    setting = f"PRAGMA synchronous={_SYNCHRONOUS[job.durability]}"
+                    db = conn.connection.driver_connection
+                    assert isinstance(db, sqlite3.Connection)
+                    _driver_step(conn, setting, functools.partial(db.execute, setting))
+                    durability = job.durability
                 result = transaction(conn, job.fn, job.args, job.kwargs)
             except BaseException as exc:  # whatever it is, the caller must hear of it
                 job.context.run(state_errors.operation_failed, "write", job.fn, exc)

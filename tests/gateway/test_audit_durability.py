@@ -1,0 +1,179 @@
+"""What an audit commit waits for: a request's intent is committed without waiting for the
+disk, its disclosure records (and every other write) wait for it, and a batch holding
+any append that must wait, waits; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, select, text
+
+from gateway.audit.log import AuditLog, verify_chain
+from gateway.audit.records import DISCLOSURE, INTENT
+from gateway.decide.requester import Requester
+from gateway.governance.migrate import upgrade_schema
+from gateway.governance.state import disclosures
+from gateway.governance.state_db import StateDatabase
+from gateway.governance.state_sqlite import driver
+from gateway.governance.state_writer import Durability
+from gateway.pipeline.context import RequestContext
+from tests.gateway.test_state_writer import RECORD
+from tests.support import World
+
+#: Makes the test's record (an intent) a disclosure record.
+_DISCLOSED = {"kind": DISCLOSURE, "person_id": "p1"}
+MEDICATIONS = '{ person(id: "%s") { health { medications { name } } } }'
+REQUESTER = Requester(
+    practitioner="sw-patel",
+    agency="shire-adult-social-care",
+    team=None,
+    roles=frozenset({"social_worker"}),
+    purpose="direct_care",
+)
+
+
+def _sqlite_synchronous(conn: Connection) -> int:
+    # Inside the write's own transaction: the setting its COMMIT will run under.
+    db = driver(conn)
+    assert db is not None
+    return int(db.execute("PRAGMA synchronous").fetchone()[0])
+
+
+def _postgres_synchronous_commit(conn: Connection) -> str:
+    return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+
+async def _settings_seen(state: StateDatabase, probe: Callable[[Connection], Any]) -> list[Any]:
+    # Each durability in turn, both ways round, then a plain write: nothing of one write's
+    # setting may leak into the next.
+    return [
+        await state.start_write(Durability.COMMITTED, probe),
+        await state.start_write(Durability.DISK, probe),
+        await state.start_write(Durability.COMMITTED, probe),
+        await state.start_write(Durability.COMMITTED, probe),
+        await state.write(probe),
+    ]
+
+
+async def test_on_sqlite_only_a_committed_write_skips_the_disk_wait(tmp_path: Path) -> None:
+    state = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'state.sqlite'}")
+    await upgrade_schema(state.engine)
+    try:
+        # 1 is NORMAL (in WAL mode the commit does not wait for the disk), 2 is FULL.
+        assert await _settings_seen(state, _sqlite_synchronous) == [1, 2, 1, 1, 2]
+    finally:
+        await state.dispose()
+
+
+async def test_on_postgresql_only_a_committed_write_skips_the_flush_wait(
+    postgres_state: str,
+) -> None:
+    state = StateDatabase(postgres_state)
+    try:
+        # SET LOCAL: the setting ends with its transaction, on whichever pooled connection.
+        assert await _settings_seen(state, _postgres_synchronous_commit) == [
+            "off",
+            "on",
+            "off",
+            "off",
+            "on",
+        ]
+    finally:
+        await state.dispose()
+
+
+class _Recorded:
+    """Each transaction the audit starts: what it waits for, and its records' kinds."""
+
+    def __init__(self, state: StateDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.batches: list[tuple[Durability, list[str]]] = []
+        start = state.start_write
+
+        def recording(durability: Durability, fn: Any, rows: Any, *rest: Any) -> Any:
+            self.batches.append((durability, [row["kind"] for row in rows]))
+            return start(durability, fn, rows, *rest)
+
+        monkeypatch.setattr(state, "start_write", recording)
+
+
+async def test_a_request_commits_its_intent_without_the_disk_wait_and_its_disclosure_with_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert world.gateway is not None
+    recorded = _Recorded(world.gateway.state, monkeypatch)
+    result = await world.query(MEDICATIONS % world.person_id(0))
+    assert "errors" not in result, result
+    assert recorded.batches == [
+        (Durability.COMMITTED, [INTENT]),
+        (Durability.DISK, [DISCLOSURE]),
+    ]
+
+
+async def test_a_batch_waits_for_the_disk_if_any_append_in_it_must(
+    tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert world.gateway is not None
+    state = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'audit.sqlite'}")
+    await upgrade_schema(state.engine)
+    audit = AuditLog(state)
+    recorded = _Recorded(state, monkeypatch)
+    context = RequestContext(REQUESTER, world.gateway, query_hash="q")
+    other = sqlite3.connect(tmp_path / "audit.sqlite", isolation_level=None)
+    try:
+        # Another process holds the write lock: the first transaction waits for it, and
+        # everything appended meanwhile goes into the next.
+        other.execute("BEGIN IMMEDIATE")
+        first = audit.intent(context)
+        intents = [audit.intent(context), audit.intent(context)]
+        await asyncio.sleep(0.05)
+        other.execute("ROLLBACK")
+        await asyncio.gather(first, *intents)
+        other.execute("BEGIN IMMEDIATE")
+        alone = audit.intent(context)
+        mixed = [audit.intent(context), asyncio.ensure_future(audit.append([RECORD | _DISCLOSED]))]
+        await asyncio.sleep(0.05)
+        other.execute("ROLLBACK")
+        await asyncio.gather(alone, *mixed)
+        assert recorded.batches == [
+            (Durability.COMMITTED, [INTENT]),
+            (Durability.COMMITTED, [INTENT, INTENT]),
+            (Durability.COMMITTED, [INTENT]),
+            (Durability.DISK, [INTENT, DISCLOSURE]),
+        ]
+        report = await verify_chain(state.engine)
+        assert report.ok and report.records == 6, report
+        async with state.engine.connect() as conn:
+            kinds = [row[0] for row in await conn.execute(select(disclosures.c.kind))]
+        assert kinds == [INTENT] * 5 + [DISCLOSURE]
+    finally:
+        other.close()
+        await audit.close()
+        await state.dispose()
+
+
+async def test_an_intent_committed_without_the_disk_wait_is_seen_by_another_connection_at_once(
+    tmp_path: Path, world: World
+) -> None:
+    assert world.gateway is not None
+    state = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'audit.sqlite'}")
+    await upgrade_schema(state.engine)
+    audit = AuditLog(state)
+    try:
+        (seq,) = await audit.intent(RequestContext(REQUESTER, world.gateway, query_hash="q"))
+        other = sqlite3.connect(tmp_path / "audit.sqlite")
+        try:
+            row = other.execute("SELECT kind FROM disclosures WHERE seq = ?", (seq,)).fetchone()
+        finally:
+            other.close()
+        assert row == (INTENT,)
+        async with state.engine.connect() as conn:
+            head = (await conn.execute(text("SELECT seq FROM audit_head"))).scalar()
+        assert head == seq
+    finally:
+        await audit.close()
+        await state.dispose()
