@@ -67,8 +67,9 @@ class Pipeline:
         gateway = self.gateway
         # The intent record is written while the request is planned and decided;
         # the fan-out waits for it before any agency is called. A mutation waits
-        # for it before anything at all is changed.
-        intent = gateway.audit.intent(context)
+        # for it before anything at all is changed. With no other request running, the
+        # audit writes on the event loop's own thread.
+        intent = gateway.audit.intent(context, alone=gateway.in_flight == 1)
         context.intent = intent
         if operation.selected.operation is OperationType.MUTATION:
             try:
@@ -103,7 +104,7 @@ class Pipeline:
                 "BAD_USER_INPUT",
             )
         try:
-            await gateway.audit.record(context)
+            await gateway.audit.record(context, alone=gateway.in_flight == 1)
         except AuditUnavailable:
             return _audit_failed("after the agencies answered; the answer is withheld")
         await self._notify_grant_owners(context)

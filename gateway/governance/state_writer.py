@@ -32,7 +32,7 @@ from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.governance import state_errors
 
@@ -130,11 +130,7 @@ class SqliteWriter:
                     conn = self._engine.connect()
                     durability = None
                 if job.durability is not durability:
-                    # Outside any transaction: SQLite refuses to change it inside one.
-                    setting = f"PRAGMA synchronous={_SYNCHRONOUS[job.durability]}"
-                    db = conn.connection.driver_connection
-                    assert isinstance(db, sqlite3.Connection)
-                    _driver_step(conn, setting, functools.partial(db.execute, setting))
+                    set_durability(conn, job.durability)
                     durability = job.durability
                 result = transaction(conn, job.fn, job.args, job.kwargs)
             except BaseException as exc:  # whatever it is, the caller must hear of it
@@ -149,6 +145,27 @@ class SqliteWriter:
                 _answer(job.loop, job.future, result, None)
 
 
+class WriteLockBusy(Exception):
+    """Another connection holds the state database's write lock; nothing was written."""
+
+
+def transaction_if_free(
+    conn: Connection, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> T:
+    """:func:`transaction` on a connection that does not wait for the write lock
+    (``busy_timeout=0``): raises :class:`WriteLockBusy`, with nothing written, when another
+    connection holds it."""
+    db = conn.connection.driver_connection
+    assert isinstance(db, sqlite3.Connection)
+    try:
+        _driver_step(conn, "BEGIN IMMEDIATE", lambda: db.execute("BEGIN IMMEDIATE"))
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+            raise WriteLockBusy(str(exc.orig)) from exc
+        raise
+    return _finish(conn, db, fn, args, kwargs)
+
+
 def transaction(
     conn: Connection, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> T:
@@ -157,6 +174,26 @@ def transaction(
     db = conn.connection.driver_connection
     assert isinstance(db, sqlite3.Connection)
     _driver_step(conn, "BEGIN IMMEDIATE", lambda: db.execute("BEGIN IMMEDIATE"))
+    return _finish(conn, db, fn, args, kwargs)
+
+
+def set_durability(conn: Connection, durability: Durability) -> None:
+    """Make the connection's next commits wait as ``durability`` says; outside any
+    transaction (SQLite refuses to change it inside one)."""
+    setting = f"PRAGMA synchronous={_SYNCHRONOUS[durability]}"
+    db = conn.connection.driver_connection
+    assert isinstance(db, sqlite3.Connection)
+    _driver_step(conn, setting, functools.partial(db.execute, setting))
+
+
+def _finish(
+    conn: Connection,
+    db: sqlite3.Connection,
+    fn: Callable[..., T],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> T:
+    # The transaction is begun: run fn and commit, or roll back whatever it left.
     try:
         result = fn(conn, *args, **kwargs)
         if conn.in_transaction():

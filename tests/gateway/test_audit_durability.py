@@ -20,7 +20,7 @@ from gateway.governance.migrate import upgrade_schema
 from gateway.governance.state import disclosures
 from gateway.governance.state_db import StateDatabase
 from gateway.governance.state_sqlite import driver
-from gateway.governance.state_writer import Durability
+from gateway.governance.state_writer import Durability, WriteLockBusy
 from gateway.pipeline.context import RequestContext
 from tests.gateway.test_state_writer import RECORD
 from tests.support import World
@@ -88,17 +88,24 @@ async def test_on_postgresql_only_a_committed_write_skips_the_flush_wait(
 
 
 class _Recorded:
-    """Each transaction the audit starts: what it waits for, and its records' kinds."""
+    """Each transaction the audit writes: where (the writer thread, or inline on the event
+    loop's own thread), what it waits for, and its records' kinds."""
 
     def __init__(self, state: StateDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.batches: list[tuple[Durability, list[str]]] = []
-        start = state.start_write
+        self.batches: list[tuple[str, Durability, list[str]]] = []
+        start, now = state.start_write, state.write_if_free
 
-        def recording(durability: Durability, fn: Any, rows: Any, *rest: Any) -> Any:
-            self.batches.append((durability, [row["kind"] for row in rows]))
+        def started(durability: Durability, fn: Any, rows: Any, *rest: Any) -> Any:
+            self.batches.append(("thread", durability, [row["kind"] for row in rows]))
             return start(durability, fn, rows, *rest)
 
-        monkeypatch.setattr(state, "start_write", recording)
+        def written(durability: Durability, fn: Any, rows: Any, *rest: Any) -> Any:
+            result = now(durability, fn, rows, *rest)  # recorded only once it has written
+            self.batches.append(("inline", durability, [row["kind"] for row in rows]))
+            return result
+
+        monkeypatch.setattr(state, "start_write", started)
+        monkeypatch.setattr(state, "write_if_free", written)
 
 
 async def test_a_request_commits_its_intent_without_the_disk_wait_and_its_disclosure_with_it(
@@ -108,10 +115,24 @@ async def test_a_request_commits_its_intent_without_the_disk_wait_and_its_disclo
     recorded = _Recorded(world.gateway.state, monkeypatch)
     result = await world.query(MEDICATIONS % world.person_id(0))
     assert "errors" not in result, result
+    # The only request running: both written on the event loop's own thread.
     assert recorded.batches == [
-        (Durability.COMMITTED, [INTENT]),
-        (Durability.DISK, [DISCLOSURE]),
+        ("inline", Durability.COMMITTED, [INTENT]),
+        ("inline", Durability.DISK, [DISCLOSURE]),
     ]
+    # Two at once: at least the one that was not alone hands its writes to the thread.
+    recorded.batches.clear()
+    both = await asyncio.gather(
+        world.query(MEDICATIONS % world.person_id(0)), world.query(MEDICATIONS % world.person_id(1))
+    )
+    assert all("errors" not in result for result in both), both
+    kinds = sorted(kind for _, _, batch in recorded.batches for kind in batch)
+    assert kinds == [DISCLOSURE, DISCLOSURE, INTENT, INTENT]
+    assert any(where == "thread" for where, _, _ in recorded.batches), recorded.batches
+    assert all(
+        durability is (Durability.DISK if DISCLOSURE in batch else Durability.COMMITTED)
+        for _, durability, batch in recorded.batches
+    ), recorded.batches
 
 
 async def test_a_batch_waits_for_the_disk_if_any_append_in_it_must(
@@ -140,10 +161,10 @@ async def test_a_batch_waits_for_the_disk_if_any_append_in_it_must(
         other.execute("ROLLBACK")
         await asyncio.gather(alone, *mixed)
         assert recorded.batches == [
-            (Durability.COMMITTED, [INTENT]),
-            (Durability.COMMITTED, [INTENT, INTENT]),
-            (Durability.COMMITTED, [INTENT]),
-            (Durability.DISK, [INTENT, DISCLOSURE]),
+            ("thread", Durability.COMMITTED, [INTENT]),
+            ("thread", Durability.COMMITTED, [INTENT, INTENT]),
+            ("thread", Durability.COMMITTED, [INTENT]),
+            ("thread", Durability.DISK, [INTENT, DISCLOSURE]),
         ]
         report = await verify_chain(state.engine)
         assert report.ok and report.records == 6, report
@@ -176,4 +197,81 @@ async def test_an_intent_committed_without_the_disk_wait_is_seen_by_another_conn
         assert head == seq
     finally:
         await audit.close()
+        await state.dispose()
+
+
+async def test_a_request_running_alone_writes_inline_unless_the_audit_or_the_lock_is_busy(
+    tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert world.gateway is not None
+    state = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'audit.sqlite'}")
+    await upgrade_schema(state.engine)
+    audit = AuditLog(state)
+    recorded = _Recorded(state, monkeypatch)
+    context = RequestContext(REQUESTER, world.gateway, query_hash="q")
+    other = sqlite3.connect(tmp_path / "audit.sqlite", isolation_level=None)
+    try:
+        await audit.intent(context, alone=True)
+        await audit.append([RECORD | _DISCLOSED], alone=True)
+        await audit.intent(context)  # others are running: the writer thread
+        # The audit's own write under way: behind it, on the thread, whoever is alone.
+        under_way = asyncio.ensure_future(audit.append([RECORD | _DISCLOSED]))
+        await asyncio.sleep(0)
+        await asyncio.gather(under_way, audit.intent(context, alone=True))
+        # Another process holds the write lock: to the thread, which waits for it.
+        other.execute("BEGIN IMMEDIATE")
+        held = audit.intent(context, alone=True)
+        await asyncio.sleep(0.05)
+        assert not held.done()
+        other.execute("ROLLBACK")
+        await held
+        assert recorded.batches == [
+            ("inline", Durability.COMMITTED, [INTENT]),
+            ("inline", Durability.DISK, [DISCLOSURE]),
+            ("thread", Durability.COMMITTED, [INTENT]),
+            ("thread", Durability.DISK, [DISCLOSURE]),
+            ("thread", Durability.COMMITTED, [INTENT]),
+            ("thread", Durability.COMMITTED, [INTENT]),
+        ]
+        report = await verify_chain(state.engine)
+        assert report.ok and report.records == 6, report
+    finally:
+        other.close()
+        await audit.close()
+        await state.dispose()
+
+
+def _move_head(conn: Connection, seq: int) -> int:
+    # Returns the synchronous setting the write commits under (1 NORMAL, 2 FULL).
+    db = driver(conn)
+    assert db is not None
+    db.execute("UPDATE audit_head SET seq = ? WHERE id = 1", (seq,))
+    return int(db.execute("PRAGMA synchronous").fetchone()[0])
+
+
+async def test_an_inline_write_commits_at_once_or_leaves_the_lock_to_its_holder(
+    tmp_path: Path,
+) -> None:
+    state = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'state.sqlite'}")
+    await upgrade_schema(state.engine)
+    other = sqlite3.connect(tmp_path / "state.sqlite", isolation_level=None)
+
+    def head() -> int:
+        return int(other.execute("SELECT seq FROM audit_head").fetchone()[0])
+
+    try:
+        assert state.writes_inline
+        assert state.write_if_free(Durability.COMMITTED, _move_head, 5) == 1
+        assert head() == 5  # committed: another connection sees it at once
+        assert state.write_if_free(Durability.DISK, _move_head, 6) == 2
+        other.execute("BEGIN IMMEDIATE")  # another process writing
+        with pytest.raises(WriteLockBusy):
+            state.write_if_free(Durability.COMMITTED, _move_head, 7)
+        other.execute("ROLLBACK")
+        assert head() == 6
+        assert await state.write(_move_head, 8) == 2
+        assert state.write_if_free(Durability.COMMITTED, _move_head, 9) == 1
+        assert head() == 9
+    finally:
+        other.close()
         await state.dispose()

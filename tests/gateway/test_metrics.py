@@ -45,9 +45,9 @@ def contexts(world: World, monkeypatch: pytest.MonkeyPatch) -> list[RequestConte
     seen: list[RequestContext] = []
     record = audit.record
 
-    async def capture(context: RequestContext) -> int:
+    async def capture(context: RequestContext, *, alone: bool = False) -> int:
         seen.append(context)
-        return await record(context)
+        return await record(context, alone=alone)
 
     monkeypatch.setattr(audit, "record", capture)
     return seen
