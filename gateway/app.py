@@ -293,8 +293,14 @@ async def _healthz(_request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
-def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = ()) -> Starlette:
-    """The ASGI app over a gateway; the lifespan starts it unless already started.
+def create_app(
+    gateway: Gateway,
+    practitioners: Sequence[SamplePractitioner] = (),
+    *,
+    stop_on_shutdown: bool = False,
+) -> Starlette:
+    """The ASGI app over a gateway; the lifespan starts it unless already started, and
+    stops it at shutdown if it started it or ``stop_on_shutdown`` says so.
 
     ``practitioners``: the demo world's sample practitioners, whom the schema explorer
     offers demo tokens for (in demo mode only).
@@ -310,7 +316,7 @@ def create_app(gateway: Gateway, practitioners: Sequence[SamplePractitioner] = (
         try:
             yield
         finally:
-            if owned:
+            if owned or stop_on_shutdown:
                 await gateway.stop()
 
     explorer = Explorer(gateway.settings, practitioners)

@@ -140,7 +140,11 @@ def _serve_process(
         try:
             server = uvicorn.Server(
                 uvicorn.Config(
-                    create_app(gateway, practitioners),
+                    # Stopped by the app's shutdown: after SIGTERM or SIGINT uvicorn shuts
+                    # down, then raises the signal again, which ends the process before
+                    # anything after serve() runs (notices still being posted, spans
+                    # still held, the state database's connections).
+                    create_app(gateway, practitioners, stop_on_shutdown=True),
                     host=host,
                     port=port,
                     lifespan="on",
@@ -154,7 +158,8 @@ def _serve_process(
             with reload_on_hangup(gateway, files, Path(config), publish=sock is None):
                 await server.serve(sockets=[sock] if sock is not None else None)
         finally:
-            await gateway.stop()
+            if gateway.started:  # the server never got as far as its shutdown
+                await gateway.stop()
 
     serve_forever(run())
 

@@ -164,7 +164,9 @@ async def run_demo(config: Path, *, port: int | None = None, fresh: bool = False
         _print_welcome(settings, population, listen_port, fresh=fresh)
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(gateway, PRACTITIONERS),
+                # Stopped by the app's shutdown, as `serve` does: after a SIGTERM uvicorn
+                # raises the signal again, ending the process before `finally` runs.
+                create_app(gateway, PRACTITIONERS, stop_on_shutdown=True),
                 host=settings.host,
                 port=listen_port,
                 lifespan="on",
@@ -174,7 +176,8 @@ async def run_demo(config: Path, *, port: int | None = None, fresh: bool = False
         with reload_on_hangup(gateway, RunFiles(default_pid_file(config)), config, publish=True):
             await server.serve()
     finally:
-        await gateway.stop()
+        if gateway.started:
+            await gateway.stop()
         await department.stop()
         await trust.stop()
     return 0
