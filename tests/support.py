@@ -44,6 +44,9 @@ from gateway.governance.state import create_state_engine, disclosures, metadata,
 from gateway.service import Gateway
 
 REPO = Path(__file__).resolve().parent.parent
+#: Set to 1 and the browser tests refresh the README's screenshots in docs/; otherwise
+#: they save them in the test's own directory and leave the checkout as it was.
+REFRESH_SCREENSHOTS = "FAME_REFRESH_SCREENSHOTS"
 DEMO_CONFIG = REPO / "config"
 DEMO_TRUST_URL = "http://127.0.0.1:8701"
 #: The emergency department's FHIR server in the demo's agency file.
@@ -558,3 +561,17 @@ async def offline_page(
         await browser.close()
     assert attempted == [], f"the page tried to reach beyond this machine: {attempted}"
     assert problems == [], problems
+
+
+def screenshot_path(name: str, tmp_path: Path) -> Path:
+    """Where a browser test saves the screenshot ``name``: docs/ when
+    ``FAME_REFRESH_SCREENSHOTS=1``, else the test's own directory."""
+    if os.environ.get(REFRESH_SCREENSHOTS) == "1":
+        return REPO / "docs" / name
+    return tmp_path / name
+
+
+def assert_png(path: Path) -> None:
+    """The screenshot was saved, and is a PNG image with something in it."""
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000, (path, len(data))

@@ -28,13 +28,14 @@ from fame_demo.synthetic import Population, SyntheticPerson
 from gateway.config.tokens import mint_token
 from gateway.edge.plain_words import SOURCE_STATUSES, WITHHELD_REASONS
 from tests.support import (
-    REPO,
     Process,
+    assert_png,
     browser_missing,
     fail_or_skip,
     free_port,
     offline_page,
     prepare_shared_state,
+    screenshot_path,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -43,8 +44,6 @@ AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 STAMP = ".fame-lock.sha256"
 LAPTOP = {"width": 1366, "height": 768}
 TABLET = {"width": 820, "height": 1180}
-SCREENSHOTS = {"laptop": REPO / "docs" / "practitioner-page.png"}
-SCREENSHOTS["tablet"] = REPO / "docs" / "practitioner-page-tablet.png"
 TIMEOUT_MS = 30_000
 SOCIAL_WORKER = practitioner("sw-patel")
 COMMUNITY_HEALTH = "shire-community-health"
@@ -220,14 +219,15 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
             await expect(withheld).to_contain_text(WITHHELD_REASONS["SEALED"].text)
             await expect(page.get_by_text(condition, exact=True)).to_have_count(0)
             await _axe(page, f"the person view at {LAPTOP}")
-            SCREENSHOTS["laptop"].parent.mkdir(exist_ok=True)
             # The top of the page: who is signed in, the search, and the person's picture
             # as far as the records of the first agency.
+            laptop = screenshot_path("practitioner-page.png", tmp_path)
             await page.screenshot(
-                path=str(SCREENSHOTS["laptop"]),
+                path=str(laptop),
                 full_page=True,
                 clip={"x": 0, "y": 0, "width": LAPTOP["width"], "height": 1500},
             )
+            assert_png(laptop)
 
             # Record the person's consent from the withheld item: the item appears.
             await withheld.get_by_role("button", name="Record consent for Conditions").click()
@@ -254,7 +254,9 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
             await page.evaluate(
                 "window.scrollTo(0, document.getElementById('person').offsetTop - 16)"
             )
-            await page.screenshot(path=str(SCREENSHOTS["tablet"]))
+            tablet = screenshot_path("practitioner-page-tablet.png", tmp_path)
+            await page.screenshot(path=str(tablet))
+            assert_png(tablet)
 
             # Safeguarding, claimed with an enquiry reference and a reason, is shown.
             await page.get_by_label("Enquiry or referral reference").fill(ENQUIRY)

@@ -18,15 +18,15 @@ from fame_demo.synthetic import Population
 from gateway.config.tokens import mint_token
 from gateway.edge.explorer_assets import FETCH_COMMAND, assets_directory, load_manifest, missing
 from tests.support import (
-    REPO,
     Process,
+    assert_png,
     browser_missing,
     fail_or_skip,
     offline_page,
     prepare_shared_state,
+    screenshot_path,
 )
 
-SCREENSHOT = REPO / "docs" / "explorer.png"
 TIMEOUT_MS = 30_000
 VIEWPORT = {"width": 1440, "height": 900}
 
@@ -104,8 +104,9 @@ async def test_the_explorer_answers_a_query_in_chromium_with_no_network(
                 await page.keyboard.press("Delete")
                 await _run_and_see(page, expect, '"purpose": "direct_care"')
                 await _open_docs(page, expect)
-                SCREENSHOT.parent.mkdir(exist_ok=True)
-                await page.screenshot(path=str(SCREENSHOT))
+                screenshot = screenshot_path("explorer.png", tmp_path)
+                await page.screenshot(path=str(screenshot))
+                assert_png(screenshot)
         finally:
             gateway.stop()
     finally:
