@@ -144,6 +144,9 @@ class AuditLog:
         self._key_file = signing_key_file
         self._key: Ed25519PrivateKey | None = None
         self._pending: list[_Append] = []
+        #: Appends that wait for the disk, held back for one transaction while the
+        #: intents that arrived with them are written first.
+        self._held_back: list[_Append] = []
         #: The transaction under way, if any: one at a time, the next holding all that
         #: arrived meanwhile.
         self._writing: asyncio.Future[list[int]] | None = None
@@ -201,6 +204,16 @@ class AuditLog:
 
     def _write_pending(self) -> None:
         batch, self._pending = self._pending, []
+        if self._held_back:
+            batch, self._held_back = self._held_back + batch, []
+        elif any(a.durability is Durability.DISK for a in batch) and any(
+            a.durability is Durability.COMMITTED for a in batch
+        ):
+            # Intents go first, in a transaction that does not wait for the disk: their
+            # requests' agency calls wait for them. The rest is written next, together with
+            # whatever arrives meanwhile, intents included, so it never waits twice.
+            self._held_back = [a for a in batch if a.durability is Durability.DISK]
+            batch = [a for a in batch if a.durability is Durability.COMMITTED]
         rows = batch[0].rows if len(batch) == 1 else [row for a in batch for row in a.rows]
         # A batch waits for the disk if any append in it must.
         durability = (
@@ -228,7 +241,7 @@ class AuditLog:
                 if not append.future.done():  # a caller that gave up still had them written
                     append.future.set_result(done.result()[start : start + len(append.rows)])
                 start += len(append.rows)
-        if self._pending:
+        if self._pending or self._held_back:
             self._write_pending()
 
     def intent(self, context: RequestContext, *, alone: bool = False) -> asyncio.Future[list[int]]:

@@ -8,7 +8,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Connection, select, text
@@ -135,7 +135,7 @@ async def test_a_request_commits_its_intent_without_the_disk_wait_and_its_disclo
     ), recorded.batches
 
 
-async def test_a_batch_waits_for_the_disk_if_any_append_in_it_must(
+async def test_waiting_intents_are_committed_together_ahead_of_waiting_disclosures(
     tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert world.gateway is not None
@@ -164,7 +164,8 @@ async def test_a_batch_waits_for_the_disk_if_any_append_in_it_must(
             ("thread", Durability.COMMITTED, [INTENT]),
             ("thread", Durability.COMMITTED, [INTENT, INTENT]),
             ("thread", Durability.COMMITTED, [INTENT]),
-            ("thread", Durability.DISK, [INTENT, DISCLOSURE]),
+            ("thread", Durability.COMMITTED, [INTENT]),
+            ("thread", Durability.DISK, [DISCLOSURE]),
         ]
         report = await verify_chain(state.engine)
         assert report.ok and report.records == 6, report
@@ -275,3 +276,67 @@ async def test_an_inline_write_commits_at_once_or_leaves_the_lock_to_its_holder(
     finally:
         other.close()
         await state.dispose()
+
+
+class _ManualState:
+    """A state database whose writes finish when the test says: the audit's batching
+    seen one transaction at a time."""
+
+    writes_inline = False
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[Durability, list[str], asyncio.Future[list[int]]]] = []
+        self._seq = 0
+
+    def start_write(
+        self, durability: Durability, _fn: Any, rows: Any, _key: Any
+    ) -> asyncio.Future[list[int]]:
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self.writes.append((durability, [row["kind"] for row in rows], future))
+        return future
+
+    async def finish(self, index: int) -> None:
+        _, kinds, future = self.writes[index]
+        future.set_result(list(range(self._seq + 1, self._seq + 1 + len(kinds))))
+        self._seq += len(kinds)
+        for _ in range(4):  # the audit's callbacks run, wake its callers, start the next
+            await asyncio.sleep(0)
+
+    def seen(self) -> list[tuple[Durability, list[str]]]:
+        return [(durability, kinds) for durability, kinds, _ in self.writes]
+
+
+async def test_disclosures_held_back_for_intents_go_next_with_whatever_arrived(
+    world: World,
+) -> None:
+    assert world.gateway is not None
+    state = _ManualState()
+    audit = AuditLog(cast(StateDatabase, state))
+    context = RequestContext(REQUESTER, world.gateway, query_hash="q")
+    disclosed = [RECORD | _DISCLOSED]
+    first = asyncio.ensure_future(audit.append(disclosed))
+    await asyncio.sleep(0)
+    assert state.seen() == [(Durability.DISK, [DISCLOSURE])]
+    # While it is written: an intent, a disclosure, another intent.
+    early = audit.intent(context)
+    held = asyncio.ensure_future(audit.append(disclosed))
+    await asyncio.sleep(0)
+    later = audit.intent(context)
+    await state.finish(0)
+    assert first.done()
+    # The intents first, not waiting for the disk; the disclosure held back.
+    assert state.seen()[1] == (Durability.COMMITTED, [INTENT, INTENT])
+    # An intent arriving now goes with the held-back disclosure, which is not passed over
+    # again: that transaction waits for the disk.
+    last = audit.intent(context)
+    await state.finish(1)
+    assert early.done() and later.done() and not held.done()
+    assert state.seen()[2] == (Durability.DISK, [DISCLOSURE, INTENT])
+    await state.finish(2)
+    await asyncio.gather(held, last)
+    assert state.seen() == [
+        (Durability.DISK, [DISCLOSURE]),
+        (Durability.COMMITTED, [INTENT, INTENT]),
+        (Durability.DISK, [DISCLOSURE, INTENT]),
+    ]
+    await audit.close()
