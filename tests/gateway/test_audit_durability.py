@@ -1,6 +1,8 @@
-"""What an audit commit waits for: a request's intent is committed without waiting for the
-disk, its disclosure records (and every other write) wait for it, and a batch holding
-any append that must wait, waits; on SQLite and PostgreSQL."""
+"""What an audit commit waits for, and where it is written: a request's intent is committed
+without waiting for the disk, its disclosure records (and every other write) wait for it,
+on SQLite and PostgreSQL; under load intents go ahead of the disclosures waiting with them
+and a batch holding any append that must wait, waits; a request running alone writes on
+the event loop's own thread unless the audit or the write lock is busy."""
 
 from __future__ import annotations
 
