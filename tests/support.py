@@ -575,3 +575,15 @@ def assert_png(path: Path) -> None:
     """The screenshot was saved, and is a PNG image with something in it."""
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000, (path, len(data))
+
+
+def social_worker_token(settings: Settings) -> str:
+    """A real signed token for sw-patel, the demo's social worker in Shire's Older People's
+    Team (North), from the issuer ``settings`` name."""
+    return mint_token(
+        settings,
+        subject="sw-patel",
+        agency="shire-adult-social-care",
+        team="Older People's Team (North)",
+        roles=("social_worker",),
+    )

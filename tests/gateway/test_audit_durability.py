@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import pytest
 from sqlalchemy import Connection, select, text
@@ -110,6 +110,40 @@ class _Recorded:
         monkeypatch.setattr(state, "write_if_free", written)
 
 
+class _Audited(NamedTuple):
+    """An audit over its own SQLite state database, what it writes where, a request's
+    context, and another process's connection to the same database."""
+
+    state: StateDatabase
+    audit: AuditLog
+    recorded: _Recorded
+    context: RequestContext
+    other: sqlite3.Connection
+
+
+@pytest.fixture
+async def audited(
+    tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[_Audited]:
+    assert world.gateway is not None
+    state = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'audit.sqlite'}")
+    await upgrade_schema(state.engine)
+    audit = AuditLog(state)
+    other = sqlite3.connect(tmp_path / "audit.sqlite", isolation_level=None)
+    try:
+        yield _Audited(
+            state,
+            audit,
+            _Recorded(state, monkeypatch),
+            RequestContext(REQUESTER, world.gateway, query_hash="q"),
+            other,
+        )
+    finally:
+        other.close()
+        await audit.close()
+        await state.dispose()
+
+
 async def test_a_request_commits_its_intent_without_the_disk_wait_and_its_disclosure_with_it(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,46 +172,35 @@ async def test_a_request_commits_its_intent_without_the_disk_wait_and_its_disclo
 
 
 async def test_waiting_intents_are_committed_together_ahead_of_waiting_disclosures(
-    tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch
+    audited: _Audited,
 ) -> None:
-    assert world.gateway is not None
-    state = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'audit.sqlite'}")
-    await upgrade_schema(state.engine)
-    audit = AuditLog(state)
-    recorded = _Recorded(state, monkeypatch)
-    context = RequestContext(REQUESTER, world.gateway, query_hash="q")
-    other = sqlite3.connect(tmp_path / "audit.sqlite", isolation_level=None)
-    try:
-        # Another process holds the write lock: the first transaction waits for it, and
-        # everything appended meanwhile goes into the next.
-        other.execute("BEGIN IMMEDIATE")
-        first = audit.intent(context)
-        intents = [audit.intent(context), audit.intent(context)]
-        await asyncio.sleep(0.05)
-        other.execute("ROLLBACK")
-        await asyncio.gather(first, *intents)
-        other.execute("BEGIN IMMEDIATE")
-        alone = audit.intent(context)
-        mixed = [audit.intent(context), asyncio.ensure_future(audit.append([RECORD | _DISCLOSED]))]
-        await asyncio.sleep(0.05)
-        other.execute("ROLLBACK")
-        await asyncio.gather(alone, *mixed)
-        assert recorded.batches == [
-            ("thread", Durability.COMMITTED, [INTENT]),
-            ("thread", Durability.COMMITTED, [INTENT, INTENT]),
-            ("thread", Durability.COMMITTED, [INTENT]),
-            ("thread", Durability.COMMITTED, [INTENT]),
-            ("thread", Durability.DISK, [DISCLOSURE]),
-        ]
-        report = await verify_chain(state.engine)
-        assert report.ok and report.records == 6, report
-        async with state.engine.connect() as conn:
-            kinds = [row[0] for row in await conn.execute(select(disclosures.c.kind))]
-        assert kinds == [INTENT] * 5 + [DISCLOSURE]
-    finally:
-        other.close()
-        await audit.close()
-        await state.dispose()
+    state, audit, recorded, context, other = audited
+    # Another process holds the write lock: the first transaction waits for it, and
+    # everything appended meanwhile goes into the next.
+    other.execute("BEGIN IMMEDIATE")
+    first = audit.intent(context)
+    intents = [audit.intent(context), audit.intent(context)]
+    await asyncio.sleep(0.05)
+    other.execute("ROLLBACK")
+    await asyncio.gather(first, *intents)
+    other.execute("BEGIN IMMEDIATE")
+    alone = audit.intent(context)
+    mixed = [audit.intent(context), asyncio.ensure_future(audit.append([RECORD | _DISCLOSED]))]
+    await asyncio.sleep(0.05)
+    other.execute("ROLLBACK")
+    await asyncio.gather(alone, *mixed)
+    assert recorded.batches == [
+        ("thread", Durability.COMMITTED, [INTENT]),
+        ("thread", Durability.COMMITTED, [INTENT, INTENT]),
+        ("thread", Durability.COMMITTED, [INTENT]),
+        ("thread", Durability.COMMITTED, [INTENT]),
+        ("thread", Durability.DISK, [DISCLOSURE]),
+    ]
+    report = await verify_chain(state.engine)
+    assert report.ok and report.records == 6, report
+    async with state.engine.connect() as conn:
+        kinds = [row[0] for row in await conn.execute(select(disclosures.c.kind))]
+    assert kinds == [INTENT] * 5 + [DISCLOSURE]
 
 
 async def test_an_intent_committed_without_the_disk_wait_is_seen_by_another_connection_at_once(
@@ -204,44 +227,33 @@ async def test_an_intent_committed_without_the_disk_wait_is_seen_by_another_conn
 
 
 async def test_a_request_running_alone_writes_inline_unless_the_audit_or_the_lock_is_busy(
-    tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch
+    audited: _Audited,
 ) -> None:
-    assert world.gateway is not None
-    state = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'audit.sqlite'}")
-    await upgrade_schema(state.engine)
-    audit = AuditLog(state)
-    recorded = _Recorded(state, monkeypatch)
-    context = RequestContext(REQUESTER, world.gateway, query_hash="q")
-    other = sqlite3.connect(tmp_path / "audit.sqlite", isolation_level=None)
-    try:
-        await audit.intent(context, alone=True)
-        await audit.append([RECORD | _DISCLOSED], alone=True)
-        await audit.intent(context)  # others are running: the writer thread
-        # The audit's own write under way: behind it, on the thread, whoever is alone.
-        under_way = asyncio.ensure_future(audit.append([RECORD | _DISCLOSED]))
-        await asyncio.sleep(0)
-        await asyncio.gather(under_way, audit.intent(context, alone=True))
-        # Another process holds the write lock: to the thread, which waits for it.
-        other.execute("BEGIN IMMEDIATE")
-        held = audit.intent(context, alone=True)
-        await asyncio.sleep(0.05)
-        assert not held.done()
-        other.execute("ROLLBACK")
-        await held
-        assert recorded.batches == [
-            ("inline", Durability.COMMITTED, [INTENT]),
-            ("inline", Durability.DISK, [DISCLOSURE]),
-            ("thread", Durability.COMMITTED, [INTENT]),
-            ("thread", Durability.DISK, [DISCLOSURE]),
-            ("thread", Durability.COMMITTED, [INTENT]),
-            ("thread", Durability.COMMITTED, [INTENT]),
-        ]
-        report = await verify_chain(state.engine)
-        assert report.ok and report.records == 6, report
-    finally:
-        other.close()
-        await audit.close()
-        await state.dispose()
+    state, audit, recorded, context, other = audited
+    await audit.intent(context, alone=True)
+    await audit.append([RECORD | _DISCLOSED], alone=True)
+    await audit.intent(context)  # others are running: the writer thread
+    # The audit's own write under way: behind it, on the thread, whoever is alone.
+    under_way = asyncio.ensure_future(audit.append([RECORD | _DISCLOSED]))
+    await asyncio.sleep(0)
+    await asyncio.gather(under_way, audit.intent(context, alone=True))
+    # Another process holds the write lock: to the thread, which waits for it.
+    other.execute("BEGIN IMMEDIATE")
+    held = audit.intent(context, alone=True)
+    await asyncio.sleep(0.05)
+    assert not held.done()
+    other.execute("ROLLBACK")
+    await held
+    assert recorded.batches == [
+        ("inline", Durability.COMMITTED, [INTENT]),
+        ("inline", Durability.DISK, [DISCLOSURE]),
+        ("thread", Durability.COMMITTED, [INTENT]),
+        ("thread", Durability.DISK, [DISCLOSURE]),
+        ("thread", Durability.COMMITTED, [INTENT]),
+        ("thread", Durability.COMMITTED, [INTENT]),
+    ]
+    report = await verify_chain(state.engine)
+    assert report.ok and report.records == 6, report
 
 
 def _move_head(conn: Connection, seq: int) -> int:

@@ -29,7 +29,7 @@ from fame_demo.synthetic import Population
 from gateway.audit.log import AuditLog, record_hash
 from gateway.cli import main
 from gateway.config.settings import load_settings
-from gateway.config.tokens import generate_demo_keys, mint_token
+from gateway.config.tokens import generate_demo_keys
 from gateway.governance.migrate import (
     SchemaOutOfDate,
     alembic_config,
@@ -49,7 +49,7 @@ from gateway.governance.state import (
 )
 from gateway.service import Gateway
 from tests.conftest import fresh_postgres_database
-from tests.support import Process, build_config, metadata_before_migrations
+from tests.support import Process, build_config, metadata_before_migrations, social_worker_token
 
 KINDS = ["sqlite", "postgres"]
 
@@ -227,13 +227,7 @@ async def test_four_processes_start_together_on_an_empty_postgresql(
         for number in range(4):
             processes_factory.append(Process(config, tmp_path / f"gateway-{number}.log"))
         await asyncio.gather(*(process.ready() for process in processes_factory))
-        token = mint_token(
-            settings,
-            subject="sw-patel",
-            agency="shire-adult-social-care",
-            team="Older People's Team (North)",
-            roles=("social_worker",),
-        )
+        token = social_worker_token(settings)
         async with httpx.AsyncClient(timeout=20) as client:
             for process in processes_factory:
                 response = await client.post(

@@ -10,22 +10,10 @@ from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
 from gateway.audit.log import verify_chain
-from gateway.config.settings import Settings
-from gateway.config.tokens import mint_token
 from gateway.governance.state import create_state_engine
-from tests.support import Process, prepare_shared_state
+from tests.support import Process, prepare_shared_state, social_worker_token
 
 CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'
-
-
-def _token(settings: Settings) -> str:
-    return mint_token(
-        settings,
-        subject="sw-patel",
-        agency="shire-adult-social-care",
-        team="Older People's Team (North)",
-        roles=("social_worker",),
-    )
 
 
 async def test_a_withdrawal_through_one_process_is_honoured_by_the_other(
@@ -48,7 +36,7 @@ async def test_a_withdrawal_through_one_process_is_honoured_by_the_other(
         processes_factory.append(second)
         await asyncio.gather(first.ready(), second.ready())
 
-        token = _token(settings)
+        token = social_worker_token(settings)
         roy = demo_person_id(population.people[0].nhs_number)
         recorded = await first.query(
             token,

@@ -14,8 +14,7 @@ import httpx
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
-from gateway.config.tokens import mint_token
-from tests.support import Process, prepare_shared_state
+from tests.support import Process, prepare_shared_state, social_worker_token
 
 CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'
 
@@ -36,13 +35,7 @@ async def test_sigterm_stops_the_gateway_before_the_process_ends(
         server = Process(settings.config_dir / "gateway.toml", tmp_path / "serve.log")
         processes_factory.append(server)
         await server.ready()
-        token = mint_token(
-            settings,
-            subject="sw-patel",
-            agency="shire-adult-social-care",
-            team="Older People's Team (North)",
-            roles=("social_worker",),
-        )
+        token = social_worker_token(settings)
         roy = demo_person_id(population.people[0].nhs_number)
         async with httpx.AsyncClient(timeout=30) as client:
             response = await client.post(

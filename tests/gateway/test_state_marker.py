@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
-from gateway.config.tokens import mint_token
 from gateway.decide.requester import Requester
 from gateway.governance.migrate import upgrade_schema
 from gateway.governance.state_db import StateDatabase
@@ -25,7 +24,7 @@ from gateway.governance.state_marker import MarkedCache, read_marker
 from gateway.governance.state_reads import kept_for, read_caseload_page, read_request_state
 from tests.conftest import fresh_mariadb_database, fresh_postgres_database
 from tests.gateway.state_trace import Trace
-from tests.support import Process, prepare_shared_state
+from tests.support import Process, prepare_shared_state, social_worker_token
 
 KINDS = ["sqlite", "postgres"]
 NURSE = Requester("dn-okafor", "shire-community-health", "District Nursing", frozenset(), "care")
@@ -323,13 +322,7 @@ async def test_a_withdrawal_through_another_process_applies_to_the_next_query(
             second = Process(config, tmp_path / "second.log")
             processes_factory.append(second)
             await asyncio.gather(first.ready(), second.ready())
-            token = mint_token(
-                settings,
-                subject="sw-patel",
-                agency="shire-adult-social-care",
-                team="Older People's Team (North)",
-                roles=("social_worker",),
-            )
+            token = social_worker_token(settings)
             roy = demo_person_id(population.people[0].nhs_number)
             recorded = await second.query(
                 token,

@@ -12,9 +12,8 @@ from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
 from gateway.audit.log import verify_chain
-from gateway.config.tokens import mint_token
 from gateway.governance.state import create_state_engine
-from tests.support import Process, prepare_shared_state
+from tests.support import Process, prepare_shared_state, social_worker_token
 
 CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'
 REQUESTS = 200
@@ -51,13 +50,7 @@ async def test_two_workers_share_the_port_and_one_audit_chain(
         assert len(gateways) == 2, (workers, [_cmdline(pid) for pid in workers])
         before = {pid: _cpu_ticks(pid) for pid in gateways}
 
-        token = mint_token(
-            settings,
-            subject="sw-patel",
-            agency="shire-adult-social-care",
-            team="Older People's Team (North)",
-            roles=("social_worker",),
-        )
+        token = social_worker_token(settings)
         roy = demo_person_id(population.people[0].nhs_number)
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=0)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
