@@ -224,7 +224,10 @@ class AuditLog:
         try:
             writing = self._state.start_write(durability, _append, rows, self._key)
         except Exception as exc:  # not even started: fails closed like any other failure
-            _fail(batch, exc)
+            # Appends held back behind this batch fail with it: no later write is sure to
+            # come and take them.
+            _fail([*batch, *self._held_back], exc)
+            self._held_back = []
             return
         self._writing = writing
         writing.add_done_callback(lambda done: self._written(batch, done))

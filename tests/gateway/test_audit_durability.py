@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, cast
 import pytest
 from sqlalchemy import Connection, select, text
 
-from gateway.audit.log import AuditLog, verify_chain
+from gateway.audit.log import AuditLog, AuditUnavailable, verify_chain
 from gateway.audit.records import DISCLOSURE, INTENT
 from gateway.decide.requester import Requester
 from gateway.governance.migrate import upgrade_schema
@@ -301,10 +301,14 @@ class _ManualState:
     def __init__(self) -> None:
         self.writes: list[tuple[Durability, list[str], asyncio.Future[list[int]]]] = []
         self._seq = 0
+        #: Writes of this durability cannot even be started.
+        self.refuse: Durability | None = None
 
     def start_write(
         self, durability: Durability, _fn: Any, rows: Any, _key: Any
     ) -> asyncio.Future[list[int]]:
+        if durability is self.refuse:
+            raise OSError("the writer could not be reached")
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self.writes.append((durability, [row["kind"] for row in rows], future))
         return future
@@ -353,4 +357,35 @@ async def test_disclosures_held_back_for_intents_go_next_with_whatever_arrived(
         (Durability.COMMITTED, [INTENT, INTENT]),
         (Durability.DISK, [DISCLOSURE, INTENT]),
     ]
+    await audit.close()
+
+
+async def test_disclosures_held_back_fail_with_the_batch_that_could_not_be_started(
+    world: World,
+) -> None:
+    assert world.gateway is not None
+    state = _ManualState()
+    audit = AuditLog(cast(StateDatabase, state))
+    context = RequestContext(REQUESTER, world.gateway, query_hash="q")
+    disclosed = [RECORD | _DISCLOSED]
+    first = asyncio.ensure_future(audit.append(disclosed))
+    await asyncio.sleep(0)
+    intent = audit.intent(context)
+    held = asyncio.ensure_future(audit.append(disclosed))
+    await asyncio.sleep(0)
+    state.refuse = Durability.COMMITTED
+    await state.finish(0)
+    await first
+    # The intents' transaction could not start: the disclosure held back behind it fails
+    # too (closed), rather than waiting for a write that may never come.
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(intent, held, return_exceptions=True), timeout=5
+    )
+    assert all(isinstance(outcome, AuditUnavailable) for outcome in outcomes), outcomes
+    # The next append is written as ever.
+    state.refuse = None
+    again = asyncio.ensure_future(audit.append(disclosed))
+    await asyncio.sleep(0)
+    await state.finish(1)
+    assert await again == [2]
     await audit.close()
