@@ -336,7 +336,7 @@ def _protocol_render(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from gateway.audit.log import load_signing_key, verify_chain
+    from gateway.audit.chain import load_signing_key, verify_chain
     from gateway.governance.state import create_state_engine
 
     settings = _settings(args.config)

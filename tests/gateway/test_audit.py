@@ -13,7 +13,8 @@ import orjson
 from sqlalchemy import delete, select, text, update
 
 from fame_demo.synthetic import Population
-from gateway.audit.log import AuditLog, load_signing_key, verify_chain
+from gateway.audit.chain import load_signing_key, verify_chain
+from gateway.audit.log import AuditLog
 from gateway.governance.migrate import upgrade_schema
 from gateway.governance.state import (
     audit_head,

@@ -15,7 +15,8 @@ from typing import Any, NamedTuple, cast
 import pytest
 from sqlalchemy import Connection, select, text
 
-from gateway.audit.log import AuditLog, AuditUnavailable, verify_chain
+from gateway.audit.chain import verify_chain
+from gateway.audit.log import AuditLog, AuditUnavailable
 from gateway.audit.records import DISCLOSURE, INTENT
 from gateway.decide.requester import Requester
 from gateway.governance.migrate import upgrade_schema

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
-from gateway.audit.log import load_signing_key, verify_chain
+from gateway.audit.chain import load_signing_key, verify_chain
 from gateway.config.tokens import mint_token
 from gateway.governance.state import create_state_engine, disclosures
 from tests.support import Process, prepare_shared_state

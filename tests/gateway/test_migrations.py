@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.synthetic import Population
-from gateway.audit.log import AuditLog, record_hash
+from gateway.audit.chain import record_hash
+from gateway.audit.log import AuditLog
 from gateway.cli import main
 from gateway.config.settings import load_settings
 from gateway.config.tokens import generate_demo_keys

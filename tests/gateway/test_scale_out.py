@@ -9,7 +9,7 @@ from pathlib import Path
 from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
-from gateway.audit.log import verify_chain
+from gateway.audit.chain import verify_chain
 from gateway.governance.state import create_state_engine
 from tests.support import Process, prepare_shared_state, social_worker_token
 

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fame_demo.synthetic import Population
-from gateway.audit.log import AuditLog, AuditUnavailable, load_signing_key, verify_chain
+from gateway.audit.chain import load_signing_key, verify_chain
+from gateway.audit.log import AuditLog, AuditUnavailable
 from gateway.governance.migrate import upgrade_schema
 from gateway.governance.state import audit_head, disclosures
 from gateway.governance.state_db import StateDatabase

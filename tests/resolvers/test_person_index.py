@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.audit.chain import verify_chain
 from gateway.audit.index_events import index_records
-from gateway.audit.log import verify_chain
 from gateway.config.tokens import mint_token
 from gateway.governance.linkage import IncomingRecord, Linkage
 from tests.support import World

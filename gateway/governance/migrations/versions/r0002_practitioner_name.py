@@ -1,7 +1,7 @@
 """The practitioner's name on audit records, so that a person's report can say who looked.
 
 Nullable: records written before it existed keep their hashes, which do not cover it
-(``gateway.audit.log`` hashes it by name only when set).
+(``gateway.audit.chain`` hashes it by name only when set).
 
 Revision ID: 0002_practitioner_name
 Revises: 0001_initial
