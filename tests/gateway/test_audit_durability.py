@@ -325,21 +325,39 @@ class _ManualState:
         return [(durability, kinds) for durability, kinds, _ in self.writes]
 
 
-async def test_disclosures_held_back_for_intents_go_next_with_whatever_arrived(
-    world: World,
-) -> None:
+class _Manual(NamedTuple):
+    """An audit over a :class:`_ManualState`, and a request's context."""
+
+    state: _ManualState
+    audit: AuditLog
+    context: RequestContext
+
+
+@pytest.fixture
+async def manual(world: World) -> AsyncIterator[_Manual]:
     assert world.gateway is not None
     state = _ManualState()
     audit = AuditLog(cast(StateDatabase, state))
-    context = RequestContext(REQUESTER, world.gateway, query_hash="q")
-    disclosed = [RECORD | _DISCLOSED]
-    first = asyncio.ensure_future(audit.append(disclosed))
+    yield _Manual(state, audit, RequestContext(REQUESTER, world.gateway, query_hash="q"))
+    await audit.close()
+
+
+async def _disclose(audit: AuditLog) -> asyncio.Future[list[int]]:
+    # A disclosure record appended, its write submitted before this returns.
+    appended = asyncio.ensure_future(audit.append([RECORD | _DISCLOSED]))
     await asyncio.sleep(0)
+    return appended
+
+
+async def test_disclosures_held_back_for_intents_go_next_with_whatever_arrived(
+    manual: _Manual,
+) -> None:
+    state, audit, context = manual
+    first = await _disclose(audit)
     assert state.seen() == [(Durability.DISK, [DISCLOSURE])]
     # While it is written: an intent, a disclosure, another intent.
     early = audit.intent(context)
-    held = asyncio.ensure_future(audit.append(disclosed))
-    await asyncio.sleep(0)
+    held = await _disclose(audit)
     later = audit.intent(context)
     await state.finish(0)
     assert first.done()
@@ -358,22 +376,15 @@ async def test_disclosures_held_back_for_intents_go_next_with_whatever_arrived(
         (Durability.COMMITTED, [INTENT, INTENT]),
         (Durability.DISK, [DISCLOSURE, INTENT]),
     ]
-    await audit.close()
 
 
 async def test_disclosures_held_back_fail_with_the_batch_that_could_not_be_started(
-    world: World,
+    manual: _Manual,
 ) -> None:
-    assert world.gateway is not None
-    state = _ManualState()
-    audit = AuditLog(cast(StateDatabase, state))
-    context = RequestContext(REQUESTER, world.gateway, query_hash="q")
-    disclosed = [RECORD | _DISCLOSED]
-    first = asyncio.ensure_future(audit.append(disclosed))
-    await asyncio.sleep(0)
+    state, audit, context = manual
+    first = await _disclose(audit)
     intent = audit.intent(context)
-    held = asyncio.ensure_future(audit.append(disclosed))
-    await asyncio.sleep(0)
+    held = await _disclose(audit)
     state.refuse = Durability.COMMITTED
     await state.finish(0)
     await first
@@ -385,8 +396,6 @@ async def test_disclosures_held_back_fail_with_the_batch_that_could_not_be_start
     assert all(isinstance(outcome, AuditUnavailable) for outcome in outcomes), outcomes
     # The next append is written as ever.
     state.refuse = None
-    again = asyncio.ensure_future(audit.append(disclosed))
-    await asyncio.sleep(0)
+    again = await _disclose(audit)
     await state.finish(1)
     assert await again == [2]
-    await audit.close()
