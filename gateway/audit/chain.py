@@ -2,8 +2,9 @@
 its signing key, and checking the whole chain (``fame-gateway audit verify``).
 
 Each record carries its sequence number and the hash of the one before; every append
-signs the new head with the gateway's Ed25519 key, so a changed, removed, reordered or
-cut-off record shows even when the head row is rewritten.
+that waits for the disk signs the new head with the gateway's Ed25519 key, so a changed,
+removed, reordered or cut-off record shows even when the head row is rewritten (an
+intent is covered by the next signed head).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from gateway.governance.state_writer import (
     Durability,
     SqliteWriter,
     WriteLockBusy,
-    set_durability,
+    synchronous,
     transaction_if_free,
 )
 
@@ -52,9 +52,17 @@ T = TypeVar("T")
 SQLITE_BUSY_MS = 10_000
 
 
-def _sqlite_engine(url: str, *, immediate: bool, busy_ms: int = SQLITE_BUSY_MS) -> Engine:
+def _sqlite_engine(
+    url: str,
+    *,
+    immediate: bool,
+    busy_ms: int = SQLITE_BUSY_MS,
+    durability: Durability | None = None,
+) -> Engine:
     # Each thread keeps its one connection for the process's life: no pool checkout,
-    # no reset on return beyond a rollback that SQLite answers at once.
+    # no reset on return beyond a rollback that SQLite answers at once. A writer's
+    # connection commits as ``durability`` says, set once: changing it per transaction
+    # cost two statements on the path of every request.
     sync_url = make_url(url).set(drivername="sqlite+pysqlite")
     engine = create_engine(sync_url, poolclass=SingletonThreadPool, pool_size=1)
     state_errors.watch(engine)
@@ -68,6 +76,8 @@ def _sqlite_engine(url: str, *, immediate: bool, busy_ms: int = SQLITE_BUSY_MS) 
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        if durability is not None:
+            cursor.execute(f"PRAGMA synchronous={synchronous(durability)}")
         cursor.close()
 
     return engine
@@ -87,20 +97,25 @@ class StateDatabase:
         self.engine: AsyncEngine = engine or create_state_engine(url)
         self.dialect = self.engine.dialect.name
         self._reader: Engine | None = None
-        self._writer: Engine | None = None
-        self._inline_writer: Engine | None = None
+        #: Per durability, the writer thread's engines and the event loop's own.
+        self._writers: dict[Durability, Engine] = {}
+        self._inline_writers: dict[Durability, Engine] = {}
         self._write_thread: SqliteWriter | None = None
         if self.dialect == "sqlite" and engine is None:
             self._reader = _sqlite_engine(url, immediate=False)
-            self._writer = _sqlite_engine(url, immediate=True)
-            # Never waits for the write lock: whoever holds it, the writer thread waits. It
-            # does wait for the disk when asked to (and checkpoints the log when its commit
+            self._writers = {
+                d: _sqlite_engine(url, immediate=True, durability=d) for d in Durability
+            }
+            # Never wait for the write lock: whoever holds it, the writer thread waits.
+            # They do wait for the disk when asked to (and checkpoint the log when a commit
             # passes SQLite's threshold), holding up the loop: only a caller with nothing
-            # else running uses it.
-            self._inline_writer = _sqlite_engine(url, immediate=True, busy_ms=0)
-            self._write_thread = SqliteWriter(self._writer)
-        #: Connections of the event loop's thread: the reader's, and the inline writer's
-        #: with the durability it is set to.
+            # else running uses them.
+            self._inline_writers = {
+                d: _sqlite_engine(url, immediate=True, busy_ms=0, durability=d) for d in Durability
+            }
+            self._write_thread = SqliteWriter(self._writers)
+        #: Connections of the event loop's thread: the reader's (``connection``), and the
+        #: inline writers' by durability (``writing``).
         self._held = threading.local()
 
     @classmethod
@@ -111,12 +126,8 @@ class StateDatabase:
 
     def statement_engines(self) -> list[Engine]:
         """The synchronous engines statements actually run on (for event listeners)."""
-        if (
-            self._reader is not None
-            and self._writer is not None
-            and self._inline_writer is not None
-        ):
-            return [self._reader, self._writer, self._inline_writer]
+        if self._reader is not None:
+            return [self._reader, *self._writers.values(), *self._inline_writers.values()]
         return [self.engine.sync_engine]
 
     async def read(
@@ -167,7 +178,7 @@ class StateDatabase:
     @property
     def writes_inline(self) -> bool:
         """Whether :meth:`write_if_free` can write here (a SQLite state database)."""
-        return self._inline_writer is not None
+        return bool(self._inline_writers)
 
     def write_if_free(
         self,
@@ -183,22 +194,20 @@ class StateDatabase:
         the write lock (the writer thread, another process): the caller then writes
         through :meth:`start_write`, whose thread waits for it.
         """
-        assert self._inline_writer is not None, "write_if_free needs a SQLite state database"
-        held = self._held
-        conn: Connection | None = getattr(held, "writing", None)
+        assert self._inline_writers, "write_if_free needs a SQLite state database"
+        held: dict[Durability, Connection] | None = getattr(self._held, "writing", None)
+        if held is None:
+            held = self._held.writing = {}
+        conn = held.get(durability)
         if conn is None or conn.closed or conn.invalidated:
-            conn = held.writing = self._inline_writer.connect()
-            held.durability = None
+            conn = held[durability] = self._inline_writers[durability].connect()
         try:
-            if held.durability is not durability:
-                set_durability(conn, durability)
-                held.durability = durability
             return transaction_if_free(conn, fn, args, kwargs)
         except WriteLockBusy:
             raise
         except BaseException as exc:
             # Whatever state a failed write left behind is not carried into the next.
-            held.writing = None
+            del held[durability]
             with contextlib.suppress(Exception):
                 conn.close()
             if isinstance(exc, Exception):  # logged (the operation, not the data)
@@ -251,14 +260,15 @@ class StateDatabase:
             # Each connection is closed on the thread that uses it (sqlite3 refuses another
             # thread's): the reader's here, on the event loop's, the writer's on its own.
             assert self._reader is not None
-            assert self._inline_writer is not None
-            for name in ("connection", "writing"):
-                held: Connection | None = getattr(self._held, name, None)
+            reading: Connection | None = getattr(self._held, "connection", None)
+            writing: dict[Durability, Connection] = getattr(self._held, "writing", None) or {}
+            for held in [reading, *writing.values()]:
                 if held is not None:
                     held.close()
-                    setattr(self._held, name, None)
+            self._held.connection = self._held.writing = None
             self._reader.dispose()
-            self._inline_writer.dispose()
+            for engine in self._inline_writers.values():
+                engine.dispose()
             await self._write_thread.stop()
             self._write_thread = None
         if self._owns_engine:

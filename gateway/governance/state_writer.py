@@ -12,7 +12,8 @@ next operation starts clean. Statements an operation runs through SQLAlchemy go
 through it as before (its error mapping and listeners included).
 
 An operation's :class:`Durability` says whether its COMMIT waits for the disk
-(``PRAGMA synchronous=FULL``) or only for the WAL to hold it (``NORMAL``): in WAL mode
+(``PRAGMA synchronous=FULL``) or only for the WAL to hold it (``NORMAL``); the thread
+keeps a connection set each way, so that no commit pays for changing it. In WAL mode
 a commit of either kind is visible to every reader and survives a crash of this
 process, and the next commit that waits for the disk puts every earlier one there too.
 """
@@ -22,11 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
@@ -74,13 +74,14 @@ class _Stop:
 
 
 class SqliteWriter:
-    """Runs write operations ``fn(connection, ...)`` one transaction each, on its thread.
+    """Runs write operations ``fn(connection, ...)`` one transaction each, on its thread,
+    on the connection of ``engines`` for the operation's durability.
 
     The thread starts with the first operation and ends with :meth:`stop`.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, engines: Mapping[Durability, Engine]) -> None:
+        self._engines = dict(engines)
         self._jobs: queue.SimpleQueue[_Job[Any] | _Stop] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -103,7 +104,8 @@ class SqliteWriter:
     async def stop(self) -> None:
         """Finish the operations queued, close the connection and end the thread."""
         if self._thread is None:
-            self._engine.dispose()
+            for engine in self._engines.values():
+                engine.dispose()
             return
         loop = asyncio.get_running_loop()
         stopped: asyncio.Future[None] = loop.create_future()
@@ -113,25 +115,21 @@ class SqliteWriter:
         self._thread = None
 
     def _run(self) -> None:
-        conn: Connection | None = None
-        #: The connection's ``synchronous`` setting, set again only when a job needs another.
-        durability: Durability | None = None
+        connections: dict[Durability, Connection] = {}
         while True:
             job = self._jobs.get()
             if isinstance(job, _Stop):
-                # The connection is closed on this thread: sqlite3 refuses another's.
-                if conn is not None:
-                    conn.close()
-                self._engine.dispose()
+                # The connections are closed on this thread: sqlite3 refuses another's.
+                for kept in connections.values():
+                    kept.close()
+                for engine in self._engines.values():
+                    engine.dispose()
                 _answer(job.loop, job.future, None, None)
                 return
+            conn = connections.get(job.durability)
             try:
                 if conn is None:
-                    conn = self._engine.connect()
-                    durability = None
-                if job.durability is not durability:
-                    set_durability(conn, job.durability)
-                    durability = job.durability
+                    conn = connections[job.durability] = self._engines[job.durability].connect()
                 result = transaction(conn, job.fn, job.args, job.kwargs)
             except BaseException as exc:  # whatever it is, the caller must hear of it
                 job.context.run(state_errors.operation_failed, "write", job.fn, exc)
@@ -139,7 +137,7 @@ class SqliteWriter:
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         conn.close()
-                    conn = None
+                    connections.pop(job.durability, None)
                 _answer(job.loop, job.future, None, exc)
             else:
                 _answer(job.loop, job.future, result, None)
@@ -177,13 +175,10 @@ def transaction(
     return _finish(conn, db, fn, args, kwargs)
 
 
-def set_durability(conn: Connection, durability: Durability) -> None:
-    """Make the connection's next commits wait as ``durability`` says; outside any
-    transaction (SQLite refuses to change it inside one)."""
-    setting = f"PRAGMA synchronous={_SYNCHRONOUS[durability]}"
-    db = conn.connection.driver_connection
-    assert isinstance(db, sqlite3.Connection)
-    _driver_step(conn, setting, functools.partial(db.execute, setting))
+def synchronous(durability: Durability) -> str:
+    """SQLite's ``synchronous`` setting (in WAL mode) for commits that wait as
+    ``durability`` says."""
+    return _SYNCHRONOUS[durability]
 
 
 def _finish(

@@ -1,8 +1,9 @@
 """What an audit commit waits for, and where it is written: a request's intent is committed
-without waiting for the disk, its disclosure records (and every other write) wait for it,
-on SQLite and PostgreSQL; under load intents go ahead of the disclosures waiting with them
-and a batch holding any append that must wait, waits; a request running alone writes on
-the event loop's own thread unless the audit or the write lock is busy."""
+without waiting for the disk, its disclosure records (and every other write) wait for it
+and sign the head that covers both, on SQLite and PostgreSQL; under load intents go ahead
+of the disclosures waiting with them and a batch holding any append that must wait, waits;
+a request running alone writes on the event loop's own thread unless the audit or the
+write lock is busy."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import Connection, select, text
 
 from gateway.audit.chain import verify_chain
@@ -20,7 +23,7 @@ from gateway.audit.log import AuditLog, AuditUnavailable
 from gateway.audit.records import DISCLOSURE, INTENT
 from gateway.decide.requester import Requester
 from gateway.governance.migrate import upgrade_schema
-from gateway.governance.state import disclosures
+from gateway.governance.state import audit_signatures, disclosures
 from gateway.governance.state_db import StateDatabase
 from gateway.governance.state_sqlite import driver
 from gateway.governance.state_writer import Durability, WriteLockBusy
@@ -399,3 +402,36 @@ async def test_disclosures_held_back_fail_with_the_batch_that_could_not_be_start
     again = await _disclose(audit)
     await state.finish(1)
     assert await again == [2]
+
+
+async def test_a_head_is_signed_by_the_commit_that_puts_it_on_disk(
+    tmp_path: Path, world: World
+) -> None:
+    assert world.gateway is not None
+    key = Ed25519PrivateKey.generate()
+    key_file = tmp_path / "audit-signing.pem"
+    key_file.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    state = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'audit.sqlite'}")
+    await upgrade_schema(state.engine)
+    audit = AuditLog(state, key_file)
+    audit.open()
+    context = RequestContext(REQUESTER, world.gateway, query_hash="q")
+
+    async def signed() -> list[int]:
+        async with state.engine.connect() as conn:
+            return [row[0] for row in await conn.execute(select(audit_signatures.c.seq))]
+
+    try:
+        await audit.intent(context, alone=True)
+        await audit.intent(context)
+        assert await signed() == []  # intents alone are not on disk yet
+        await audit.append([RECORD | _DISCLOSED], alone=True)
+        await audit.intent(context)
+        await audit.append([RECORD | _DISCLOSED])
+        # Each disclosure's head covers the intents before it.
+        assert await signed() == [3, 5]
+        report = await verify_chain(state.engine, key.public_key())
+        assert report.ok and report.records == 5, report
+    finally:
+        await audit.close()
+        await state.dispose()
