@@ -65,7 +65,7 @@ from connectors.fhir_config import FhirSource, parse_fhir_source
 from connectors.fhir_http import Answer, exchange, outcome_text
 from connectors.fhir_paths import DATE_PARAMS, PATIENT_ELEMENT
 from connectors.fhir_search import NHS_NUMBER_SYSTEM, Search, plan_searches
-from connectors.http_read import Caller
+from connectors.http_read import Caller, agency_session
 from connectors.values import coerce
 from gateway.core import tracing
 from gateway.core.catalogue import ValueKind
@@ -119,13 +119,7 @@ class FhirConnector:
             key = load_signing_key(auth, self._agency.file)
             extra = {"clock": self._clock} if self._clock is not None else {}
             self._tokens = TokenSource(auth, key, self._caller, **extra)
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(
-                total=self._agency.timeout_seconds,
-                sock_connect=self._agency.resilience.connect_timeout_seconds,
-            ),
-            connector=aiohttp.TCPConnector(limit=self._agency.resilience.max_concurrent_calls),
-        )
+        self._session = agency_session(self._agency)
 
     async def close(self) -> None:
         """Close the HTTP session."""

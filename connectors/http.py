@@ -30,7 +30,12 @@ from connectors.base import (
 )
 from connectors.http_check import AnsweredStatus, answer_problem, unreachable
 from connectors.http_config import HttpSource, parse_http_source
-from connectors.http_read import Caller, read_capped, transport_error
+from connectors.http_read import (
+    Caller,
+    agency_session,
+    read_capped,
+    transport_error,
+)
 from connectors.http_shape import Shape, date_range, read_people, shape_of
 from gateway.core import tracing
 from gateway.core.errors import ConfigError, Problems
@@ -87,14 +92,7 @@ class HttpConnector:
             headers = {"Accept": "application/json"}
             if self._source.token_env:
                 headers["Authorization"] = f"Bearer {self._token(self._source.token_env)}"
-            self._session = aiohttp.ClientSession(
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(
-                    total=self._agency.timeout_seconds,
-                    sock_connect=self._agency.resilience.connect_timeout_seconds,
-                ),
-                connector=aiohttp.TCPConnector(limit=self._agency.resilience.max_concurrent_calls),
-            )
+            self._session = agency_session(self._agency, headers)
 
     def _token(self, variable: str) -> str:
         token = os.environ.get(variable)

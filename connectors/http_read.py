@@ -1,17 +1,39 @@
-"""Reading one aiohttp answer under a size cap, and naming what went wrong on the way.
+"""An agency's aiohttp session, reading one answer under a size cap, and naming what went
+wrong on the way.
 
-Both HTTP-speaking kinds (``http`` and ``fhir``) read bodies the same way and tell a
-timeout, an unreachable host, a truncated answer and an unreadable one apart with the
-same connector errors; only the words differ, by what the call was (``what``).
+Both HTTP-speaking kinds (``http`` and ``fhir``) open their sessions alike, read bodies
+the same way and tell a timeout, an unreachable host, a truncated answer and an
+unreadable one apart with the same connector errors; only the words differ, by what the
+call was (``what``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
 
 from connectors.base import AgencyTimeout, AgencyUnavailable, ConnectorError
+from gateway.core.registration import AgencyConfig
+
+
+def agency_session(
+    agency: AgencyConfig, headers: Mapping[str, str] | None = None
+) -> aiohttp.ClientSession:
+    """The session a connector calls ``agency`` through: at most ``max_concurrent_calls``
+    connections, the agency's timeouts, and no cookie jar. The gateway calls for every
+    practitioner over one session: a cookie that one call brought back must never ride
+    along on another's (and keeping none spares every call a pass over the jar)."""
+    return aiohttp.ClientSession(
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(
+            total=agency.timeout_seconds,
+            sock_connect=agency.resilience.connect_timeout_seconds,
+        ),
+        connector=aiohttp.TCPConnector(limit=agency.resilience.max_concurrent_calls),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 @dataclass(frozen=True)

@@ -151,10 +151,18 @@ class Hostile:
         return f"http://127.0.0.1:{runner.addresses[0][1]}"
 
     async def connector(
-        self, handler: Handler, *, timeout_seconds: float | None = None, cap: int | None = None
+        self,
+        handler: Handler,
+        *,
+        timeout_seconds: float | None = None,
+        cap: int | None = None,
+        host: str | None = None,
     ) -> HttpConnector:
-        """An open connector for the trust's file, pointed at a server running ``handler``."""
+        """An open connector for the trust's file, pointed at a server running ``handler``
+        (by ``host``'s name when given)."""
         base_url = await self.serve(handler)
+        if host is not None:
+            base_url = base_url.replace("127.0.0.1", host)
         directory = self._tmp_path / f"hostile-{len(self._runners)}"
         directory.mkdir()
         agency = write_agency(directory, base_url, timeout=timeout_seconds, cap=cap)
@@ -341,6 +349,26 @@ async def test_people_we_did_not_ask_for_are_ignored(hostile: Hostile) -> None:
     )
 
     assert result == {"CH-1": {"involvement": [{"worker": "Ann Example"}]}}
+
+
+async def test_a_cookie_an_answer_sets_is_never_sent_with_a_later_call(
+    hostile: Hostile,
+) -> None:
+    # Every practitioner's calls share the connector's session: what one call's answer
+    # set must not ride along on the next, whoever makes it.
+    cookies: list[str | None] = []
+
+    async def sets_a_cookie(request: web.Request) -> web.StreamResponse:
+        cookies.append(request.headers.get("Cookie"))
+        response = web.json_response({"people": [{"id": "CH-1"}]})
+        response.set_cookie("session", "first-practitioner", path="/")
+        return response
+
+    # By name: aiohttp's own jar keeps no cookie from a bare IP address.
+    connector = await hostile.connector(sets_a_cookie, host="localhost")
+    for _ in range(2):
+        await connector.fetch(FetchRequest.single(("CH-1",), ALERT_ITEMS))
+    assert cookies == [None, None]
 
 
 async def test_date_range_is_re_applied_when_the_agency_ignores_it(hostile: Hostile) -> None:
