@@ -213,6 +213,12 @@ class AgencyGuard:
             raise AgencyTimeout(
                 self.agency_id, f"the request's deadline passed before {self.name} could be asked"
             )
+        if not self._slots.locked():
+            # A slot is free: taken at once, with no timer to set and cancel for the wait
+            # (two per request, on the path of every agency call).
+            await self._slots.acquire()
+            self._in_flight += 1
+            return
         self._waiting += 1
         try:
             async with asyncio.timeout(budget):
