@@ -1,4 +1,5 @@
-"""Shared fixtures: the synthetic population, its agency stores, and a running world."""
+"""Shared fixtures: the synthetic population, its agency stores, a running world, and the
+community health trust's API for gateway processes to call."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from fame_demo.community_api import CommunityHealthApi
 from fame_demo.synthetic import Population
 from fame_demo.world import generate_world
 from tests.support import ManualClock, Process, World, make_store_dir
@@ -99,6 +101,24 @@ async def _fresh_database(base: str, drop: str) -> AsyncIterator[str]:
         async with admin.connect() as conn:
             await conn.execute(text(drop.format(name=name)))
         await admin.dispose()
+
+
+@pytest.fixture
+async def trust(population: Population) -> AsyncIterator[CommunityHealthApi]:
+    """The community health trust's API on a port of 127.0.0.1, stopped after the test."""
+    api = CommunityHealthApi(population)
+    await api.start()
+    try:
+        yield api
+    finally:
+        await api.stop()
+
+
+@pytest.fixture
+def trust_url(trust: CommunityHealthApi) -> str:
+    """Where :func:`trust` listens."""
+    assert trust.base_url is not None
+    return trust.base_url
 
 
 @pytest.fixture

@@ -444,6 +444,33 @@ async def prepare_shared_state(
     return settings
 
 
+async def two_processes(
+    root: Path,
+    population: Population,
+    store_dir: Path,
+    trust_url: str,
+    state_database: str,
+    started: list[Process],
+) -> tuple[Settings, Process, Process]:
+    """Two gateway processes over one state database, both ready (and in ``started``, to
+    be stopped after the test)."""
+    settings = await prepare_shared_state(root, population, store_dir, trust_url, state_database)
+    config = settings.config_dir / "gateway.toml"
+    first = Process(config, root / "first.log")
+    started.append(first)
+    second = Process(config, root / "second.log")
+    started.append(second)
+    await asyncio.gather(first.ready(), second.ready())
+    return settings, first, second
+
+
+#: Records that a person allows their physical health to be shared with adult social care
+#: (the person's id goes in with ``%``).
+RECORD_PHYSICAL_HEALTH_CONSENT = """mutation { recordConsent(input: {personId: "%s",
+category: "health.physical", recipientAgency: "shire-adult-social-care", decision: PERMIT,
+reference: "Signed form SF-3001"}) { id } }"""
+
+
 #: What revision 0003 added: the person index's linkage tables and link provenance.
 LINKAGE_TABLES = frozenset({"person_link_events", "person_postcodes", "person_index_reviews"})
 LINKAGE_COLUMNS = frozenset({"method", "score", "linked_by", "linked_at"})

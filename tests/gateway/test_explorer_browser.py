@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fame_demo.community_api import CommunityHealthApi
 from fame_demo.synthetic import Population
 from gateway.config.tokens import mint_token
 from gateway.edge.explorer_assets import FETCH_COMMAND, assets_directory, load_manifest, missing
@@ -44,73 +43,71 @@ def _needed() -> Any:
 
 
 async def test_the_explorer_answers_a_query_in_chromium_with_no_network(
-    tmp_path: Path, population: Population, store_dir: Path
+    tmp_path: Path,
+    population: Population,
+    store_dir: Path,
+    trust_url: str,
 ) -> None:
     async_playwright = _needed()
     from playwright.async_api import expect
 
-    trust = CommunityHealthApi(population)
-    trust_url = await trust.start()
+    settings = await prepare_shared_state(
+        tmp_path,
+        population,
+        store_dir,
+        trust_url,
+        f"sqlite+aiosqlite:///{(tmp_path / 'state.sqlite').as_posix()}",
+    )
+    pasted = mint_token(
+        settings,
+        subject="dr-okafor",
+        agency="riverside-gp",
+        team="riverside-gp",
+        roles=("gp",),
+        name="Dr Ada Okafor",
+    )
+    gateway = Process(settings.config_dir / "gateway.toml", tmp_path / "gateway.log")
     try:
-        settings = await prepare_shared_state(
-            tmp_path,
-            population,
-            store_dir,
-            trust_url,
-            f"sqlite+aiosqlite:///{(tmp_path / 'state.sqlite').as_posix()}",
-        )
-        pasted = mint_token(
-            settings,
-            subject="dr-okafor",
-            agency="riverside-gp",
-            team="riverside-gp",
-            roles=("gp",),
-            name="Dr Ada Okafor",
-        )
-        gateway = Process(settings.config_dir / "gateway.toml", tmp_path / "gateway.log")
-        try:
-            await gateway.ready()
-            async with (
-                async_playwright() as playwright,
-                offline_page(playwright, TIMEOUT_MS, viewport=VIEWPORT) as page,
-            ):
-                response = await page.goto(f"{gateway.url}/graphql")
-                assert response is not None and response.status == 200
-                status = page.locator("#fame-token-status")
-                await expect(status).to_contain_text("No token yet", timeout=TIMEOUT_MS)
+        await gateway.ready()
+        async with (
+            async_playwright() as playwright,
+            offline_page(playwright, TIMEOUT_MS, viewport=VIEWPORT) as page,
+        ):
+            response = await page.goto(f"{gateway.url}/graphql")
+            assert response is not None and response.status == 200
+            status = page.locator("#fame-token-status")
+            await expect(status).to_contain_text("No token yet", timeout=TIMEOUT_MS)
 
-                # A pasted token is used, then forgotten.
-                await page.get_by_label("Bearer token").fill(pasted)
-                await page.get_by_role("button", name="Use token").click()
-                await expect(status).to_contain_text("Dr Ada Okafor", timeout=TIMEOUT_MS)
-                stored = await page.evaluate("sessionStorage.getItem('fame-token')")
-                assert stored == pasted
-                await page.get_by_role("button", name="Forget token").click()
-                await expect(status).to_contain_text("No token yet", timeout=TIMEOUT_MS)
-                assert await page.evaluate("sessionStorage.getItem('fame-token')") is None
+            # A pasted token is used, then forgotten.
+            await page.get_by_label("Bearer token").fill(pasted)
+            await page.get_by_role("button", name="Use token").click()
+            await expect(status).to_contain_text("Dr Ada Okafor", timeout=TIMEOUT_MS)
+            stored = await page.evaluate("sessionStorage.getItem('fame-token')")
+            assert stored == pasted
+            await page.get_by_role("button", name="Forget token").click()
+            await expect(status).to_contain_text("No token yet", timeout=TIMEOUT_MS)
+            assert await page.evaluate("sessionStorage.getItem('fame-token')") is None
 
-                # One click on a sample practitioner mints a demo token and loads the schema.
-                await page.get_by_role("button", name="Priya Patel").click()
-                await expect(status).to_contain_text("Priya Patel", timeout=TIMEOUT_MS)
-                await _run_and_see(page, expect, '"name": "Priya Patel"')
-                # A header typed into GraphiQL's Headers tab is sent: a purpose a social
-                # worker may not claim is refused, by name.
-                headers = page.locator(".graphiql-editor-tool .CodeMirror").last
-                await headers.click()
-                await page.keyboard.insert_text('{"Fame-Purpose-Of-Use": "audit"}')
-                await _run_and_see(page, expect, "PURPOSE_FORBIDDEN")
-                await headers.click()
-                await page.keyboard.press("Control+A")
-                await page.keyboard.press("Delete")
-                await _run_and_see(page, expect, '"purpose": "direct_care"')
-                await _open_docs(page, expect)
-                screenshot = screenshot_path("explorer.png", tmp_path)
-                await page.screenshot(path=str(screenshot))
-                assert_png(screenshot)
-        finally:
-            gateway.stop()
+            # One click on a sample practitioner mints a demo token and loads the schema.
+            await page.get_by_role("button", name="Priya Patel").click()
+            await expect(status).to_contain_text("Priya Patel", timeout=TIMEOUT_MS)
+            await _run_and_see(page, expect, '"name": "Priya Patel"')
+            # A header typed into GraphiQL's Headers tab is sent: a purpose a social
+            # worker may not claim is refused, by name.
+            headers = page.locator(".graphiql-editor-tool .CodeMirror").last
+            await headers.click()
+            await page.keyboard.insert_text('{"Fame-Purpose-Of-Use": "audit"}')
+            await _run_and_see(page, expect, "PURPOSE_FORBIDDEN")
+            await headers.click()
+            await page.keyboard.press("Control+A")
+            await page.keyboard.press("Delete")
+            await _run_and_see(page, expect, '"purpose": "direct_care"')
+            await _open_docs(page, expect)
+            screenshot = screenshot_path("explorer.png", tmp_path)
+            await page.screenshot(path=str(screenshot))
+            assert_png(screenshot)
     finally:
-        await trust.stop()
+        gateway.stop()
 
 
 async def _run_and_see(page: Any, expect: Callable[..., Any], text: str) -> None:

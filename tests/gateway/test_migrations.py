@@ -24,7 +24,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fame_demo.community_api import CommunityHealthApi
 from fame_demo.synthetic import Population
 from gateway.audit.chain import record_hash
 from gateway.audit.log import AuditLog
@@ -216,42 +215,38 @@ async def test_four_processes_start_together_on_an_empty_postgresql(
     store_dir: Path,
     postgres_state: str,
     processes_factory: list[Process],
+    trust_url: str,
 ) -> None:
-    trust = CommunityHealthApi(population)
-    trust_url = await trust.start()
+    config = build_config(
+        tmp_path, trust_url=trust_url, store_dir=store_dir, state_database=postgres_state
+    )
+    settings = load_settings(config)
+    generate_demo_keys(settings)
+    for number in range(4):
+        processes_factory.append(Process(config, tmp_path / f"gateway-{number}.log"))
+    await asyncio.gather(*(process.ready() for process in processes_factory))
+    token = social_worker_token(settings)
+    async with httpx.AsyncClient(timeout=20) as client:
+        for process in processes_factory:
+            response = await client.post(
+                f"{process.url}/graphql",
+                content=orjson.dumps({"query": '{ person(id: "nobody") { id } }'}),
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/json",
+                },
+            )
+            assert response.status_code == 200, response.text
+    engine = create_state_engine(postgres_state)
     try:
-        config = build_config(
-            tmp_path, trust_url=trust_url, store_dir=store_dir, state_database=postgres_state
-        )
-        settings = load_settings(config)
-        generate_demo_keys(settings)
-        for number in range(4):
-            processes_factory.append(Process(config, tmp_path / f"gateway-{number}.log"))
-        await asyncio.gather(*(process.ready() for process in processes_factory))
-        token = social_worker_token(settings)
-        async with httpx.AsyncClient(timeout=20) as client:
-            for process in processes_factory:
-                response = await client.post(
-                    f"{process.url}/graphql",
-                    content=orjson.dumps({"query": '{ person(id: "nobody") { id } }'}),
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Content-Type": "application/json",
-                    },
-                )
-                assert response.status_code == 200, response.text
-        engine = create_state_engine(postgres_state)
-        try:
-            state = await schema_state(engine)
-            assert state.up_to_date
-            async with engine.connect() as conn:
-                heads = (await conn.execute(select(audit_head))).all()
-                records = (await conn.execute(select(disclosures.c.seq))).all()
-            assert len(heads) == 1 and heads[0].seq == len(records) >= 4
-        finally:
-            await engine.dispose()
+        state = await schema_state(engine)
+        assert state.up_to_date
+        async with engine.connect() as conn:
+            heads = (await conn.execute(select(audit_head))).all()
+            records = (await conn.execute(select(disclosures.c.seq))).all()
+        assert len(heads) == 1 and heads[0].seq == len(records) >= 4
     finally:
-        await trust.stop()
+        await engine.dispose()
 
 
 def test_the_migrations_ship_in_the_package() -> None:

@@ -56,16 +56,13 @@ class Fleet:
 
 
 @pytest.fixture
-async def fleet(population: Population) -> AsyncIterator[Fleet]:
-    trust = CommunityHealthApi(population)
-    await trust.start()
+async def fleet(trust: CommunityHealthApi) -> AsyncIterator[Fleet]:
     running = Fleet(trust)
     try:
         yield running
     finally:
         for server in running.servers:
             server.stop()
-        await trust.stop()
 
 
 async def _settings(

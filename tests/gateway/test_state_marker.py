@@ -4,7 +4,6 @@ and the next read sees the change. Cold people are read, warm ones are not."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -14,7 +13,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
 from gateway.decide.requester import Requester
@@ -24,7 +22,12 @@ from gateway.governance.state_marker import MarkedCache, read_marker
 from gateway.governance.state_reads import kept_for, read_caseload_page, read_request_state
 from tests.conftest import fresh_mariadb_database, fresh_postgres_database
 from tests.gateway.state_trace import Trace
-from tests.support import Process, prepare_shared_state, social_worker_token
+from tests.support import (
+    RECORD_PHYSICAL_HEALTH_CONSENT,
+    Process,
+    social_worker_token,
+    two_processes,
+)
 
 KINDS = ["sqlite", "postgres"]
 NURSE = Requester("dn-okafor", "shire-community-health", "District Nursing", frozenset(), "care")
@@ -306,43 +309,29 @@ async def test_a_withdrawal_through_another_process_applies_to_the_next_query(
     population: Population,
     store_dir: Path,
     processes_factory: list[Process],
+    trust_url: str,
 ) -> None:
-    trust = CommunityHealthApi(population)
-    trust_url = await trust.start()
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            if kind == "sqlite":
-                url = f"sqlite+aiosqlite:///{tmp_path / 'state.sqlite'}"
-            else:
-                url = await stack.enter_async_context(fresh_postgres_database())
-            settings = await prepare_shared_state(tmp_path, population, store_dir, trust_url, url)
-            config = settings.config_dir / "gateway.toml"
-            first = Process(config, tmp_path / "first.log")
-            processes_factory.append(first)
-            second = Process(config, tmp_path / "second.log")
-            processes_factory.append(second)
-            await asyncio.gather(first.ready(), second.ready())
-            token = social_worker_token(settings)
-            roy = demo_person_id(population.people[0].nhs_number)
-            recorded = await second.query(
-                token,
-                """mutation { recordConsent(input: {personId: "%s", category: "health.physical",
-                recipientAgency: "shire-adult-social-care", decision: PERMIT,
-                reference: "Signed form SF-3001"}) { id } }"""
-                % roy,
-            )
-            consent_id = recorded["data"]["recordConsent"]["id"]
-            # The first process reads the consent, then keeps it: asked twice.
-            for _ in range(2):
-                shown = await first.query(token, CONDITIONS % roy)
-                assert shown["data"]["person"]["health"]["conditions"], shown
-            await second.query(token, 'mutation { withdrawConsent(id: "%s") { id } }' % consent_id)
-            after = await first.query(token, CONDITIONS % roy)
-            assert after["data"]["person"]["health"]["conditions"] is None
-            withheld = after["extensions"]["withheld"]
-            reasons = {(e["agency"], e["item"]): e["reason"] for e in withheld}
-            assert reasons[("riverside-gp", "conditions.name")] == "NO_CONSENT"
-            for process in (first, second):
-                process.stop()
-    finally:
-        await trust.stop()
+    async with contextlib.AsyncExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'state.sqlite'}"
+        else:
+            url = await stack.enter_async_context(fresh_postgres_database())
+        settings, first, second = await two_processes(
+            tmp_path, population, store_dir, trust_url, url, processes_factory
+        )
+        token = social_worker_token(settings)
+        roy = demo_person_id(population.people[0].nhs_number)
+        recorded = await second.query(token, RECORD_PHYSICAL_HEALTH_CONSENT % roy)
+        consent_id = recorded["data"]["recordConsent"]["id"]
+        # The first process reads the consent, then keeps it: asked twice.
+        for _ in range(2):
+            shown = await first.query(token, CONDITIONS % roy)
+            assert shown["data"]["person"]["health"]["conditions"], shown
+        await second.query(token, 'mutation { withdrawConsent(id: "%s") { id } }' % consent_id)
+        after = await first.query(token, CONDITIONS % roy)
+        assert after["data"]["person"]["health"]["conditions"] is None
+        withheld = after["extensions"]["withheld"]
+        reasons = {(e["agency"], e["item"]): e["reason"] for e in withheld}
+        assert reasons[("riverside-gp", "conditions.name")] == "NO_CONSENT"
+        for process in (first, second):
+            process.stop()

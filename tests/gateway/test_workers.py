@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 
-from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
 from gateway.audit.chain import verify_chain
@@ -34,41 +33,37 @@ async def test_two_workers_share_the_port_and_one_audit_chain(
     population: Population,
     store_dir: Path,
     processes_factory: list[Process],
+    trust_url: str,
 ) -> None:
-    trust = CommunityHealthApi(population)
-    trust_url = await trust.start()
-    try:
-        state = f"sqlite+aiosqlite:///{(tmp_path / 'shared-state.sqlite').as_posix()}"
-        settings = await prepare_shared_state(tmp_path, population, store_dir, trust_url, state)
-        server = Process(settings.config_dir / "gateway.toml", tmp_path / "serve.log", workers=2)
-        processes_factory.append(server)
-        await server.ready()
-        workers = _children(server.proc.pid)
-        # The spawn context's resource tracker is a child too: the workers are the two
-        # gateway processes among them.
-        gateways = [pid for pid in workers if _spawned(pid)]
-        assert len(gateways) == 2, (workers, [_cmdline(pid) for pid in workers])
-        before = {pid: _cpu_ticks(pid) for pid in gateways}
+    state = f"sqlite+aiosqlite:///{(tmp_path / 'shared-state.sqlite').as_posix()}"
+    settings = await prepare_shared_state(tmp_path, population, store_dir, trust_url, state)
+    server = Process(settings.config_dir / "gateway.toml", tmp_path / "serve.log", workers=2)
+    processes_factory.append(server)
+    await server.ready()
+    workers = _children(server.proc.pid)
+    # The spawn context's resource tracker is a child too: the workers are the two
+    # gateway processes among them.
+    gateways = [pid for pid in workers if _spawned(pid)]
+    assert len(gateways) == 2, (workers, [_cmdline(pid) for pid in workers])
+    before = {pid: _cpu_ticks(pid) for pid in gateways}
 
-        token = social_worker_token(settings)
-        roy = demo_person_id(population.people[0].nhs_number)
-        limits = httpx.Limits(max_connections=16, max_keepalive_connections=0)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    token = social_worker_token(settings)
+    roy = demo_person_id(population.people[0].nhs_number)
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
-            async def ask() -> int:
-                response = await client.post(
-                    f"{server.url}/graphql",
-                    json={"query": CONDITIONS % roy},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-                return response.status_code
+        async def ask() -> int:
+            response = await client.post(
+                f"{server.url}/graphql",
+                json={"query": CONDITIONS % roy},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            return response.status_code
 
-            statuses = await asyncio.gather(*(ask() for _ in range(REQUESTS)))
-        assert statuses == [200] * REQUESTS
-        # New connections went to both processes: each did work.
-        assert all(_cpu_ticks(pid) > before[pid] for pid in gateways), before
-    finally:
-        await trust.stop()
+        statuses = await asyncio.gather(*(ask() for _ in range(REQUESTS)))
+    assert statuses == [200] * REQUESTS
+    # New connections went to both processes: each did work.
+    assert all(_cpu_ticks(pid) > before[pid] for pid in gateways), before
     server.stop()
     engine = create_state_engine(settings.state_database)
     try:
