@@ -30,12 +30,7 @@ from connectors.base import (
 )
 from connectors.http_check import AnsweredStatus, answer_problem, unreachable
 from connectors.http_config import HttpSource, parse_http_source
-from connectors.http_read import (
-    Caller,
-    agency_session,
-    read_capped,
-    transport_error,
-)
+from connectors.http_read import Caller, agency_session, read_capped, transport_error
 from connectors.http_shape import Shape, date_range, read_people, shape_of
 from gateway.core import tracing
 from gateway.core.errors import ConfigError, Problems
