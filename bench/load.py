@@ -144,11 +144,13 @@ class Server:
 
 @dataclass(frozen=True)
 class Request:
-    """One prepared request: URL, encoded body and headers."""
+    """One prepared request: URL, encoded body and headers, and its method."""
 
     url: str
     body: bytes
     headers: Mapping[str, str]
+    #: POST for the variants' GraphQL; GET for a source called directly.
+    method: str = "POST"
 
 
 @dataclass
@@ -195,8 +197,11 @@ async def closed_loop(
                 # A variant that never answers is an error in the figures, not a run that
                 # never ends.
                 async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
-                    async with session.post(
-                        request.url, data=request.body, headers=request.headers
+                    async with session.request(
+                        request.method,
+                        request.url,
+                        data=request.body or None,
+                        headers=request.headers,
                     ) as r:
                         body = await r.read()
                         status = r.status

@@ -227,10 +227,6 @@ def _sql_records(agency: Agency, columns: Sequence[Any]) -> AgencyRecords:
     return result
 
 
-def _http_fields(agency: Agency) -> str:
-    return ",".join(sorted(agency.items.values()))
-
-
 def _http_records(agency: Agency, body: dict[str, Any]) -> AgencyRecords:
     ref = {"id": agency.id, "name": agency.name}
     result: AgencyRecords = {}
@@ -334,7 +330,7 @@ class LowerBound:
         """One call to ``agency`` for all of ``local_ids``: its every mapped item about them."""
         if agency.kind == "http":
             assert self._http is not None
-            params = {"ids": ",".join(local_ids), "fields": _http_fields(agency)}
+            params = {"ids": ",".join(local_ids), "fields": agency.http_fields}
             url = self.world.urls[agency.id] + agency.path
             async with self._http.get(url, params=params) as response:
                 body = orjson.loads(await response.read())

@@ -163,6 +163,25 @@ def ratios(measurements: Sequence[Measurement], peers: Mapping[str, str] = PEERS
     return lines
 
 
+def over_source(measurements: Sequence[Measurement], source: str) -> list[str]:
+    """Per workload where ``source`` (a source called by the load generator itself) ran:
+    what each variant's p50 is over that call's."""
+    lines = []
+    for called in (m for m in measurements if m.variant == source and m.queries):
+        over = ", ".join(
+            f"{m.variant} {_f(m.p50_ms - called.p50_ms)} ms"
+            for m in measurements
+            if m.workload == called.workload and m.variant != source and m.queries
+        )
+        lines.append(
+            f"{called.workload}: the slowest source ({called.slowest_ms:.0f} ms nominal), "
+            "called directly by the load generator in slices of its own among the variants', "
+            f"answered in {_f(called.p50_ms)} ms (p50). Each variant's p50 over that: {over}. "
+            "The targets keep the nominal latency."
+        )
+    return lines
+
+
 def targets_table(targets: Sequence[Target]) -> list[str]:
     """The targets, each MET or NOT MET with the figure."""
     lines = ["| target | wanted | measured | |", "|---|---|---|---|"]

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import importlib.metadata
+import math
 import os
 import platform
 import secrets
@@ -26,6 +27,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -42,7 +44,7 @@ from bench.config import (
 from bench.hostile import section_of, with_section
 from bench.load import Request, Server, closed_loop, cpu_seconds, peak_memory_mb
 from bench.peers import hive, normalise
-from bench.report import Measurement, Target, ratios, table, targets_table
+from bench.report import Measurement, Target, over_source, ratios, table, targets_table
 from bench.sources import (
     SourcesUnavailable,
     SqlSources,
@@ -60,6 +62,7 @@ from bench.world import (
     PERSON_QUERY,
     REQUESTERS,
     SLOWEST_SECONDS,
+    Person,
     World,
     people,
 )
@@ -77,6 +80,8 @@ LOWER = "lower bound"
 NAIVE = "naive"
 DATALOADER = "graphene + DataLoader"
 HIVE = "Hive Gateway"
+#: The load generator calling a workload's slowest source itself, as the variants do.
+SOURCE = "slowest source, called directly"
 _JSON = {"Content-Type": "application/json"}
 _PEER_AGENCIES = tuple(a for a in AGENCIES if a.id in PEER_AGENCIES)
 
@@ -95,6 +100,9 @@ class Workload:
     #: "social care" (a social worker) or "peer" (the community health nurse).
     requester: str = "social care"
     slowest_seconds: float = SLOWEST_SECONDS
+    #: Whether the slowest source is also called directly, in slices of its own among
+    #: the variants': what it takes on this machine, beside its nominal latency.
+    direct_source: bool = False
 
 
 @dataclass
@@ -151,38 +159,46 @@ async def measure(
     counters: Counters,
     session: aiohttp.ClientSession,
     scale: float,
+    direct: Request | None = None,
 ) -> list[Measurement]:
-    """Run one workload over the variants, interleaved; one Measurement per variant."""
+    """Run one workload over the variants, interleaved; one Measurement per variant, and
+    one for ``direct`` (a source called by the load generator itself) when given."""
     variants = [v for v in variants if v.name in workload.variants]
-    results = {
-        v.name: Measurement(
-            v.name, workload.name, workload.concurrency, workload.slowest_seconds * 1000
-        )
-        for v in variants
-    }
     requests = {v.name: v.requests(workload) for v in variants}
-    for variant in variants:  # warm pools, caches of parsed documents, connections
+    #: What each slice measures the CPU of: the variant's servers (none for a source).
+    cpu: dict[str, Callable[[], float]] = {v.name: v.cpu for v in variants}
+    if direct is not None:
+        requests[SOURCE] = [direct]
+        cpu[SOURCE] = lambda: math.nan
+    names = list(requests)
+    results = {
+        name: Measurement(
+            name, workload.name, workload.concurrency, workload.slowest_seconds * 1000
+        )
+        for name in names
+    }
+    for name in names:  # warm pools, caches of parsed documents, connections
         await closed_loop(
             session,
-            requests[variant.name],
+            requests[name],
             workload.concurrency,
-            count=max(workload.concurrency, 4 * len(requests[variant.name])),
+            count=max(workload.concurrency, 4 * len(requests[name])),
         )
     rounds = max(1, round(workload.rounds * scale))
     for round_index in range(rounds):
-        shift = round_index % len(variants)
-        for variant in [*variants[shift:], *variants[:shift]]:
+        shift = round_index % len(names)
+        for name in [*names[shift:], *names[:shift]]:
             before_calls = await counters.read()
-            before_cpu = variant.cpu()
+            before_cpu = cpu[name]()
             piece = await closed_loop(
                 session,
-                requests[variant.name],
+                requests[name],
                 workload.concurrency,
                 seconds=workload.slice_seconds,
             )
-            cpu = variant.cpu() - before_cpu
+            used = cpu[name]() - before_cpu
             calls = _delta(await counters.read(), before_calls)
-            results[variant.name].add(piece, cpu, calls)
+            results[name].add(piece, used, calls)
     for m in results.values():
         print(
             f"  {m.workload:<16} {m.variant:<22} n={m.queries:<5} p50={m.p50_ms:8.1f} ms "
@@ -193,6 +209,15 @@ async def measure(
         if m.first_error:
             print(f"    first error: {m.first_error}", flush=True)
     return list(results.values())
+
+
+def direct_call(world: World, person: Person, agencies: Sequence[str]) -> Request:
+    """The slowest of ``agencies`` (HTTP) called for ``person`` with the URL the lower bound
+    sends it: every item the agency maps."""
+    agency = max((a for a in AGENCIES if a.id in agencies), key=lambda a: a.latency)
+    assert agency.kind == "http", "only an HTTP source can be called directly"
+    query = urlencode({"ids": person.local_ids[agency.id], "fields": agency.http_fields})
+    return Request(f"{world.urls[agency.id]}{agency.path}?{query}", b"", {}, "GET")
 
 
 async def _post(session: aiohttp.ClientSession, request: Request) -> dict[str, Any]:
@@ -536,6 +561,8 @@ def write_results(
         "be held to 10 calls per agency at a time. Its MariaDB agency is read through "
         "asyncmy, the driver an agency file is told to use.",
         "",
+        *over_source(measurements, SOURCE),
+        "",
         "Peak memory (VmHWM): "
         + ", ".join(f"{name} {value:.0f} MB" for name, value in memory.items())
         + ".",
@@ -878,6 +905,7 @@ async def run(scale: float, output: Path, only: Sequence[str] = ()) -> int:
                         w1,
                         "peer",
                         PEER_SLOWEST_SECONDS,
+                        direct_source=True,
                     ),
                     Workload(
                         "W1 c=32",
@@ -914,7 +942,14 @@ async def run(scale: float, output: Path, only: Sequence[str] = ()) -> int:
                         continue
                     print(f"{workload.name} ...", flush=True)
                     try:
-                        measurements += await measure(workload, variants, counters, session, scale)
+                        direct = (
+                            direct_call(world, peer, PEER_AGENCIES)
+                            if workload.direct_source
+                            else None
+                        )
+                        measurements += await measure(
+                            workload, variants, counters, session, scale, direct
+                        )
                     except aiohttp.ClientError as exc:
                         # Say which server went away and how, rather than only that one did.
                         gone = [

@@ -120,6 +120,11 @@ class Agency:
                     mapped[item] = f"{doc.key}[].{field}" if doc.many else f"{doc.key}.{field}"
         return mapped
 
+    @property
+    def http_fields(self) -> str:
+        """The ``fields`` parameter asking an HTTP agency for every item it maps."""
+        return ",".join(sorted(self.items.values()))
+
 
 def _cols(*spec: tuple[str, str, str | None]) -> tuple[Column, ...]:
     return tuple(Column(name, sql_type, item) for name, sql_type, item in spec)

@@ -9,8 +9,8 @@ import pytest
 
 from bench.load import Slice
 from bench.peers import hive
-from bench.report import Measurement, ratios, targets_table
-from bench.run import DATALOADER, GATEWAY, HIVE, LOWER, W3Result, evaluate
+from bench.report import Measurement, over_source, ratios, table, targets_table
+from bench.run import DATALOADER, GATEWAY, HIVE, LOWER, SOURCE, W3Result, evaluate
 
 
 def _measure(
@@ -91,3 +91,25 @@ def test_an_old_node_skips_hive_with_the_reason(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(hive, "node_major", lambda: None)
     with pytest.raises(hive.HiveUnavailable, match="node is not installed"):
         hive.install(Path("."))
+
+
+def test_a_source_called_directly_is_a_row_and_the_variants_are_set_over_it() -> None:
+    # The source answers in 21.4 ms on this machine against its nominal 20: the gateway's
+    # 24 ms is 2.6 ms over it, the lower bound's 22 ms 0.6 ms; the targets are unchanged.
+    rows = [*_measurements(True), _measure(SOURCE, "W1 c=1", 21.4, 46, float("nan"), 1)]
+    (line,) = over_source(rows, SOURCE)
+    assert line.startswith("W1 c=1: the slowest source (20 ms nominal)")
+    assert "answered in 21.4 ms (p50)" in line
+    assert f"{GATEWAY} 2.6 ms" in line and f"{LOWER} 0.6 ms" in line and f"{HIVE} 5.6 ms" in line
+    assert "W1 c=32" not in line and SOURCE not in line.split("over that:")[1]
+    (source_row,) = [r for r in table(rows) if SOURCE in r]
+    assert "| 1.4 |" in source_row and source_row.endswith("| n/a |")  # no server CPU
+    with_source = {
+        t.name: t.verdict for t in evaluate(rows, W3Result(False), {"gateway": 120.0}, None)
+    }
+    without = {
+        t.name: t.verdict
+        for t in evaluate(_measurements(True), W3Result(False), {"gateway": 120.0}, None)
+    }
+    assert with_source == without
+    assert over_source(_measurements(True), SOURCE) == []
