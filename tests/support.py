@@ -470,6 +470,30 @@ RECORD_PHYSICAL_HEALTH_CONSENT = """mutation { recordConsent(input: {personId: "
 category: "health.physical", recipientAgency: "shire-adult-social-care", decision: PERMIT,
 reference: "Signed form SF-3001"}) { id } }"""
 
+#: A person's health conditions by name (the person's id goes in with ``%``).
+CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'
+
+
+async def withdrawal_is_honoured_by_the_reader(
+    settings: Settings, population: Population, writer: Process, reader: Process
+) -> tuple[str, str]:
+    """A consent recorded through ``writer`` is read twice through ``reader`` (which then
+    holds it), withdrawn through ``writer``, and ``reader``'s very next query withholds
+    what rested on it. Returns the social worker's token and the person's id."""
+    token = social_worker_token(settings)
+    roy = demo_person_id(population.people[0].nhs_number)
+    recorded = await writer.query(token, RECORD_PHYSICAL_HEALTH_CONSENT % roy)
+    consent_id = recorded["data"]["recordConsent"]["id"]
+    for _ in range(2):
+        shown = await reader.query(token, CONDITIONS % roy)
+        assert shown["data"]["person"]["health"]["conditions"], shown
+    await writer.query(token, 'mutation { withdrawConsent(id: "%s") { id } }' % consent_id)
+    after = await reader.query(token, CONDITIONS % roy)
+    assert after["data"]["person"]["health"]["conditions"] is None
+    reasons = {(e["agency"], e["item"]): e["reason"] for e in after["extensions"]["withheld"]}
+    assert reasons[("riverside-gp", "conditions.name")] == "NO_CONSENT"
+    return token, roy
+
 
 #: What revision 0003 added: the person index's linkage tables and link provenance.
 LINKAGE_TABLES = frozenset({"person_link_events", "person_postcodes", "person_index_reviews"})

@@ -13,9 +13,7 @@ import httpx
 
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
-from tests.support import Process, prepare_shared_state, social_worker_token
-
-CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'
+from tests.support import CONDITIONS, Process, prepare_shared_state, social_worker_token
 
 
 async def test_sigterm_stops_the_gateway_before_the_process_ends(

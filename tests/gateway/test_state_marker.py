@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
 from gateway.decide.requester import Requester
 from gateway.governance.migrate import upgrade_schema
@@ -22,12 +21,7 @@ from gateway.governance.state_marker import MarkedCache, read_marker
 from gateway.governance.state_reads import kept_for, read_caseload_page, read_request_state
 from tests.conftest import fresh_mariadb_database, fresh_postgres_database
 from tests.gateway.state_trace import Trace
-from tests.support import (
-    RECORD_PHYSICAL_HEALTH_CONSENT,
-    Process,
-    social_worker_token,
-    two_processes,
-)
+from tests.support import Process, two_processes, withdrawal_is_honoured_by_the_reader
 
 KINDS = ["sqlite", "postgres"]
 NURSE = Requester("dn-okafor", "shire-community-health", "District Nursing", frozenset(), "care")
@@ -299,9 +293,6 @@ def test_the_cache_is_bounded() -> None:
     assert len(cache) == 3 and cache.hits(1, range(10)) == {7: 7, 8: 8, 9: 9}
 
 
-CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'
-
-
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_withdrawal_through_another_process_applies_to_the_next_query(
     kind: str,
@@ -319,19 +310,6 @@ async def test_a_withdrawal_through_another_process_applies_to_the_next_query(
         settings, first, second = await two_processes(
             tmp_path, population, store_dir, trust_url, url, processes_factory
         )
-        token = social_worker_token(settings)
-        roy = demo_person_id(population.people[0].nhs_number)
-        recorded = await second.query(token, RECORD_PHYSICAL_HEALTH_CONSENT % roy)
-        consent_id = recorded["data"]["recordConsent"]["id"]
-        # The first process reads the consent, then keeps it: asked twice.
-        for _ in range(2):
-            shown = await first.query(token, CONDITIONS % roy)
-            assert shown["data"]["person"]["health"]["conditions"], shown
-        await second.query(token, 'mutation { withdrawConsent(id: "%s") { id } }' % consent_id)
-        after = await first.query(token, CONDITIONS % roy)
-        assert after["data"]["person"]["health"]["conditions"] is None
-        withheld = after["extensions"]["withheld"]
-        reasons = {(e["agency"], e["item"]): e["reason"] for e in withheld}
-        assert reasons[("riverside-gp", "conditions.name")] == "NO_CONSENT"
+        await withdrawal_is_honoured_by_the_reader(settings, population, second, first)
         for process in (first, second):
             process.stop()

@@ -12,9 +12,8 @@ from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
 from gateway.audit.chain import verify_chain
 from gateway.governance.state import create_state_engine
-from tests.support import Process, prepare_shared_state, social_worker_token
+from tests.support import CONDITIONS, Process, prepare_shared_state, social_worker_token
 
-CONDITIONS = '{ person(id: "%s") { health { conditions { name } } } }'
 REQUESTS = 200
 
 
