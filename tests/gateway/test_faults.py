@@ -10,7 +10,6 @@ of the answer byte-identical to a healthy run.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -210,29 +209,31 @@ async def _answers(world: World, count: int) -> list[dict[str, Any]]:
 async def test_a_hanging_agency_does_not_slow_the_others(
     tmp_path: Path, population: Population, store_dir: Path
 ) -> None:
-    # 20 ms at each SQL source, so that what is measured is mostly theirs, not the machine's.
-    trace, detach = attach_sqlite_trace(store_dir, latency=0.02)
+    # An ordering, not a timing: in every answer, each other agency's call ended before
+    # the gateway gave up on the hung one (its 2 s timeout). Had the others waited on it
+    # (calls sent in turn, a shared pool or slot, a blocked loop) they would end after.
+    trace, detach = attach_sqlite_trace(store_dir)
     world, agency = await start_faulty(
         tmp_path, population, store_dir, max_concurrent_calls=4, circuit_failures=1000
     )
     try:
         others = ("riverside-gp", "shire-adult-social-care", "shire-housing")
-        await _answers(world, 5)  # warm connections and caches of parsed documents
-        baseline = await _answers(world, 50)
+        await _answers(world, 4)  # warm connections and caches of parsed documents
         agency.mode = "hang"
         asked = agency.stats.requests
-        hanging = await _answers(world, 50)
+        hanging = await _answers(world, 16)
         for result in hanging:
-            assert result["extensions"]["sources"][TRUST]["status"] == "AGENCY_TIMEOUT"
+            sources = result["extensions"]["sources"]
+            assert sources[TRUST]["status"] == "AGENCY_TIMEOUT"
+            assert sources[TRUST]["ms"] >= 1900, sources[TRUST]
             assert result["data"]["person"]["socialCare"]["carePackages"]
+            for other in others:
+                assert sources[other]["status"] == "ok"
+                assert sources[other]["ms"] < sources[TRUST]["ms"], (other, sources)
         # Four calls hang until their timeout; the rest wait for a slot and give up
         # ("busy"), bar the few that catch a slot freed as they do. Without the limit
-        # all 50 would have gone to the hung agency.
+        # all 16 would have gone to the hung agency.
         assert agency.stats.requests - asked <= 2 * 4, agency.stats
-        for other in others:
-            before = statistics.median(r["extensions"]["sources"][other]["ms"] for r in baseline)
-            during = statistics.median(r["extensions"]["sources"][other]["ms"] for r in hanging)
-            assert during <= 2 * before, f"{other}: {during:.0f} ms against {before:.0f} ms"
         assert trace.selects("riverside-gp"), "the SQL sources were really asked"
     finally:
         await agency.stop()
