@@ -29,7 +29,7 @@ from fame_demo.world import (
 from gateway.config.settings import Settings, load_settings
 from gateway.config.tokens import generate_demo_keys, mint_token
 from gateway.core.registration import AgencyConfig
-from gateway.governance.person_index import PersonIndex, demo_person_id
+from gateway.governance.person_index import PersonIndex, Registration, demo_person_id
 
 #: The query the README shows and the demo prints: one person from four agencies.
 README_QUERY = (
@@ -54,26 +54,31 @@ async def seed_person_index(
     (the agency's own record number stays in its system).
     """
     kinds = {agency.id: agency.kind for agency in agencies}
-    for person in population.people:
-        links = [
-            (
-                agency_id,
-                person.nhs_number if kinds[agency_id] == "fhir" else local_ids[person.nhs_number],
-                team,
+    await index.register_all(
+        [
+            Registration(
+                links=tuple(
+                    (
+                        agency_id,
+                        person.nhs_number
+                        if kinds[agency_id] == "fhir"
+                        else local_ids[person.nhs_number],
+                        team,
+                    )
+                    for agency_id, local_ids in sorted(population.local_ids.items())
+                    if agency_id in kinds and person.nhs_number in local_ids
+                    for team in population.holding_teams(agency_id, person.nhs_number)
+                ),
+                nhs_number=person.nhs_number,
+                person_id=demo_person_id(person.nhs_number),
+                given_name=person.given_name,
+                family_name=person.family_name,
+                date_of_birth=person.date_of_birth,
+                postcode=person.postcode,
             )
-            for agency_id, local_ids in sorted(population.local_ids.items())
-            if agency_id in kinds and person.nhs_number in local_ids
-            for team in population.holding_teams(agency_id, person.nhs_number)
+            for person in population.people
         ]
-        await index.register(
-            links,
-            nhs_number=person.nhs_number,
-            person_id=demo_person_id(person.nhs_number),
-            given_name=person.given_name,
-            family_name=person.family_name,
-            date_of_birth=person.date_of_birth,
-            postcode=person.postcode,
-        )
+    )
 
 
 def sqlite_store_dir(settings: Settings) -> Path:

@@ -237,79 +237,114 @@ class PersonIndex:
         A person with the same NHS number is reused, so linking is idempotent. Links are
         recorded as deterministic when an NHS number is given, else as manual, by ``actor``.
         """
-        method = "deterministic" if nhs_number is not None else "manual"
-        now = dt.datetime.now(dt.UTC)
-        async with self._engine.begin() as conn:
-            existing = None
-            if nhs_number is not None:
-                result = await conn.execute(
-                    select(persons.c.id).where(persons.c.nhs_number == nhs_number)
+        registration = Registration(
+            links=tuple(link if len(link) > 2 else (link[0], link[1], None) for link in links),
+            nhs_number=nhs_number,
+            person_id=person_id,
+            given_name=given_name,
+            family_name=family_name,
+            date_of_birth=date_of_birth,
+            postcode=postcode,
+        )
+        (registered,) = await self.register_all((registration,), actor=actor)
+        return registered
+
+    async def register_all(
+        self, registrations: Sequence[Registration], *, actor: str = "register"
+    ) -> list[str]:
+        """:meth:`register` for each of ``registrations``, all in one transaction (a whole
+        population in one write, not one per person); their person ids, in order."""
+        return await self._state.write(
+            _register_all, tuple(registrations), actor, dt.datetime.now(dt.UTC)
+        )
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A person to create or extend in the index, and their (agency, local id, team) links."""
+
+    links: tuple[tuple[str, str, str | None], ...]
+    nhs_number: str | None = None
+    person_id: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: dt.date | None = None
+    postcode: str | None = None
+
+
+def _register_all(
+    conn: Connection, registrations: tuple[Registration, ...], actor: str, now: dt.datetime
+) -> list[str]:
+    return [_register(conn, registration, actor, now) for registration in registrations]
+
+
+def _register(conn: Connection, person: Registration, actor: str, now: dt.datetime) -> str:
+    method = "deterministic" if person.nhs_number is not None else "manual"
+    existing = None
+    if person.nhs_number is not None:
+        existing = conn.execute(
+            select(persons.c.id).where(persons.c.nhs_number == person.nhs_number)
+        ).scalar_one_or_none()
+    if existing is None:
+        existing = person.person_id or str(uuid.uuid4())
+        conn.execute(
+            persons.insert().values(
+                id=existing,
+                nhs_number=person.nhs_number,
+                given_name=person.given_name,
+                family_name=person.family_name,
+                family_name_key=name_key(person.family_name) if person.family_name else None,
+                date_of_birth=person.date_of_birth,
+                postcode_key=postcode_key(person.postcode) if person.postcode else None,
+                created_at=now,
+            )
+        )
+        if person.postcode:
+            conn.execute(
+                person_postcodes.insert().values(
+                    person_id=existing,
+                    postcode_key=postcode_key(person.postcode),
+                    first_seen_at=now,
                 )
-                existing = result.scalar_one_or_none()
-            if existing is None:
-                existing = person_id or str(uuid.uuid4())
-                await conn.execute(
-                    persons.insert().values(
-                        id=existing,
-                        nhs_number=nhs_number,
-                        given_name=given_name,
-                        family_name=family_name,
-                        family_name_key=name_key(family_name) if family_name else None,
-                        date_of_birth=date_of_birth,
-                        postcode_key=postcode_key(postcode) if postcode else None,
-                        created_at=now,
-                    )
-                )
-                if postcode:
-                    await conn.execute(
-                        person_postcodes.insert().values(
-                            person_id=existing,
-                            postcode_key=postcode_key(postcode),
-                            first_seen_at=now,
-                        )
-                    )
-            for link in links:
-                agency_id, local_id = link[0], link[1]
-                team = link[2] if len(link) > 2 else None
-                taken = await conn.execute(
-                    select(person_links.c.person_id, person_links.c.team).where(
-                        person_links.c.agency_id == agency_id,
-                        person_links.c.local_id == local_id,
-                    )
-                )
-                held = taken.all()
-                owner = held[0][0] if held else None
-                # The same record may be held by several teams: one link per team.
-                if owner == existing and any(row[1] == team for row in held):
-                    continue
-                if owner is not None and owner != existing:
-                    raise IntegrityError(
-                        f"{agency_id}/{local_id} is already linked to another person",
-                        None,
-                        ValueError("duplicate link"),
-                    )
-                await conn.execute(
-                    person_links.insert().values(
-                        person_id=existing,
-                        agency_id=agency_id,
-                        local_id=local_id,
-                        team=team,
-                        current=True,
-                        method=method,
-                        linked_by=actor,
-                        linked_at=now,
-                    )
-                )
-                await conn.execute(
-                    person_link_events.insert().values(
-                        at=now,
-                        action="link",
-                        person_id=existing,
-                        agency_id=agency_id,
-                        local_id=local_id,
-                        team=team,
-                        method=method,
-                        actor=actor,
-                    )
-                )
-            return existing
+            )
+    for agency_id, local_id, team in person.links:
+        held = conn.execute(
+            select(person_links.c.person_id, person_links.c.team).where(
+                person_links.c.agency_id == agency_id, person_links.c.local_id == local_id
+            )
+        ).all()
+        owner = held[0][0] if held else None
+        # The same record may be held by several teams: one link per team.
+        if owner == existing and any(row[1] == team for row in held):
+            continue
+        if owner is not None and owner != existing:
+            raise IntegrityError(
+                f"{agency_id}/{local_id} is already linked to another person",
+                None,
+                ValueError("duplicate link"),
+            )
+        conn.execute(
+            person_links.insert().values(
+                person_id=existing,
+                agency_id=agency_id,
+                local_id=local_id,
+                team=team,
+                current=True,
+                method=method,
+                linked_by=actor,
+                linked_at=now,
+            )
+        )
+        conn.execute(
+            person_link_events.insert().values(
+                at=now,
+                action="link",
+                person_id=existing,
+                agency_id=agency_id,
+                local_id=local_id,
+                team=team,
+                method=method,
+                actor=actor,
+            )
+        )
+    return existing
