@@ -35,13 +35,14 @@ from fame_demo.synthetic import EMERGENCY_DEPARTMENT, SCHOOL, Population
 from gateway.app import create_app
 from gateway.config.catalogue import catalogue_of_settings
 from gateway.config.settings import Settings, load_settings
-from gateway.config.tokens import generate_demo_keys, mint_token
+from gateway.config.tokens import mint_token
 from gateway.core.times import Clock, utc_now
 from gateway.edge.responses import GRAPHQL_RESPONSE
 from gateway.governance.migrate import upgrade_schema
 from gateway.governance.person_index import PersonIndex
 from gateway.governance.state import create_state_engine, disclosures, metadata, person_links
 from gateway.service import Gateway
+from tests.demo_keys import provide_demo_keys
 
 REPO = Path(__file__).resolve().parent.parent
 #: Set to 1 and the browser tests refresh the README's screenshots in docs/; otherwise
@@ -248,7 +249,7 @@ class World:
         )
         self.config_file = config_file
         self.settings = load_settings(config_file)
-        generate_demo_keys(self.settings)
+        provide_demo_keys(self.settings, self.root)
         for agency in self.settings.agencies:
             if agency.id == EMERGENCY_DEPARTMENT and agency.kind == "fhir":
                 register_gateway(self.department, agency)
@@ -434,7 +435,7 @@ async def prepare_shared_state(
         root, trust_url=trust_url, store_dir=store_dir, state_database=state_database
     )
     settings = load_settings(config)
-    generate_demo_keys(settings)
+    provide_demo_keys(settings, root)
     engine = create_state_engine(settings.state_database)
     try:
         await upgrade_schema(engine)
