@@ -30,7 +30,7 @@ from gateway.config.settings import Settings, load_settings
 from gateway.config.tokens import generate_demo_keys, mint_token
 from gateway.core.errors import Problems
 from gateway.governance.migrate import upgrade_schema
-from gateway.governance.person_index import PersonIndex
+from gateway.governance.person_index import PersonIndex, Registration
 from gateway.governance.state import create_state_engine
 
 _ROLES = ("social_worker", "gp", "nurse", "housing_officer")
@@ -246,17 +246,23 @@ async def prepare_gateway(settings_path: Path, world: World) -> Settings:
     engine = create_state_engine(settings.state_database)
     try:
         await upgrade_schema(engine)
-        index = PersonIndex(engine)
-        for person in world.people:
-            await index.register(
-                [(agency_id, local_id, None) for agency_id, local_id in person.local_ids.items()],
-                nhs_number=person.nhs_number,
-                person_id=person.id,
-                given_name=person.given_name,
-                family_name=person.family_name,
-                date_of_birth=person.date_of_birth,
-                postcode=person.postcode,
-            )
+        await PersonIndex(engine).register_all(
+            [
+                Registration(
+                    links=tuple(
+                        (agency_id, local_id, None)
+                        for agency_id, local_id in person.local_ids.items()
+                    ),
+                    nhs_number=person.nhs_number,
+                    person_id=person.id,
+                    given_name=person.given_name,
+                    family_name=person.family_name,
+                    date_of_birth=person.date_of_birth,
+                    postcode=person.postcode,
+                )
+                for person in world.people
+            ]
+        )
     finally:
         await engine.dispose()
     return settings
