@@ -17,8 +17,8 @@ from sqlalchemy import Connection, insert, select
 
 from gateway.core.errors import GovernanceError
 from gateway.governance import matching
+from gateway.governance.matching import name_key
 from gateway.governance.nhs_number import NhsNumberCheck, check
-from gateway.governance.person_index import name_key
 from gateway.governance.state import (
     person_link_events,
     person_links,
@@ -144,10 +144,16 @@ def person_identity(conn: Connection, person_id: str) -> matching.Identity:
 
 
 def insert_person(
-    conn: Connection, identity: matching.Identity, agency_id: str, now: dt.datetime
+    conn: Connection,
+    identity: matching.Identity,
+    agency_id: str | None,
+    now: dt.datetime,
+    *,
+    person_id: str | None = None,
 ) -> str:
-    """A new person (random id) with the identity's details and postcode history."""
-    person_id = str(uuid.uuid4())
+    """A new person with the identity's details and postcode history (its postcodes
+    known from ``agency_id``), given ``person_id`` or a random id."""
+    person_id = person_id or str(uuid.uuid4())
     conn.execute(
         insert(persons).values(
             id=person_id,

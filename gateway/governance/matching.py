@@ -150,6 +150,12 @@ def postcode_key(value: str) -> str:
     return "".join(ch for ch in value.upper() if ch.isalnum())
 
 
+def name_key(value: str) -> str:
+    """A surname without case, spaces or punctuation (O'Brien, obrien): as the index
+    stores it for exact search."""
+    return "".join(ch for ch in value.casefold() if ch.isalnum())
+
+
 @dataclass(frozen=True)
 class Prepared:
     """An identity normalised once for comparing many times."""

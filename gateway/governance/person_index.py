@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.decide.policy import Involvement, PersonFacts
-from gateway.governance.state import person_link_events, person_links, person_postcodes, persons
+from gateway.governance.linkage_store import IncomingRecord, insert_link, insert_person
+from gateway.governance.matching import Identity, name_key, postcode_key
+from gateway.governance.state import person_links, persons
 from gateway.governance.state_db import StateDatabase
 from gateway.governance.state_sqlite import driver, rows_in
 
@@ -49,16 +51,6 @@ DEMO_NAMESPACE = uuid.UUID("6f1c1f9e-3a51-4c53-9d0c-fa3e2003f00d")
 def demo_person_id(nhs_number: str) -> str:
     """The stable gateway person id the demo gives a synthetic person."""
     return str(uuid.uuid5(DEMO_NAMESPACE, nhs_number))
-
-
-def name_key(value: str) -> str:
-    """Surnames compare without case, spaces or punctuation (O'Brien, obrien)."""
-    return "".join(ch for ch in value.casefold() if ch.isalnum())
-
-
-def postcode_key(value: str) -> str:
-    """Postcodes compare without case or spaces (SY1 4AB, sy14ab)."""
-    return "".join(ch for ch in value.upper() if ch.isalnum())
 
 
 def person_facts(person_id: str, links: Links) -> PersonFacts:
@@ -286,27 +278,14 @@ def _register(conn: Connection, person: Registration, actor: str, now: dt.dateti
             select(persons.c.id).where(persons.c.nhs_number == person.nhs_number)
         ).scalar_one_or_none()
     if existing is None:
-        existing = person.person_id or str(uuid.uuid4())
-        conn.execute(
-            persons.insert().values(
-                id=existing,
-                nhs_number=person.nhs_number,
-                given_name=person.given_name,
-                family_name=person.family_name,
-                family_name_key=name_key(person.family_name) if person.family_name else None,
-                date_of_birth=person.date_of_birth,
-                postcode_key=postcode_key(person.postcode) if person.postcode else None,
-                created_at=now,
-            )
+        identity = Identity(
+            given_name=person.given_name,
+            family_name=person.family_name,
+            date_of_birth=person.date_of_birth,
+            postcodes=(postcode_key(person.postcode),) if person.postcode else (),
+            nhs_number=person.nhs_number,
         )
-        if person.postcode:
-            conn.execute(
-                person_postcodes.insert().values(
-                    person_id=existing,
-                    postcode_key=postcode_key(person.postcode),
-                    first_seen_at=now,
-                )
-            )
+        existing = insert_person(conn, identity, None, now, person_id=person.person_id)
     for agency_id, local_id, team in person.links:
         held = conn.execute(
             select(person_links.c.person_id, person_links.c.team).where(
@@ -323,28 +302,14 @@ def _register(conn: Connection, person: Registration, actor: str, now: dt.dateti
                 None,
                 ValueError("duplicate link"),
             )
-        conn.execute(
-            person_links.insert().values(
-                person_id=existing,
-                agency_id=agency_id,
-                local_id=local_id,
-                team=team,
-                current=True,
-                method=method,
-                linked_by=actor,
-                linked_at=now,
-            )
-        )
-        conn.execute(
-            person_link_events.insert().values(
-                at=now,
-                action="link",
-                person_id=existing,
-                agency_id=agency_id,
-                local_id=local_id,
-                team=team,
-                method=method,
-                actor=actor,
-            )
+        insert_link(
+            conn,
+            existing,
+            IncomingRecord(line=0, agency_id=agency_id, local_id=local_id, team=team),
+            method,
+            None,
+            actor,
+            now,
+            None,
         )
     return existing

@@ -5,30 +5,17 @@ and review decision records its method, score, who and when."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from gateway.governance.linkage import IncomingRecord, Linkage, LinkageError
-from gateway.governance.migrate import upgrade_schema
 from gateway.governance.state import person_link_events, person_links, persons
 from gateway.governance.state_db import StateDatabase
 from tests.gateway.linkage_set import AGENCIES, linkage_set
 from tests.support import REPO
 
 DOC = REPO / "docs" / "person-index.md"
-
-
-@pytest.fixture
-async def state(tmp_path: Path) -> AsyncIterator[StateDatabase]:
-    database = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'state.sqlite'}")
-    await upgrade_schema(database.engine)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def figures_line(records: int, precision: float, recall: float, queued: int) -> str:

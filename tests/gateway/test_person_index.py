@@ -4,27 +4,14 @@ time or a whole population in one transaction, idempotent, and all or nothing.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.governance.migrate import upgrade_schema
 from gateway.governance.person_index import PersonIndex, Registration
 from gateway.governance.state import person_link_events, person_links, persons
 from gateway.governance.state_db import StateDatabase
-
-
-@pytest.fixture
-async def state(tmp_path: Path) -> AsyncIterator[StateDatabase]:
-    database = StateDatabase(f"sqlite+aiosqlite:///{tmp_path / 'state.sqlite'}")
-    await upgrade_schema(database.engine)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _counts(state: StateDatabase) -> tuple[int, int, int]:
@@ -63,6 +50,17 @@ async def test_a_population_registers_in_one_call_and_again_changes_nothing(
         "riverside-gp": ["GP-0"],
         "shire-housing": ["H-0"],
     }
+    async with state.engine.connect() as conn:
+        provenance = (
+            await conn.execute(
+                select(
+                    person_link_events.c.action,
+                    person_link_events.c.method,
+                    person_link_events.c.actor,
+                ).distinct()
+            )
+        ).all()
+    assert provenance == [("link", "deterministic", "register")]
     # The same people again: found by NHS number, their links already there.
     assert await index.register_all(people) == ids
     assert await _counts(state) == (50, 100, 100)
