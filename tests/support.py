@@ -283,15 +283,7 @@ class World:
 
     def _mint(self, practitioner_id: str) -> str:
         assert self.settings is not None
-        who = practitioner(practitioner_id)
-        return mint_token(
-            self.settings,
-            subject=who.id,
-            agency=who.agency,
-            team=who.team,
-            roles=who.roles,
-            name=who.name,
-        )
+        return practitioner_token(self.settings, practitioner_id)
 
     def person_id(self, index: int) -> str:
         """The gateway id of the population's ``index``-th person."""
@@ -629,13 +621,21 @@ def assert_png(path: Path) -> None:
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000, (path, len(data))
 
 
-def social_worker_token(settings: Settings) -> str:
-    """A real signed token for sw-patel, the demo's social worker in Shire's Older People's
-    Team (North), from the issuer ``settings`` name."""
+def practitioner_token(settings: Settings, practitioner_id: str) -> str:
+    """A real signed token for one of the demo's practitioners, as they are listed (agency,
+    team, roles, name), from the issuer ``settings`` name for their agency."""
+    who = practitioner(practitioner_id)
     return mint_token(
         settings,
-        subject="sw-patel",
-        agency="shire-adult-social-care",
-        team="Older People's Team (North)",
-        roles=("social_worker",),
+        subject=who.id,
+        agency=who.agency,
+        team=who.team,
+        roles=who.roles,
+        name=who.name,
     )
+
+
+def social_worker_token(settings: Settings) -> str:
+    """A real signed token for sw-patel, the demo's social worker in Shire's Older People's
+    Team (North)."""
+    return practitioner_token(settings, "sw-patel")

@@ -25,7 +25,6 @@ from typing import Any
 
 from fame_demo.practitioners import practitioner
 from fame_demo.synthetic import Population, SyntheticPerson
-from gateway.config.tokens import mint_token
 from gateway.edge.plain_words import SOURCE_STATUSES, WITHHELD_REASONS
 from tests.support import (
     Process,
@@ -34,6 +33,7 @@ from tests.support import (
     fail_or_skip,
     free_port,
     offline_page,
+    practitioner_token,
     prepare_shared_state,
     screenshot_path,
 )
@@ -160,14 +160,7 @@ async def test_the_practitioner_page_in_chromium_with_no_network(
         f"sqlite+aiosqlite:///{(tmp_path / 'state.sqlite').as_posix()}",
     )
     trust_name = settings.agency(COMMUNITY_HEALTH).name
-    pasted = mint_token(
-        settings,
-        subject=SOCIAL_WORKER.id,
-        agency=SOCIAL_WORKER.agency,
-        team=SOCIAL_WORKER.team,
-        roles=SOCIAL_WORKER.roles,
-        name=SOCIAL_WORKER.name,
-    )
+    pasted = practitioner_token(settings, SOCIAL_WORKER.id)
     gateway = Process(settings.config_dir / "gateway.toml", tmp_path / "gateway.log")
     try:
         await gateway.ready()

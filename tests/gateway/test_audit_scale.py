@@ -15,9 +15,8 @@ from fame_demo.community_api import CommunityHealthApi
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
 from gateway.audit.chain import load_signing_key, verify_chain
-from gateway.config.tokens import mint_token
 from gateway.governance.state import create_state_engine, disclosures
-from tests.support import Process, prepare_shared_state
+from tests.support import Process, practitioner_token, prepare_shared_state
 
 REQUESTS = 2000
 CONCURRENCY = 32
@@ -40,13 +39,7 @@ async def test_two_processes_2000_requests_keep_one_whole_chain(
     gateways = [Process(config, tmp_path / f"gateway-{n}.log") for n in range(2)]
     processes_factory.extend(gateways)
     await asyncio.gather(*(g.ready() for g in gateways))
-    token = mint_token(
-        settings,
-        subject="dn-hughes",
-        agency="shire-community-health",
-        team="District Nursing (Shirebridge)",
-        roles=("nurse",),
-    )
+    token = practitioner_token(settings, "dn-hughes")
     # The people the district nurse's service holds: her relationship, need-to-know.
     visible = settings.protocol.services_of("shire-community-health").visible_teams(
         "District Nursing (Shirebridge)"

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from fame_demo.synthetic import Population
-from gateway.config.tokens import mint_token
 from gateway.edge.explorer_assets import FETCH_COMMAND, assets_directory, load_manifest, missing
 from tests.support import (
     Process,
@@ -22,6 +21,7 @@ from tests.support import (
     browser_missing,
     fail_or_skip,
     offline_page,
+    practitioner_token,
     prepare_shared_state,
     screenshot_path,
 )
@@ -58,14 +58,7 @@ async def test_the_explorer_answers_a_query_in_chromium_with_no_network(
         trust_url,
         f"sqlite+aiosqlite:///{(tmp_path / 'state.sqlite').as_posix()}",
     )
-    pasted = mint_token(
-        settings,
-        subject="dr-okafor",
-        agency="riverside-gp",
-        team="riverside-gp",
-        roles=("gp",),
-        name="Dr Ada Okafor",
-    )
+    pasted = practitioner_token(settings, "dr-okafor")
     gateway = Process(settings.config_dir / "gateway.toml", tmp_path / "gateway.log")
     try:
         await gateway.ready()

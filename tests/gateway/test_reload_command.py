@@ -20,11 +20,10 @@ import httpx
 import pytest
 
 from fame_demo.community_api import CommunityHealthApi
-from fame_demo.practitioners import practitioner
 from fame_demo.runner import demo_person_id
 from fame_demo.synthetic import Population
 from gateway.config.settings import Settings, load_settings
-from gateway.config.tokens import generate_demo_keys, mint_token
+from gateway.config.tokens import generate_demo_keys
 from gateway.reload_command import Streams, request_reload
 from gateway.run_files import RunFiles, default_pid_file
 from tests.gateway.reload_files import (
@@ -34,7 +33,7 @@ from tests.gateway.reload_files import (
     protocol_version,
     without_agency,
 )
-from tests.support import REPO, Process, build_config, prepare_shared_state
+from tests.support import REPO, Process, build_config, practitioner_token, prepare_shared_state
 
 TENANCIES = (
     '{ person(id: "%s") { housing { tenancies { address } } } '
@@ -105,11 +104,6 @@ async def _reload(config: Path) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-def _token(settings: Settings, practitioner_id: str) -> str:
-    who = practitioner(practitioner_id)
-    return mint_token(settings, subject=who.id, agency=who.agency, team=who.team, roles=who.roles)
-
-
 def _statuses(config: Path) -> Iterator[dict[str, Any]]:
     files = RunFiles(default_pid_file(config))
     record = files.read()
@@ -143,7 +137,7 @@ async def test_a_broken_file_is_refused_before_the_server_is_signalled_and_a_new
 
     housing.write_text(saved[housing])
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        headers = {"Authorization": f"Bearer {_token(settings, 'ho-evans')}"}
+        headers = {"Authorization": f"Bearer {practitioner_token(settings, 'ho-evans')}"}
         before = await client.post("/graphql", json={"query": TENANCIES % roy}, headers=headers)
         assert before.status_code == 401  # no issuer for housing yet
         code, out, err = await _reload(config)
@@ -273,7 +267,7 @@ async def test_reloads_under_load_with_two_workers_drop_nothing_and_never_mix(
     server = await _serve(fleet, config, tmp_path / "serve.log", workers=2)
     assert len(list(_statuses(config))) == 2
     roy = demo_person_id(population.people[0].nhs_number)
-    headers = {"Authorization": f"Bearer {_token(settings, 'sw-patel')}"}
+    headers = {"Authorization": f"Bearer {practitioner_token(settings, 'sw-patel')}"}
     load = Load()
 
     async def client() -> None:
